@@ -1,0 +1,236 @@
+"""The vocabulary of the house: the values that pass between the pipeline's stages.
+
+extract → map → validate → plan → load → report. Each stage takes and returns only the
+types below (plus polars frames), so no stage needs to import another. Keep this module
+free of behaviour beyond small helpers on the values themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+# --------------------------------------------------------------------------------------
+# Exit codes and user-facing errors
+# --------------------------------------------------------------------------------------
+
+
+class ExitCode(IntEnum):
+    """Process exit codes, documented in the README. Stay within 0–125."""
+
+    OK = 0  # everything valid / loaded
+    REJECTED = 1  # finished, but some rows were rejected (validation or by the API)
+    USAGE = 2  # usage or configuration problem: nothing was done
+    STOPPED = 3  # stopped early (API unreachable, key refused, --max-wait exceeded); rerun continues
+
+
+class UserError(Exception):
+    """A foreseeable problem a person can fix: shown as one line plus a hint, never a traceback.
+
+    Raise it anywhere a user's input (file, mapping, flag, key, network) is at fault. The
+    message must never contain the API key.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, exit_code: ExitCode = ExitCode.USAGE):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
+
+
+# --------------------------------------------------------------------------------------
+# Extract
+# --------------------------------------------------------------------------------------
+
+SOURCE_ROW = "source_row"
+"""Column present in every frame from extract on: the row number a person sees in the
+spreadsheet (header = row 1, first data row = row 2; a CSV record spanning lines counts once)."""
+
+SOURCE_FILE = "source_file"
+"""Column naming the file (basename) a row came from, so rows of several sources stay traceable."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a reader detected about one source, shown in reports ("read leads.csv as cp1252…")."""
+
+    path: str
+    format: Literal["csv", "xlsx", "crm"]
+    rows: int
+    columns: tuple[str, ...]
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        parts = [f"{Path(self.path).name}: {self.format}"]
+        if self.encoding:
+            parts.append(self.encoding)
+        if self.delimiter:
+            parts.append({",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(
+                self.delimiter, repr(self.delimiter)) + "-delimited")
+        if self.sheet:
+            parts.append(f"sheet {self.sheet!r}")
+        parts.append(f"{self.rows:,} rows")
+        return ", ".join(parts)
+
+
+REJECT_SCHEMA: dict[str, Any] = {
+    SOURCE_FILE: pl.String,
+    SOURCE_ROW: pl.Int64,
+    "field": pl.String,
+    "value": pl.String,
+    "code": pl.String,
+    "message": pl.String,
+}
+"""One problem per row of a rejects frame. `field` is the source column name where there is one
+(what the user sees), `code` a stable slug (`invalid-phone`, `ragged-row`, …), `message` plain words."""
+
+
+def empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """One source read as text: every column pl.String, plus SOURCE_FILE and SOURCE_ROW.
+
+    `problems` holds rows the reader could not take as they are (ragged rows): shaped like
+    REJECT_SCHEMA, they are reported as rejects, never silently padded or dropped.
+    """
+
+    frame: pl.DataFrame
+    info: SourceInfo
+    problems: pl.DataFrame = field(default_factory=empty_rejects)
+
+
+# --------------------------------------------------------------------------------------
+# Mapping (parsed from mappings/*.yaml by pipeline.mapping)
+# --------------------------------------------------------------------------------------
+
+FieldType = Literal["string", "name", "email", "phone", "date", "birth_date", "state", "zip", "bool",
+                    "case_type", "case_status"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """Where one Kayse field comes from and how it is normalized."""
+
+    kayse_field: str  # e.g. "mobile", or "external_source_data.incident_date"
+    column: str | None  # source column; None when only a default feeds it
+    type: FieldType = "string"
+    required: bool = False
+    default: str | None = None
+    value_map: dict[str, str] = field(default_factory=dict)  # matched after trim, case-insensitive
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """How one Kayse entity (client or case) is built from a source row."""
+
+    key_column: str  # source column holding the external_source_id
+    fields: tuple[FieldSpec, ...]
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """The case list(s) loaded cases go into. `name` may contain {case_type}."""
+
+    name: str
+    description: str | None = None
+    per_case_type: bool = True
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """A campaign on each list. Off unless the user passes --campaign: outreach reaches real people."""
+
+    name: str  # may contain {case_type}
+    messaging_only: bool = True
+    days: int = 14  # run window length, starting on the load date
+    agent_id: str | None = None
+    start_time: str | None = None  # HH:mm, only for runs that place calls
+    end_time: str | None = None
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    name: str
+    path: str
+    external_source: str  # sent as external_source on clients and cases
+    client: EntitySpec
+    case: EntitySpec
+    phone_region: str = "US"
+    date_order: Literal["MDY", "DMY", "YMD"] = "MDY"
+    case_types: tuple[str, ...] = ()
+    case_statuses: tuple[str, ...] = ()
+    case_list: ListSpec | None = None
+    campaign: CampaignSpec | None = None
+    sha256: str = ""  # of the mapping file's bytes, recorded with each run
+
+
+@dataclass(frozen=True)
+class MappedFrames:
+    """The map stage's output, still text: one row per source row.
+
+    clients / cases: SOURCE_FILE, SOURCE_ROW, the key (`external_source_id`; cases also
+    CASE_CLIENT_KEY) and one column per FieldSpec.kayse_field, defaults and value maps applied.
+    raw: the extracted rows as read (for rejects.csv), same row order.
+    """
+
+    clients: pl.DataFrame
+    cases: pl.DataFrame
+    raw: pl.DataFrame
+    sources: tuple[SourceInfo, ...]
+    problems: pl.DataFrame = field(default_factory=empty_rejects)
+
+
+# --------------------------------------------------------------------------------------
+# Validate
+# --------------------------------------------------------------------------------------
+
+CLIENT_KEY = "external_source_id"
+CASE_CLIENT_KEY = "client_external_source_id"
+"""On the cases frame: the external id of the case's contact (resolved to a Kayse id at load)."""
+
+EXTRA_DATA_PREFIX = "external_source_data."
+"""Frame columns named `external_source_data.<key>` become keys of the case's external_source_data."""
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """The outcome of validation: what would be sent, what was rejected, and why.
+
+    clients: one row per contact, Kayse field names, normalized (strings; dates ISO; phones
+             E.164; bool columns pl.Boolean), nulls for empty, plus SOURCE_FILE/SOURCE_ROW of
+             the first valid row that carried the contact.
+    cases:   one row per case, Kayse field names plus CASE_CLIENT_KEY and SOURCE_FILE/SOURCE_ROW.
+    rejects: REJECT_SCHEMA, one row per problem; a rejected row contributes nothing.
+    rejected_rows: the original columns (as read) of every rejected row, with SOURCE_FILE/SOURCE_ROW.
+    warnings: REJECT_SCHEMA-shaped notes that did not reject a row (e.g. conflicting-contact).
+    """
+
+    sources: tuple[SourceInfo, ...]
+    mapping: MappingSpec
+    rows_read: int
+    clients: pl.DataFrame
+    cases: pl.DataFrame
+    rejects: pl.DataFrame
+    rejected_rows: pl.DataFrame
+    warnings: pl.DataFrame = field(default_factory=empty_rejects)
+
+    @property
+    def rows_rejected(self) -> int:
+        return self.rejected_rows.height
+
+    @property
+    def rows_valid(self) -> int:
+        return self.rows_read - self.rows_rejected

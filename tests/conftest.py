@@ -1,0 +1,1 @@
+"""Shared fixtures. The Kayse sandbox fixture lives here so every suite talks to one real server."""

@@ -1,0 +1,20 @@
+"""The CLI's outer contract: help works, unknown commands are usage errors (exit 2)."""
+
+import subprocess
+import sys
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True)
+
+
+def test_help_lists_commands() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "validate" in result.stdout
+
+
+def test_unknown_command_is_usage_error() -> None:
+    result = run_cli("no-such-command")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
