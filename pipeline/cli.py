@@ -36,7 +36,9 @@ def validate(
     sources: Sources,
     mapping: MappingOpt,
     sheet: SheetOpt = None,
-    report_dir: Annotated[Path | None, typer.Option(help="Write summary.json, rejects.csv, clients.csv, cases.csv here.")] = None,
+    report_dir: Annotated[
+        Path | None, typer.Option(help="Write summary.json, rejects.csv, clients.csv, cases.csv here.")
+    ] = None,
     format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """Check a file against a mapping with no network: what would load, and what is wrong with the rest."""
@@ -54,6 +56,254 @@ def sandbox() -> None:
 
 # ---- plan / load / runs (loader) -----------------------------------------------------
 
+LedgerOpt = Annotated[
+    Path | None, typer.Option("--ledger", help="ID ledger (SQLite). Default: next to the mapping file.")
+]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option("--base-url", help="Kayse API base URL (default: $KAYSE_BASE_URL, else production)."),
+]
+KeyFileOpt = Annotated[
+    Path | None,
+    typer.Option("--api-key-file", help="Read the API key from this file (default: $KAYSE_API_KEY)."),
+]
+CampaignFlag = Annotated[
+    bool,
+    typer.Option(
+        "--campaign",
+        help="Also create the mapping's campaign on each list. Off by default: it starts outreach.",
+    ),
+]
+BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, max=500, help="Records per bulk request.")]
+FormatOpt = Annotated[str, typer.Option("--format", help="text or json.")]
+
+
+def _check_format(value: str) -> None:
+    if value not in ("text", "json"):
+        raise UserError(f"--format must be text or json, not {value!r}")
+
+
+def _ledger_for(mapping: Path, ledger: Path | None) -> Path:
+    from pipeline.run import default_ledger_path
+
+    return ledger or default_ledger_path(mapping)
+
+
+@app.command()
+def plan(
+    sources: Sources,
+    mapping: MappingOpt,
+    ledger: LedgerOpt = None,
+    sheet: SheetOpt = None,
+    campaign: CampaignFlag = False,
+    batch_size: BatchOpt = 100,
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
+) -> None:
+    """Show what a load would send, and how many API requests and hours that takes. Sends nothing."""
+    import json
+
+    from pipeline import run
+    from pipeline.report.load import plan_summary, render_plan
+    from pipeline.settings import resolve_api_key, resolve_base_url
+
+    _check_format(format)
+    validation, the_plan = run.plan(
+        sources,
+        mapping,
+        base_url=resolve_base_url(base_url),
+        api_key=resolve_api_key(api_key_file, required=False),
+        ledger_path=ledger,
+        campaign=campaign,
+        batch_size=batch_size,
+        sheet=sheet,
+    )
+    if format == "json":
+        typer.echo(json.dumps(plan_summary(the_plan), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(f"{validation.rows_valid:,} of {validation.rows_read:,} rows valid")
+        typer.echo(render_plan(the_plan))
+
+
+@app.command()
+def load(
+    sources: Sources,
+    mapping: MappingOpt,
+    ledger: LedgerOpt = None,
+    sheet: SheetOpt = None,
+    campaign: CampaignFlag = False,
+    batch_size: BatchOpt = 100,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and plan, then stop: send nothing.")
+    ] = False,
+    max_wait: Annotated[
+        float | None,
+        typer.Option(
+            "--max-wait", help="Longest wait (seconds) for the rate-limit window before stopping (exit 3)."
+        ),
+    ] = None,
+    report_dir: Annotated[
+        Path | None, typer.Option(help="Write the validation files plus load.json and failed.csv here.")
+    ] = None,
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    plain: Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress bar.")] = False,
+    format: FormatOpt = "text",
+) -> None:
+    """Validate, plan and load into Kayse. Safe to rerun: nothing is created twice."""
+    import json
+
+    from pipeline import run
+    from pipeline.progress import make_observer
+    from pipeline.report.load import load_summary, plan_summary, render_load, render_plan, write_load_report
+    from pipeline.settings import resolve_connection
+
+    _check_format(format)
+    connection = resolve_connection(base_url, api_key_file)
+    observer = None if dry_run else make_observer(force_plain=plain or format == "json")
+    try:
+        outcome = run.load(
+            sources,
+            mapping,
+            connection=connection,
+            ledger_path=ledger,
+            campaign=campaign,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            max_wait=max_wait,
+            sheet=sheet,
+            observer=observer,
+            on_wait=observer.wait if observer else None,
+        )
+    finally:
+        if observer is not None:
+            observer.close()
+    if report_dir is not None:
+        _write_validation_files(outcome.validation, report_dir)
+        if outcome.result is not None:
+            write_load_report(outcome.result, outcome.plan, report_dir)
+    if format == "json":
+        body = {"plan": plan_summary(outcome.plan)}
+        if outcome.result is not None:
+            body["load"] = load_summary(outcome.result)
+        typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(
+            f"{outcome.validation.rows_valid:,} of {outcome.validation.rows_read:,} rows valid"
+            + (
+                f" ({outcome.validation.rows_rejected:,} rejected)"
+                if outcome.validation.rows_rejected
+                else ""
+            )
+        )
+        typer.echo(render_plan(outcome.plan) if outcome.result is None else render_load(outcome.result))
+        if report_dir is not None:
+            typer.echo(f"reports written to {report_dir}")
+    raise typer.Exit(int(outcome.exit_code))
+
+
+def _write_validation_files(validation: object, report_dir: Path) -> None:
+    from pipeline.report.validation import write_validation_report
+
+    write_validation_report(validation, report_dir)  # type: ignore[arg-type]
+
+
+@app.command()
+def runs(ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger to read.")]) -> None:
+    """The run history of a ledger: when, which inputs, what happened."""
+    from datetime import datetime
+
+    from pipeline.ledger import Ledger
+
+    if not ledger.exists():
+        raise UserError(f"no ledger at {ledger}", hint="give the path a load used (--ledger), or load first")
+    with Ledger.open(ledger) as db:
+        rows = db.runs()
+    if not rows:
+        typer.echo("no runs yet")
+    for r in reversed(rows):
+        started = datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
+        files = ", ".join(s["name"] for s in r.inputs.get("sources", []))
+        created = sum(step.get("created", 0) for step in r.counts.values())
+        updated = sum(step.get("updated", 0) for step in r.counts.values())
+        typer.echo(
+            f"#{r.id}  {started}  {r.outcome:<11}  {files}  created {created}  updated {updated}  "
+            f"requests {r.requests_sent if r.requests_sent is not None else '-'}/{r.planned_requests}  {r.target}"
+        )
+
+
+@app.command()
+def uncertain(ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger to read.")]) -> None:
+    """Records whose create was sent but whose answer was lost: Kayse may or may not hold them."""
+    from pipeline.ledger import Ledger
+
+    if not ledger.exists():
+        raise UserError(f"no ledger at {ledger}")
+    with Ledger.open(ledger) as db:
+        rows = db.uncertain()
+    if not rows:
+        typer.echo("no uncertain records")
+        return
+    typer.echo(f"{len(rows)} uncertain record(s). For each, look it up in the Kayse web app, then either:")
+    typer.echo("  kayse-etl resolve KIND KEY --kayse-id ID   (it exists: record its id)")
+    typer.echo("  kayse-etl resolve KIND KEY --recreate      (it does not: the next load creates it)")
+    for r in rows:
+        typer.echo(f"  {r.kind:<9} {r.source_key}  (run {r.run_id}, batch {r.batch_id})")
+
+
+@app.command()
+def resolve(
+    kind: Annotated[str, typer.Argument(help="client, case, case_list or campaign.")],
+    key: Annotated[str, typer.Argument(help="The key `kayse-etl uncertain` shows, e.g. import:C-1001.")],
+    ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger.")],
+    kayse_id: Annotated[int | None, typer.Option("--kayse-id", help="The id you found in Kayse.")] = None,
+    recreate: Annotated[
+        bool, typer.Option("--recreate", help="It is not in Kayse: create it on the next load.")
+    ] = False,
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+) -> None:
+    """Settle an uncertain record, knowingly."""
+    from pipeline.ledger import Ledger, Target
+    from pipeline.settings import resolve_connection
+
+    if kind not in ("client", "case", "case_list", "campaign"):
+        raise UserError(f"unknown kind {kind!r}", hint="one of client, case, case_list, campaign")
+    if (kayse_id is None) == (not recreate):
+        raise UserError("give exactly one of --kayse-id ID or --recreate")
+    connection = resolve_connection(base_url, api_key_file)
+    with Ledger.open(ledger) as db, db.exclusive():
+        done = db.resolve(Target(connection.base_url, connection.fingerprint), kind, key, kayse_id=kayse_id)  # type: ignore[arg-type]
+    if not done:
+        raise UserError(
+            f"no uncertain {kind} {key!r} for this target in {ledger}", hint="see `kayse-etl uncertain`"
+        )
+    typer.echo(
+        f"{kind} {key}: "
+        + (f"recorded as Kayse id {kayse_id}" if kayse_id else "will be created by the next load")
+    )
+
+
+@app.command()
+def rollback(
+    run_id: Annotated[int, typer.Argument(help="The run to undo (see `kayse-etl runs`).")],
+    ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+) -> None:
+    """Delete from Kayse the clients and cases a run created (lists and campaigns: see README)."""
+    from pipeline import run
+    from pipeline.settings import resolve_connection
+
+    connection = resolve_connection(base_url, api_key_file)
+    if not yes:
+        typer.confirm(f"Delete from Kayse every client and case run {run_id} created?", abort=True)
+    summary = run.rollback(run_id, connection=connection, ledger_path=ledger)
+    typer.echo(summary.describe())
+    raise typer.Exit(int(summary.exit_code))
+
 
 def main() -> None:
     """Entry point: run the app, turning foreseeable problems into one line and an exit code.
@@ -68,7 +318,9 @@ def main() -> None:
             typer.echo(f"hint: {error.hint}", err=True)
         sys.exit(int(error.exit_code))
     except KeyboardInterrupt:
-        typer.echo("interrupted: the ledger holds what was done; run the same command again to continue", err=True)
+        typer.echo(
+            "interrupted: the ledger holds what was done; run the same command again to continue", err=True
+        )
         sys.exit(int(ExitCode.STOPPED))
 
 

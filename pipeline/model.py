@@ -75,8 +75,12 @@ class SourceInfo:
         if self.encoding:
             parts.append(self.encoding)
         if self.delimiter:
-            parts.append({",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(
-                self.delimiter, repr(self.delimiter)) + "-delimited")
+            parts.append(
+                {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(
+                    self.delimiter, repr(self.delimiter)
+                )
+                + "-delimited"
+            )
         if self.sheet:
             parts.append(f"sheet {self.sheet!r}")
         parts.append(f"{self.rows:,} rows")
@@ -116,8 +120,19 @@ class Extracted:
 # Mapping (parsed from mappings/*.yaml by pipeline.mapping)
 # --------------------------------------------------------------------------------------
 
-FieldType = Literal["string", "name", "email", "phone", "date", "birth_date", "state", "zip", "bool",
-                    "case_type", "case_status"]
+FieldType = Literal[
+    "string",
+    "name",
+    "email",
+    "phone",
+    "date",
+    "birth_date",
+    "state",
+    "zip",
+    "bool",
+    "case_type",
+    "case_status",
+]
 
 
 @dataclass(frozen=True)
@@ -234,3 +249,161 @@ class ValidationResult:
     @property
     def rows_valid(self) -> int:
         return self.rows_read - self.rows_rejected
+
+
+# --------------------------------------------------------------------------------------
+# Plan and load (what to send, what the ledger already knows, what happened)
+# --------------------------------------------------------------------------------------
+
+EntityKind = Literal["client", "case", "case_list", "campaign"]
+
+
+def payload_hash(payload: dict[str, Any]) -> str:
+    """Fingerprint of exactly what was (or would be) sent: unchanged records are skipped on it."""
+    import hashlib
+    import json
+
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What the ledger knows of one record on one target. `uncertain`: a create was sent and its
+    answer lost, so Kayse may or may not hold it; it is never re-created without the operator."""
+
+    kayse_id: int | None
+    payload_hash: str | None
+    state: Literal["done", "uncertain"]
+
+
+@dataclass(frozen=True)
+class LedgerSnapshot:
+    """A read-only view of the ledger for one target, for planning. Keys are source keys:
+    clients and cases "<external_source>:<external_source_id>", lists and campaigns their name."""
+
+    target: str
+    clients: dict[str, LedgerEntry] = field(default_factory=dict)
+    cases: dict[str, LedgerEntry] = field(default_factory=dict)
+    case_lists: dict[str, LedgerEntry] = field(default_factory=dict)
+    campaigns: dict[str, LedgerEntry] = field(default_factory=dict)
+    members: dict[str, frozenset[str]] = field(default_factory=dict)  # list key → case keys in it
+
+
+@dataclass(frozen=True)
+class RecordOp:
+    """One client or case to send: a create (kayse_id None) or a full-record update.
+
+    For cases, `payload` lacks `client_ids`: the load step adds `client_id`, or for a contact
+    created in the same run the id Kayse gave it."""
+
+    kind: Literal["client", "case"]
+    key: str
+    payload: dict[str, Any]
+    kayse_id: int | None
+    source_file: str
+    source_row: int
+    client_key: str | None = None  # cases: the contact's key
+    client_id: int | None = None  # cases: the contact's Kayse id when already known at plan time
+
+    @property
+    def is_create(self) -> bool:
+        return self.kayse_id is None
+
+
+@dataclass(frozen=True)
+class ListOp:
+    """A case list to create (taking its first members in the create call), to recover by name
+    (a previous create's answer was lost), or an existing list to attach new cases to."""
+
+    key: str
+    payload: dict[str, Any]  # name, description, … (include_ids added at load)
+    case_type: str | None
+    kayse_id: int | None
+    recover: bool
+    new_case_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CampaignOp:
+    key: str
+    list_key: str
+    payload: dict[str, Any]  # everything but case_list_id, added at load
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """A record named for a person: which entity, which source row."""
+
+    kind: EntityKind
+    key: str
+    source_file: str | None = None
+    source_row: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a load would send, decided entirely before anything is sent."""
+
+    target: str
+    batch_size: int
+    clients: tuple[RecordOp, ...]
+    cases: tuple[RecordOp, ...]
+    case_lists: tuple[ListOp, ...]
+    campaigns: tuple[CampaignOp, ...]
+    unchanged: dict[str, int]  # kind → records already in Kayse as they are
+    uncertain: tuple[RecordRef, ...]  # known uncertain, not sent until the operator resolves them
+    blocked: tuple[RecordRef, ...]  # cases not sent because their client is uncertain
+    requests: dict[str, int]  # step → API requests the plan needs
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+    def count(self, ops: tuple[RecordOp, ...], create: bool) -> int:
+        return sum(1 for op in ops if op.is_create == create)
+
+
+STEPS = ("clients", "cases", "case_lists", "membership", "campaigns")
+
+
+@dataclass
+class StepResult:
+    sent: int = 0  # records sent (items, not requests)
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    blocked: int = 0
+    requests: int = 0
+
+
+@dataclass(frozen=True)
+class FailedRecord:
+    """A record Kayse refused (or that could not be sent), with the API's words."""
+
+    kind: EntityKind
+    key: str
+    source_file: str | None
+    source_row: int | None
+    error: str
+    message: str
+
+
+@dataclass
+class RunResult:
+    """What a load did. Outcome: "ok", "rejected" (finished, some rows rejected or refused or
+    uncertain), or "stopped" (ended early; the ledger holds what was done, a rerun continues)."""
+
+    run_id: int
+    target: str
+    planned_requests: int
+    steps: dict[str, StepResult] = field(default_factory=lambda: {s: StepResult() for s in STEPS})
+    failed: list[FailedRecord] = field(default_factory=list)
+    uncertain: list[RecordRef] = field(default_factory=list)
+    blocked: list[RecordRef] = field(default_factory=list)
+    requests_sent: int = 0
+    outcome: Literal["ok", "rejected", "stopped"] = "ok"
+    stopped_reason: str | None = None

@@ -6,3 +6,180 @@ any Python caller (a cron script, an Airflow or Dagster task) go through these f
 """
 
 from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pipeline import load as load_stage
+from pipeline import plan as plan_stage
+from pipeline.ledger import Ledger, Target
+from pipeline.model import ExitCode, Plan, RunResult, UserError, ValidationResult
+from pipeline.settings import Connection, key_fingerprint
+
+# ---- plan and load ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    validation: ValidationResult
+    plan: Plan
+    result: RunResult | None  # None for a dry run
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.result is not None and self.result.outcome == "stopped":
+            return ExitCode.STOPPED
+        if self.validation.rows_rejected or (self.result is not None and self.result.outcome == "rejected"):
+            return ExitCode.REJECTED
+        return ExitCode.OK
+
+
+def default_ledger_path(mapping: Path) -> Path:
+    """Next to the mapping: one ledger per mapping, so each source system keeps its own ids."""
+    return mapping.with_name(mapping.stem + ".ledger.sqlite")
+
+
+def _inputs(sources: list[Path], validation: ValidationResult) -> dict[str, Any]:
+    def sha256(path: Path) -> str:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    return {
+        "sources": [{"name": p.name, "sha256": sha256(p)} for p in sources],
+        "mapping": {"name": validation.mapping.name, "sha256": validation.mapping.sha256},
+        "rows_read": validation.rows_read,
+        "rows_rejected": validation.rows_rejected,
+    }
+
+
+def plan(
+    sources: list[Path],
+    mapping: Path,
+    *,
+    base_url: str,
+    api_key: str | None,
+    ledger_path: Path | None = None,
+    campaign: bool = False,
+    batch_size: int = plan_stage.DEFAULT_BATCH_SIZE,
+    sheet: str | None = None,
+    today: date | None = None,
+) -> tuple[ValidationResult, Plan]:
+    """What a load would send, from the ledger alone: no network. Without a key, the ledger's
+    one target for `base_url` is used (or, if it has none or several, a first load is planned)."""
+    validation = validate(sources, mapping, sheet=sheet)
+    with Ledger.open(ledger_path or default_ledger_path(mapping)) as ledger:
+        if api_key is not None:
+            target = Target(base_url, key_fingerprint(api_key))
+        else:
+            known = ledger.targets(base_url)
+            target = known[0] if len(known) == 1 else Target(base_url, "no key given")
+        snapshot = ledger.snapshot(target)
+    return validation, plan_stage.build_plan(
+        validation, snapshot, campaign=campaign, batch_size=batch_size, today=today
+    )
+
+
+def load(
+    sources: list[Path],
+    mapping: Path,
+    *,
+    connection: Connection,
+    ledger_path: Path | None = None,
+    campaign: bool = False,
+    batch_size: int = plan_stage.DEFAULT_BATCH_SIZE,
+    dry_run: bool = False,
+    max_wait: float | None = None,
+    sheet: str | None = None,
+    today: date | None = None,
+    observer: load_stage.LoadObserver | None = None,
+    on_wait: Any = None,
+) -> LoadOutcome:
+    """Validate, plan and (unless `dry_run`) load into Kayse, recording every step in the ledger.
+
+    Safe to rerun at any time with the same inputs: what is already in Kayse is skipped, what a
+    crash left half-done is finished, and nothing is created twice."""
+    from pipeline.kayse.client import KayseClient
+
+    validation = validate(sources, mapping, sheet=sheet)
+    target = Target(connection.base_url, connection.fingerprint)
+    with Ledger.open(ledger_path or default_ledger_path(mapping)) as ledger, ledger.exclusive():
+        snapshot = ledger.snapshot(target)
+        the_plan = plan_stage.build_plan(
+            validation, snapshot, campaign=campaign, batch_size=batch_size, today=today
+        )
+        if dry_run:
+            return LoadOutcome(validation, the_plan, None)
+        run_id = ledger.start_run(target, "load", _inputs(sources, validation), the_plan.total_requests)
+        client = KayseClient(connection.base_url, connection.api_key, max_wait=max_wait, on_wait=on_wait)
+        try:
+            result = load_stage.execute(the_plan, client, ledger, target, run_id, observer)
+        finally:
+            client.close()
+        counts = {name: vars(step) for name, step in result.steps.items()}
+        ledger.finish_run(run_id, result.outcome, counts, result.requests_sent)
+    return LoadOutcome(validation, the_plan, result)
+
+
+@dataclass(frozen=True)
+class RollbackSummary:
+    run_id: int
+    deleted: dict[str, int]
+    failed: dict[str, int]
+    left: dict[str, int]  # lists and campaigns: the API offers no delete for them
+
+    def describe(self) -> str:
+        lines = [f"rollback of run {self.run_id}:"]
+        for kind in ("case", "client"):
+            lines.append(
+                f"  {kind}s deleted: {self.deleted.get(kind, 0)}, not deleted: {self.failed.get(kind, 0)}"
+            )
+        for kind, count in self.left.items():
+            if count:
+                lines.append(
+                    f"  {count} {kind}(s) left in place: the Kayse API cannot delete them; remove them in the web app"
+                )
+        return "\n".join(lines)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.REJECTED if any(self.failed.values()) else ExitCode.OK
+
+
+def rollback(run_id: int, *, connection: Connection, ledger_path: Path) -> RollbackSummary:
+    """Delete from Kayse what run `run_id` created (cases first, then their clients), and forget
+    it in the ledger, so the next load would create it afresh."""
+    from pipeline.kayse.client import KayseClient
+
+    target = Target(connection.base_url, connection.fingerprint)
+    with Ledger.open(ledger_path) as ledger, ledger.exclusive():
+        run_target = ledger.run_target(run_id)
+        if run_target is None:
+            raise UserError(f"no run {run_id} in {ledger_path}", hint="see `kayse-etl runs --ledger ...`")
+        if run_target != target:
+            raise UserError(
+                f"run {run_id} loaded into {run_target}, not {target}",
+                hint="set KAYSE_BASE_URL / KAYSE_API_KEY to the run's target",
+            )
+        created = ledger.created_by_run(target, run_id)
+        deleted: dict[str, int] = {}
+        failed: dict[str, int] = {}
+        client = KayseClient(connection.base_url, connection.api_key)
+        try:
+            for kind, delete in (("case", client.bulk_delete_cases), ("client", client.bulk_delete_clients)):
+                records = created.get(kind, [])
+                for start in range(0, len(records), 500):
+                    chunk = records[start : start + 500]
+                    gone = set(delete([kid for _, kid in chunk]))
+                    ledger.mark_deleted(target, kind, [key for key, kid in chunk if kid in gone])  # type: ignore[arg-type]
+                    deleted[kind] = deleted.get(kind, 0) + len(gone)
+                    failed[kind] = failed.get(kind, 0) + len(chunk) - len(gone)
+        finally:
+            client.close()
+    left = {kind: len(created.get(kind, [])) for kind in ("case_list", "campaign")}
+    return RollbackSummary(run_id, deleted, failed, left)

@@ -1,0 +1,351 @@
+"""The load stage: carry out a plan against Kayse in the five steps, checkpointing every batch.
+
+clients → cases (linked to their clients) → case lists (new ones take their first members in
+the create call) → membership (attach) → campaigns. The plan decided *what* to send; this
+module only sends it, in order, and writes each answer to the ledger before the next request,
+so a crash at any moment loses at most the one request in flight. A create whose answer is
+lost is recorded as uncertain and never resent by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pipeline.kayse.errors import (
+    AuthError,
+    KayseError,
+    OutcomeUnknown,
+    RateLimited,
+    RequestRejected,
+    TransportError,
+)
+from pipeline.ledger import Ledger, Target
+from pipeline.model import (
+    CampaignOp,
+    FailedRecord,
+    ListOp,
+    Plan,
+    RecordOp,
+    RecordRef,
+    RunResult,
+    payload_hash,
+)
+
+log = logging.getLogger("pipeline.load")
+
+
+class LoadObserver(Protocol):
+    """What a progress display needs to know. The CLI shows a bar on a terminal, lines in cron."""
+
+    def step(self, name: str, total: int) -> None: ...
+    def advance(self, count: int) -> None: ...
+    def note(self, message: str) -> None: ...
+
+
+class QuietObserver:
+    def step(self, name: str, total: int) -> None:
+        log.info("step %s: %d to send", name, total)
+
+    def advance(self, count: int) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        log.info("%s", message)
+
+
+class StopLoad(Exception):
+    """Ends the load early (key refused, API unreachable, wait too long); the ledger is current."""
+
+
+@dataclass
+class _Loader:
+    plan: Plan
+    client: Any  # pipeline.kayse.KayseClient; Any keeps this stage's tests free to pass a real one
+    ledger: Ledger
+    target: Target
+    run_id: int
+    observer: LoadObserver
+    result: RunResult
+
+    def __post_init__(self) -> None:
+        self.client_ids: dict[str, int] = {}
+        self.case_ids: dict[str, int] = {}
+        self.list_ids: dict[str, int] = {}
+        snapshot = self.ledger.snapshot(self.target)
+        self.client_ids = {
+            k: e.kayse_id for k, e in snapshot.clients.items() if e.kayse_id and e.state == "done"
+        }
+        self.case_ids = {k: e.kayse_id for k, e in snapshot.cases.items() if e.kayse_id and e.state == "done"}
+        self.list_ids = {
+            k: e.kayse_id for k, e in snapshot.case_lists.items() if e.kayse_id and e.state == "done"
+        }
+
+    # ---- steps 1 and 2: clients and cases ------------------------------------------------
+
+    def records(self, step: str, ops: Sequence[RecordOp]) -> None:
+        stats = self.result.steps[step]
+        self.observer.step(step, len(ops))
+        for chunk in _chunks(list(ops), self.plan.batch_size):
+            sendable: list[tuple[RecordOp, dict[str, Any]]] = []
+            for op in chunk:
+                body = self._body(op)
+                if body is None:
+                    stats.blocked += 1
+                    self.result.blocked.append(
+                        RecordRef(
+                            op.kind, op.key, op.source_file, op.source_row, "its contact was not loaded"
+                        )
+                    )
+                else:
+                    sendable.append((op, body))
+            if sendable:
+                self._send_records(step, sendable)
+            self.observer.advance(len(chunk))
+
+    def _body(self, op: RecordOp) -> dict[str, Any] | None:
+        """The exact JSON for one record; cases get their contact's Kayse id (None: not loaded)."""
+        body = dict(op.payload)
+        if op.kind == "case":
+            client_id = op.client_id or self.client_ids.get(op.client_key or "")
+            if client_id is None:
+                return None
+            body["client_ids"] = [client_id]
+        return body
+
+    def _send_records(self, step: str, items: list[tuple[RecordOp, dict[str, Any]]]) -> None:
+        stats = self.result.steps[step]
+        kind = items[0][0].kind
+        creates = [op.key for op, _ in items if op.is_create]
+        bodies = [({**body, "id": op.kayse_id} if op.kayse_id else body) for op, body in items]
+        batch_id = self.ledger.open_batch(self.target, self.run_id, kind, creates) if creates else None
+        stats.sent += len(items)
+        upsert = self.client.upsert_clients if kind == "client" else self.client.upsert_cases
+        try:
+            results = upsert(bodies, chunk_size=len(bodies))
+        except OutcomeUnknown:
+            stats.uncertain += len(creates)
+            for op, _ in items:
+                if op.is_create:
+                    self.result.uncertain.append(
+                        RecordRef(
+                            op.kind,
+                            op.key,
+                            op.source_file,
+                            op.source_row,
+                            "the answer to its create was lost",
+                        )
+                    )
+            if batch_id is not None:
+                self.ledger.close_batch(self.target, batch_id, kind, {}, [], uncertain=creates)
+            return
+        except (AuthError, RateLimited, TransportError) as error:
+            if batch_id is not None:  # certainly not processed (OutcomeUnknown handled above)
+                self.ledger.close_batch(self.target, batch_id, kind, {}, creates)
+            raise StopLoad(str(error)) from error
+        created: dict[str, tuple[int, str]] = {}
+        updated: dict[str, str] = {}
+        failed: list[str] = []
+        for (op, body), item in zip(items, results, strict=True):
+            if not item.ok:
+                failed.append(op.key)
+                stats.failed += 1
+                self.result.failed.append(
+                    FailedRecord(
+                        op.kind,
+                        op.key,
+                        op.source_file,
+                        op.source_row,
+                        item.error or "refused",
+                        item.message or "",
+                    )
+                )
+                continue
+            if op.is_create:
+                created[op.key] = (int(item.id), payload_hash(body))
+                stats.created += 1
+            else:
+                updated[op.key] = payload_hash(body)
+                stats.updated += 1
+            ids = self.client_ids if kind == "client" else self.case_ids
+            ids[op.key] = int(item.id if item.id is not None else op.kayse_id)
+        if batch_id is not None:
+            self.ledger.close_batch(
+                self.target, batch_id, kind, created, [k for k in failed if k in set(creates)]
+            )
+        if updated:
+            self.ledger.record_updates(self.target, self.run_id, kind, updated)
+
+    # ---- steps 3 and 4: case lists and membership ---------------------------------------
+
+    def case_lists(self, ops: Sequence[ListOp]) -> None:
+        lists = self.result.steps["case_lists"]
+        membership = self.result.steps["membership"]
+        self.observer.step("case_lists", len(ops))
+        for op in ops:
+            members = [k for k in op.new_case_keys if k in self.case_ids]
+            list_id = op.kayse_id
+            if op.recover:
+                list_id = self._recover_list(op)
+            if list_id is None:
+                first, members = members[: self.plan.batch_size], members[self.plan.batch_size :]
+                list_id = self._create_list(op, first)
+                if list_id is None:
+                    self.observer.advance(1)
+                    continue
+            self.list_ids[op.key] = list_id
+            for chunk in _chunks(members, self.plan.batch_size):
+                try:
+                    self.client.attach_cases(list_id, [self.case_ids[k] for k in chunk])
+                except RequestRejected as error:
+                    membership.failed += len(chunk)
+                    for key in chunk:
+                        self.result.failed.append(
+                            FailedRecord("case", key, None, None, "attach-refused", str(error))
+                        )
+                    continue
+                except (AuthError, RateLimited, TransportError) as error:
+                    raise StopLoad(str(error)) from error
+                self.ledger.record_members(self.target, self.run_id, op.key, chunk)
+                membership.sent += len(chunk)
+                membership.created += len(chunk)
+            self.observer.advance(1)
+        lists.sent = lists.created + lists.failed
+
+    def _recover_list(self, op: ListOp) -> int | None:
+        """A list create whose answer was lost: lists can be searched by name, so look first."""
+        try:
+            found = [x for x in self.client.iter_case_lists(key=op.key) if x.get("name") == op.key]
+        except (AuthError, RateLimited, TransportError) as error:
+            raise StopLoad(str(error)) from error
+        if not found:
+            self.observer.note(f"list {op.key!r}: an earlier create did not land; creating it")
+            return None
+        list_id = int(min(x["id"] for x in found))
+        self.ledger.record_found(self.target, self.run_id, "case_list", op.key, list_id)
+        self.observer.note(f"list {op.key!r}: recovered id {list_id} by name after a lost answer")
+        return list_id
+
+    def _create_list(self, op: ListOp, first_members: list[str]) -> int | None:
+        stats = self.result.steps["case_lists"]
+        body = dict(op.payload)
+        if first_members:
+            body["include_ids"] = [self.case_ids[k] for k in first_members]
+        batch_id = self.ledger.open_batch(self.target, self.run_id, "case_list", [op.key])
+        try:
+            response = self.client.create_case_list(body)
+        except OutcomeUnknown:
+            # Not uncertain for long: the next run finds it by name.
+            self.ledger.close_batch(self.target, batch_id, "case_list", {}, [], uncertain=[op.key])
+            stats.uncertain += 1
+            self.result.uncertain.append(
+                RecordRef("case_list", op.key, reason="the answer to its create was lost")
+            )
+            return None
+        except RequestRejected as error:
+            self.ledger.close_batch(self.target, batch_id, "case_list", {}, [op.key])
+            stats.failed += 1
+            self.result.failed.append(FailedRecord("case_list", op.key, None, None, "refused", str(error)))
+            return None
+        except (AuthError, RateLimited, TransportError) as error:
+            self.ledger.close_batch(self.target, batch_id, "case_list", {}, [op.key])
+            raise StopLoad(str(error)) from error
+        list_id = int(response["id"])
+        self.ledger.close_batch(
+            self.target, batch_id, "case_list", {op.key: (list_id, payload_hash(op.payload))}, []
+        )
+        self.ledger.record_members(self.target, self.run_id, op.key, first_members)
+        stats.created += 1
+        membership = self.result.steps["membership"]
+        membership.sent += len(first_members)
+        membership.created += len(first_members)
+        return list_id
+
+    # ---- step 5: campaigns ------------------------------------------------------------------
+
+    def campaigns(self, ops: Sequence[CampaignOp]) -> None:
+        stats = self.result.steps["campaigns"]
+        self.observer.step("campaigns", len(ops))
+        for op in ops:
+            list_id = self.list_ids.get(op.list_key)
+            if list_id is None:
+                stats.blocked += 1
+                self.result.blocked.append(
+                    RecordRef("campaign", op.key, reason=f"its list {op.list_key!r} is missing")
+                )
+                continue
+            body = {**op.payload, "case_list_id": list_id}
+            batch_id = self.ledger.open_batch(self.target, self.run_id, "campaign", [op.key])
+            stats.sent += 1
+            try:
+                response = self.client.create_campaign(body)
+            except OutcomeUnknown:
+                self.ledger.close_batch(self.target, batch_id, "campaign", {}, [], uncertain=[op.key])
+                stats.uncertain += 1
+                self.result.uncertain.append(
+                    RecordRef("campaign", op.key, reason="the answer to its create was lost")
+                )
+                continue
+            except RequestRejected as error:
+                self.ledger.close_batch(self.target, batch_id, "campaign", {}, [op.key])
+                stats.failed += 1
+                self.result.failed.append(FailedRecord("campaign", op.key, None, None, "refused", str(error)))
+                continue
+            except (AuthError, RateLimited, TransportError) as error:
+                self.ledger.close_batch(self.target, batch_id, "campaign", {}, [op.key])
+                raise StopLoad(str(error)) from error
+            self.ledger.close_batch(
+                self.target,
+                batch_id,
+                "campaign",
+                {op.key: (int(response["id"]), payload_hash(op.payload))},
+                [],
+            )
+            stats.created += 1
+            self.observer.advance(1)
+
+
+def execute(
+    plan: Plan,
+    client: Any,
+    ledger: Ledger,
+    target: Target,
+    run_id: int,
+    observer: LoadObserver | None = None,
+) -> RunResult:
+    """Send `plan` to Kayse, step by step. Never raises for the API's refusals: they are in the
+    result. Stops early (outcome "stopped") when going on cannot help: key refused, API
+    unreachable, rate-limit wait longer than allowed."""
+    result = RunResult(run_id=run_id, target=str(target), planned_requests=plan.total_requests)
+    result.uncertain.extend(plan.uncertain)
+    result.blocked.extend(plan.blocked)
+    result.steps["clients"].unchanged = plan.unchanged.get("client", 0)
+    result.steps["cases"].unchanged = plan.unchanged.get("case", 0)
+    loader = _Loader(plan, client, ledger, target, run_id, observer or QuietObserver(), result)
+    sent_before = client.requests_sent
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("clients", lambda: loader.records("clients", plan.clients)),
+        ("cases", lambda: loader.records("cases", plan.cases)),
+        ("case_lists", lambda: loader.case_lists(plan.case_lists)),
+        ("campaigns", lambda: loader.campaigns(plan.campaigns)),
+    ]
+    try:
+        for _name, run_step in steps:
+            run_step()
+    except StopLoad as stop:
+        result.outcome = "stopped"
+        result.stopped_reason = str(stop)
+    except KayseError as error:  # anything unforeseen from the API still ends cleanly
+        result.outcome = "stopped"
+        result.stopped_reason = str(error)
+    result.requests_sent = client.requests_sent - sent_before
+    if result.outcome != "stopped" and (result.failed or result.uncertain or result.blocked):
+        result.outcome = "rejected"
+    return result
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

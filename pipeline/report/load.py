@@ -1,0 +1,148 @@
+"""Views of a plan and of a load's result: text for a person, JSON and CSV for a machine.
+
+Computes nothing new: every figure here is already in the Plan or RunResult.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from pipeline.model import STEPS, Plan, RunResult
+from pipeline.plan import estimate_hours
+
+
+def plan_summary(plan: Plan) -> dict[str, Any]:
+    """The plan as plain data, for `plan --format json` and the load report."""
+    return {
+        "target": plan.target,
+        "batch_size": plan.batch_size,
+        "clients": {
+            "create": plan.count(plan.clients, True),
+            "update": plan.count(plan.clients, False),
+            "unchanged": plan.unchanged.get("client", 0),
+        },
+        "cases": {
+            "create": plan.count(plan.cases, True),
+            "update": plan.count(plan.cases, False),
+            "unchanged": plan.unchanged.get("case", 0),
+        },
+        "case_lists": [
+            {
+                "name": op.key,
+                "case_type": op.case_type,
+                "action": "recover" if op.recover else ("attach" if op.kayse_id is not None else "create"),
+                "new_members": len(op.new_case_keys),
+            }
+            for op in plan.case_lists
+        ],
+        "campaigns": [{"name": op.key, "list": op.list_key} for op in plan.campaigns],
+        "uncertain": [_ref(r) for r in plan.uncertain],
+        "blocked": [_ref(r) for r in plan.blocked],
+        "requests": dict(plan.requests),
+        "total_requests": plan.total_requests,
+        "hours_at_500_per_hour": estimate_hours(plan.total_requests),
+    }
+
+
+def render_plan(plan: Plan) -> str:
+    s = plan_summary(plan)
+    lines = [f"Plan for {s['target']}"]
+    for kind in ("clients", "cases"):
+        c = s[kind]
+        lines.append(
+            f"  {kind:<9} {c['create']:>7,} to create  {c['update']:>7,} to update  {c['unchanged']:>7,} unchanged"
+        )
+    for item in s["case_lists"]:
+        lines.append(f"  list      {item['name']!r}: {item['action']}, {item['new_members']:,} new member(s)")
+    for item in s["campaigns"]:
+        lines.append(f"  campaign  {item['name']!r} on list {item['list']!r}")
+    if s["uncertain"]:
+        lines.append(f"  uncertain {len(s['uncertain'])} record(s) held back: see `kayse-etl uncertain`")
+    if s["blocked"]:
+        lines.append(f"  blocked   {len(s['blocked'])} case(s) whose contact is uncertain")
+    per_step = ", ".join(f"{k} {v}" for k, v in s["requests"].items() if v)
+    lines.append(f"  requests  {s['total_requests']:,} ({per_step or 'nothing to send'})")
+    hours = s["hours_at_500_per_hour"]
+    lines.append(
+        "  time      fits in one hour's quota (500 requests/hour)"
+        if hours == 0
+        else f"  time      about {hours:.0f} more hour(s) at 500 requests/hour (the load waits for each window)"
+    )
+    return "\n".join(lines)
+
+
+def load_summary(result: RunResult) -> dict[str, Any]:
+    """What `load.json` holds: per step sent/created/updated/unchanged/failed, and every record
+    that was refused, blocked or is uncertain (named with that word)."""
+    return {
+        "run_id": result.run_id,
+        "target": result.target,
+        "outcome": result.outcome,
+        "stopped_reason": result.stopped_reason,
+        "planned_requests": result.planned_requests,
+        "requests_sent": result.requests_sent,
+        "steps": {name: vars(result.steps[name]) for name in STEPS},
+        "failed": [vars(f) for f in result.failed],
+        "uncertain": [_ref(r) for r in result.uncertain],
+        "blocked": [_ref(r) for r in result.blocked],
+    }
+
+
+def render_load(result: RunResult) -> str:
+    lines = [f"Run {result.run_id} on {result.target}: {result.outcome}"]
+    for name in STEPS:
+        st = result.steps[name]
+        lines.append(
+            f"  {name:<10} created {st.created:>6,}  updated {st.updated:>6,}  unchanged {st.unchanged:>6,}"
+            f"  failed {st.failed:>4,}" + (f"  uncertain {st.uncertain}" if st.uncertain else "")
+        )
+    lines.append(f"  requests   {result.requests_sent:,} sent ({result.planned_requests:,} planned)")
+    if result.failed:
+        lines.append(f"  {len(result.failed)} record(s) refused by Kayse (see failed.csv with --report-dir)")
+    if result.uncertain:
+        lines.append(
+            f"  {len(result.uncertain)} record(s) uncertain: a create was sent but its answer was lost, so Kayse "
+            "may hold them. They are not re-sent automatically: see `kayse-etl uncertain`."
+        )
+    if result.blocked:
+        lines.append(f"  {len(result.blocked)} record(s) blocked: their contact or list could not be loaded")
+    if result.stopped_reason:
+        lines.append(f"  stopped early: {result.stopped_reason}")
+        lines.append("  the ledger holds what was done; run the same command again to continue")
+    return "\n".join(lines)
+
+
+def write_load_report(result: RunResult, plan: Plan, report_dir: Path) -> list[Path]:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    load_json = report_dir / "load.json"
+    load_json.write_text(
+        json.dumps({**load_summary(result), "plan": plan_summary(plan)}, indent=2, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    failed_csv = report_dir / "failed.csv"
+    with open(failed_csv, "w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["source_file", "source_row", "kind", "key", "error", "message"])
+        for f in result.failed:
+            writer.writerow(
+                [f.source_file or "", f.source_row or "", f.kind, f.key, f.error, _safe(f.message)]
+            )
+    return [load_json, failed_csv]
+
+
+def _ref(ref: Any) -> dict[str, Any]:
+    return {
+        "kind": ref.kind,
+        "key": ref.key,
+        "source_file": ref.source_file,
+        "source_row": ref.source_row,
+        "reason": ref.reason,
+    }
+
+
+def _safe(text: str) -> str:
+    """Spreadsheet apps run cells that start with these as formulas."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
