@@ -148,7 +148,18 @@ class _Loader:
         created: dict[str, tuple[int, str]] = {}
         updated: dict[str, str] = {}
         failed: list[str] = []
+        lost: list[str] = []
         for (op, body), item in zip(items, results, strict=True):
+            if not item.ok and item.error == "id-unknown" and op.is_create:
+                # accepted, but the answer did not say which id: exactly a lost answer
+                lost.append(op.key)
+                stats.uncertain += 1
+                self.result.uncertain.append(
+                    RecordRef(
+                        op.kind, op.key, op.source_file, op.source_row, "Kayse did not say which id it got"
+                    )
+                )
+                continue
             if not item.ok:
                 failed.append(op.key)
                 stats.failed += 1
@@ -173,7 +184,7 @@ class _Loader:
             ids[op.key] = int(item.id if item.id is not None else op.kayse_id)
         if batch_id is not None:
             self.ledger.close_batch(
-                self.target, batch_id, kind, created, [k for k in failed if k in set(creates)]
+                self.target, batch_id, kind, created, [k for k in failed if k in set(creates)], uncertain=lost
             )
         if updated:
             self.ledger.record_updates(self.target, self.run_id, kind, updated)
@@ -198,7 +209,7 @@ class _Loader:
             self.list_ids[op.key] = list_id
             for chunk in _chunks(members, self.plan.batch_size):
                 try:
-                    self.client.attach_cases(list_id, [self.case_ids[k] for k in chunk])
+                    self.client.case_lists.attach(list_id, [self.case_ids[k] for k in chunk])
                 except RequestRejected as error:
                     membership.failed += len(chunk)
                     for key in chunk:
@@ -217,7 +228,7 @@ class _Loader:
     def _recover_list(self, op: ListOp) -> int | None:
         """A list create whose answer was lost: lists can be searched by name, so look first."""
         try:
-            found = [x for x in self.client.iter_case_lists(key=op.key) if x.get("name") == op.key]
+            found = [x for x in self.client.case_lists.iter_all(key=op.key) if x.get("name") == op.key]
         except (AuthError, RateLimited, TransportError) as error:
             raise StopLoad(str(error)) from error
         if not found:
@@ -235,7 +246,7 @@ class _Loader:
             body["include_ids"] = [self.case_ids[k] for k in first_members]
         batch_id = self.ledger.open_batch(self.target, self.run_id, "case_list", [op.key])
         try:
-            response = self.client.create_case_list(body)
+            response = self.client.case_lists.create(**body)
         except OutcomeUnknown:
             # Not uncertain for long: the next run finds it by name.
             self.ledger.close_batch(self.target, batch_id, "case_list", {}, [], uncertain=[op.key])
@@ -280,7 +291,7 @@ class _Loader:
             batch_id = self.ledger.open_batch(self.target, self.run_id, "campaign", [op.key])
             stats.sent += 1
             try:
-                response = self.client.create_campaign(body)
+                response = self.client.campaigns.create(**body)
             except OutcomeUnknown:
                 self.ledger.close_batch(self.target, batch_id, "campaign", {}, [], uncertain=[op.key])
                 stats.uncertain += 1

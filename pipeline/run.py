@@ -171,7 +171,11 @@ def rollback(run_id: int, *, connection: Connection, ledger_path: Path) -> Rollb
         failed: dict[str, int] = {}
         client = KayseClient(connection.base_url, connection.api_key)
         try:
-            for kind, delete in (("case", client.bulk_delete_cases), ("client", client.bulk_delete_clients)):
+            deleters = (
+                ("case", lambda ids: client.cases.bulk_delete(ids).deleted_ids),
+                ("client", lambda ids: client.clients.bulk_delete(ids, force=True).deleted_ids),
+            )
+            for kind, delete in deleters:
                 records = created.get(kind, [])
                 for start in range(0, len(records), 500):
                     chunk = records[start : start + 500]

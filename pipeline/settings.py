@@ -7,20 +7,17 @@ value, so it does not end up in `ps`, shell history or a scheduler's logged comm
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.kayse.client import key_fingerprint
 from pipeline.model import UserError
+
+__all__ = ["PRODUCTION_BASE_URL", "SANDBOX_DEMO_KEY", "Connection", "key_fingerprint", "resolve_connection"]
 
 PRODUCTION_BASE_URL = "https://public-api.kayse.ai/v1"
 SANDBOX_DEMO_KEY = "sandbox-demo-key"
-
-
-def key_fingerprint(api_key: str) -> str:
-    """A short, stable, non-reversible name for a key: enough to tell keys apart in the ledger."""
-    return "sha256:" + hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

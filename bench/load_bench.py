@@ -1,0 +1,56 @@
+"""Requests are the scarce resource: count what `load` sends for the sample data, against the
+minimum for that data and against the one-call-per-record flow of the API guide.
+
+Runs against the local sandbox (real HTTP), so the counts are the sandbox's request log, not
+our own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+from pipeline import run
+from pipeline.sandbox.server import SandboxConfig, start_in_thread
+from pipeline.settings import Connection
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "sample_data" / "leads.csv"
+MAPPING = ROOT / "mappings" / "generic.yaml"
+KEY = "bench-key-0000"
+
+
+def main() -> None:
+    sandbox = start_in_thread(SandboxConfig(port=0, api_keys=(KEY,)))
+    try:
+        print("\n== load: API requests for the sample data (sample_data/leads.csv, with --campaign)")
+        for batch_size in (100, 500):
+            sandbox.reset()
+            with tempfile.TemporaryDirectory() as tmp:
+                ledger = Path(tmp) / "ledger.sqlite"
+                conn = Connection(sandbox.base_url, KEY)
+                first = run.load([SOURCE], MAPPING, connection=conn, ledger_path=ledger, campaign=True, batch_size=batch_size)
+                second = run.load([SOURCE], MAPPING, connection=conn, ledger_path=ledger, campaign=True, batch_size=batch_size)
+            assert first.result is not None and second.result is not None
+            logged = len([r for r in sandbox.request_log() if str(r.get("path", "")).startswith("/v1/")])
+            clients = first.validation.clients.height
+            cases = first.validation.cases.height
+            lists = len(first.plan.case_lists)
+            campaigns = len(first.plan.campaigns)
+            cap = 500  # the largest bulk the API takes (kayse-api.md G3, the sandbox's cap)
+            minimum = math.ceil(clients / cap) + math.ceil(cases / cap) + lists + campaigns
+            naive = clients + cases + cases + lists + campaigns  # create client, create case, attach
+            sent = first.result.requests_sent
+            print(
+                f"batch size {batch_size:>3}: {clients} clients, {cases} cases, {lists} lists, {campaigns} campaigns -> "
+                f"load sent {sent} requests (sandbox logged {logged} over both runs; plan said {first.plan.total_requests}); "
+                f"minimum {minimum} (x{sent / minimum:.2f}); one-call-per-record {naive} (x{naive / sent:.1f} more than ours); "
+                f"rerun sent {second.result.requests_sent}"
+            )
+    finally:
+        sandbox.stop()
+
+
+if __name__ == "__main__":
+    main()
