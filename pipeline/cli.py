@@ -41,17 +41,98 @@ def validate(
     ] = None,
     format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
-    """Check a file against a mapping with no network: what would load, and what is wrong with the rest."""
-    raise UserError("validate is not built yet")
+    """Check a file against a mapping with no network: what would load, and what is wrong with the rest.
+
+    Exit 0: every row is valid. 1: some rows were rejected. 2: a usage or configuration problem.
+    """
+    import json
+
+    from pipeline import run
+    from pipeline.report.validation import render_text, summary, write_validation_report
+
+    if format not in ("text", "json"):
+        raise typer.BadParameter(f"{format!r} is not one of 'text', 'json'.", param_hint="'--format'")
+    result = run.validate(sources, mapping, sheet=sheet)
+    report = summary(result)
+    if format == "json":
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render_text(result, report))
+    if report_dir is not None:
+        written = write_validation_report(result, report_dir)
+        # with --format json, stdout stays pure JSON
+        names = ", ".join(path.name for path in written)
+        typer.echo(f"Report written to {report_dir}: {names}", err=format == "json")
+    raise typer.Exit(int(ExitCode.REJECTED if result.rows_rejected else ExitCode.OK))
 
 
 # ---- sandbox (Kayse side) ------------------------------------------------------------
 
 
 @app.command()
-def sandbox() -> None:
+def sandbox(
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on. Keep 127.0.0.1 unless you mean to share it.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0 = any free port).")] = 8765,
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db", help="SQLite file for the sandbox's state, kept across restarts (default: in memory)."
+        ),
+    ] = None,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--api-key",
+            help="A key to accept (repeatable). Default: only the demo key sandbox-demo-key.",
+            show_default=False,
+        ),
+    ] = None,
+    rate_limit: Annotated[int, typer.Option(help="Requests per window per key, as Kayse's 500/hour.")] = 500,
+    rate_window: Annotated[
+        float, typer.Option(help="Rate-limit window in seconds (fixed window per key).")
+    ] = 3600,
+    bulk_max: Annotated[
+        int, typer.Option(help="Most items accepted by one bulk upsert (more: 400 for the whole batch).")
+    ] = 500,
+    bulk_mode: Annotated[
+        str,
+        typer.Option(
+            help="partial: bad bulk items are reported in failed[]; atomic: the first bad item fails the batch with 400."
+        ),
+    ] = "partial",
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            help='Random faults on writes, e.g. "error=0.05,ratelimit=0.02,latency=0.2,lost=0.01,seed=7".'
+        ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Reject unknown fields and duplicate case_number values with 400."),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print a line per request.")] = False,
+) -> None:
     """Run a local Kayse-compatible API (for rehearsals, the demo and the tests)."""
-    raise UserError("sandbox is not built yet")
+    from pipeline.sandbox.server import SandboxConfig, serve
+
+    serve(
+        SandboxConfig(
+            host=host,
+            port=port,
+            db_path=str(db) if db else None,
+            api_keys=tuple(api_key or ()),
+            rate_limit=rate_limit,
+            rate_window=rate_window,
+            bulk_max=bulk_max,
+            bulk_mode=bulk_mode,
+            faults=faults,
+            strict=strict,
+        ),
+        announce=lambda line: typer.echo(line),
+        log_requests=not quiet,
+    )
 
 
 # ---- plan / load / runs (loader) -----------------------------------------------------

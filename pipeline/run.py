@@ -19,6 +19,27 @@ from pipeline.ledger import Ledger, Target
 from pipeline.model import ExitCode, Plan, RunResult, UserError, ValidationResult
 from pipeline.settings import Connection, key_fingerprint
 
+# ---- validate ----------------------------------------------------------------------------
+
+
+def validate(
+    sources: list[Path], mapping: Path, *, sheet: str | None = None, today: date | None = None
+) -> ValidationResult:
+    """Read the sources, map them with the mapping file and check every row: no network.
+
+    extract → map → validate, each stage handed the previous one's value. `today` (default: the
+    local date) is the limit for dates of birth in the future.
+    """
+    from pipeline.extract import read_sources
+    from pipeline.mapping import apply_mapping, load_mapping
+    from pipeline.validate import validate as validate_rows
+
+    spec = load_mapping(mapping)
+    extracted = read_sources(sources, sheet=sheet)
+    mapped = apply_mapping(extracted, spec)
+    return validate_rows(mapped, spec, today=today)
+
+
 # ---- plan and load ---------------------------------------------------------------------
 
 

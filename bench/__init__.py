@@ -1,0 +1,1 @@
+"""Benchmarks and the data generator behind them and behind sample_data/ (`python -m bench`)."""

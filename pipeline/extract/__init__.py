@@ -1,0 +1,107 @@
+"""The extract stage: read a source file into text columns and say what was detected.
+
+Why it exists: every later stage wants the same thing from any spreadsheet — every column as text
+named as in the file, plus SOURCE_FILE and SOURCE_ROW (the row number a person sees) — and the
+report wants to say how the file was read. The format is decided by the file's content, not
+only its name. It must never interpret values (that is validate's job) nor print: problems a
+person can fix are raised as UserError with a hint.
+
+Public API: `read_source` and `read_sources`.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from pipeline.extract.csv_reader import read_csv
+from pipeline.extract.xlsx_reader import read_xlsx
+from pipeline.model import Extracted, UserError
+
+__all__ = ["read_source", "read_sources", "sniff_format"]
+
+SAVE_AS_HINT = "open it in Excel or LibreOffice and save it as .xlsx or .csv"
+HEAD_BYTES = 8192
+
+
+def sniff_format(path: Path, head: bytes) -> Literal["csv", "xlsx"]:
+    """Tell an .xlsx (a zip holding xl/workbook.xml) from delimited text, refusing anything else."""
+    name = path.name
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = set(archive.namelist())
+        except (zipfile.BadZipFile, OSError):
+            raise UserError(f"{name} is a damaged zip file, not a spreadsheet", SAVE_AS_HINT) from None
+        if "xl/workbook.xml" in members:
+            return "xlsx"
+        if "content.xml" in members and "mimetype" in members:
+            raise UserError(f"{name} is an OpenDocument spreadsheet (.ods), which is not read", SAVE_AS_HINT)
+        raise UserError(
+            f"{name} is a zip archive, not a spreadsheet", "unzip it and pass the .xlsx or .csv inside"
+        )
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        raise UserError(
+            f"{name} is an old Excel .xls file (or a password-protected workbook), which is not read",
+            "open it in Excel and save it as .xlsx (without a password) or .csv",
+        )
+    if head.startswith(b"%PDF"):
+        raise UserError(
+            f"{name} is a PDF, not a spreadsheet", "export the data from its source as .xlsx or .csv"
+        )
+    return "csv"
+
+
+def _looks_binary(head: bytes) -> bool:
+    """NUL bytes never occur in 8-bit text; UTF-16/32 files are recognized by their BOM first."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf", b"\x00\x00\xfe\xff")):
+        return False
+    return b"\x00" in head
+
+
+def read_source(
+    path: Path | str,
+    *,
+    sheet: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> Extracted:
+    """Read one CSV/TSV or XLSX file into text columns plus source_file and source_row.
+
+    sheet: XLSX sheet name (default: the first sheet); ignored for delimited text.
+    encoding, delimiter: override detection for delimited text; ignored for XLSX.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such file", "check the path and the file name")
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a file", "pass the spreadsheet files inside it")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UserError(f"{path} cannot be read: {error.strerror}", "check the file's permissions") from None
+    if not data:
+        raise UserError(f"{path.name} is empty (0 bytes)", "export the data again; the file has no rows")
+    head = data[:HEAD_BYTES]
+    if sniff_format(path, head) == "xlsx":
+        del data
+        return read_xlsx(str(path), sheet=sheet)
+    if encoding is None and _looks_binary(head):
+        raise UserError(
+            f"{path.name} is not a text or spreadsheet file",
+            "pass a .csv or .xlsx; if it is UTF-16 text without a BOM, add --encoding utf-16",
+        )
+    return read_csv(str(path), data, encoding=encoding, delimiter=delimiter)
+
+
+def read_sources(
+    paths: Iterable[Path | str],
+    *,
+    sheet: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> list[Extracted]:
+    """Read several sources with the same options, in order."""
+    return [read_source(path, sheet=sheet, encoding=encoding, delimiter=delimiter) for path in paths]

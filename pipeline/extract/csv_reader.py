@@ -1,0 +1,466 @@
+"""Read a delimited text file (CSV, TSV, …) into text columns, detecting encoding and delimiter.
+
+Why it exists: CRM exports come in every encoding and dialect, and a million-row file must read at
+about polars' own speed. polars parses the values; a second, line-level polars pass running beside
+it counts the values of every record, because polars itself cannot tell a short row from trailing
+empty cells. Only the offending records are parsed again in Python (to report them), and only a
+file polars cannot parse falls back to Python's csv module entirely.
+
+It must never infer types (a ZIP like 02134 keeps its zero), never pad or silently drop a ragged
+row (it is reported as a problem), and never interpret a value.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipeline.extract._frame import finish, positional_names, ragged_problems
+from pipeline.model import SOURCE_ROW, Extracted, SourceInfo, UserError
+
+CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
+DELIMITER_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "pipe": "|"}
+SAMPLE_BYTES = 1 << 16
+QUOTE = '"'
+LINE_SEPARATOR_CANDIDATES = ("\x1f", "\x1e", "\x1d", "\x1c", "\x01", "\x02", "\x03", "\x00")
+FALLBACK_ERROR_HANDLER = "kayse-cp1252-latin1"
+
+
+def _latin1_for_undefined(error: UnicodeError) -> tuple[str, int]:
+    """cp1252 leaves five bytes undefined; read them as latin-1 (what Windows tools do too)."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return error.object[error.start : error.end].decode("latin-1"), error.end
+
+
+codecs.register_error(FALLBACK_ERROR_HANDLER, _latin1_for_undefined)
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """The file as UTF-8 bytes and the encoding it was read with."""
+
+    data: bytes
+    encoding: str
+
+
+class _NeedsSlowPath(Exception):
+    """polars and the line counter disagree or cannot parse the file: use Python's csv module."""
+
+
+class _NotUtf8(Exception):
+    """The file is not valid UTF-8 after all (found while polars parsed it)."""
+
+
+# ---- encoding ------------------------------------------------------------------------------------
+
+
+def _canonical_encoding(name: str) -> str:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise UserError(
+            f"unknown encoding {name!r}",
+            "use a Python codec name such as utf-8, cp1252, latin-1 or utf-16",
+        ) from None
+
+
+def _decode_with(data: bytes, encoding: str, source_file: str) -> bytes:
+    """Decode with an explicit encoding and return UTF-8 bytes without a BOM."""
+    errors = FALLBACK_ERROR_HANDLER if encoding == "cp1252" else "strict"
+    try:
+        text = data.decode(encoding, errors=errors)
+    except UnicodeDecodeError as error:
+        raise UserError(
+            f"{source_file} is not valid {encoding}: byte {error.object[error.start]:#04x} "
+            f"at offset {error.start} cannot be decoded",
+            "check the file's encoding and pass it with --encoding (e.g. cp1252, utf-8, utf-16)",
+        ) from None
+    return text.removeprefix("\ufeff").encode("utf-8")
+
+
+def decode(data: bytes, encoding: str | None, source_file: str) -> Decoded:
+    """Turn the file's bytes into UTF-8 bytes for polars, detecting the encoding unless given.
+
+    Detection: a BOM (UTF-8, UTF-16, UTF-32) wins; else pure ASCII or valid UTF-8 is UTF-8
+    (the caller confirms the full file through polars); else cp1252.
+    """
+    if encoding is not None:
+        canonical = _canonical_encoding(encoding)
+        if canonical in ("utf-8", "utf-8-sig"):
+            return Decoded(data.removeprefix(codecs.BOM_UTF8), canonical)
+        return Decoded(_decode_with(data, canonical, source_file), canonical)
+    if data.startswith(codecs.BOM_UTF8):
+        return Decoded(data[len(codecs.BOM_UTF8) :], "utf-8-sig")
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return Decoded(_decode_with(data, "utf-32", source_file), "utf-32")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return Decoded(_decode_with(data, "utf-16", source_file), "utf-16")
+    if data.isascii():
+        return Decoded(data, "utf-8")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data[:SAMPLE_BYTES], final=False)
+    except UnicodeDecodeError:
+        return Decoded(_decode_with(data, "cp1252", source_file), "cp1252")
+    return Decoded(data, "utf-8")
+
+
+# ---- dialect -------------------------------------------------------------------------------------
+
+
+def _sample_text(data: bytes) -> str:
+    """The start of the file as text, cut at a line end so the last record is complete."""
+    sample = data[:SAMPLE_BYTES]
+    if len(data) > SAMPLE_BYTES and b"\n" in sample:
+        sample = sample[: sample.rindex(b"\n") + 1]
+    return sample.decode("utf-8", errors="ignore")
+
+
+def _records(text: str, delimiter: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=QUOTE))
+
+
+def _non_blank(records: list[list[str]]) -> list[list[str]]:
+    return [record for record in records if any(field.strip() for field in record)]
+
+
+def detect_delimiter(sample: str) -> str:
+    """Pick the candidate that splits the header into most columns with rows agreeing most.
+
+    Scored on the header and the sample's records, respecting quotes; a file that no candidate
+    splits is read as a single comma-separated column.
+    """
+    best: tuple[float, int] | None = None
+    chosen = ","
+    for candidate in CANDIDATE_DELIMITERS:
+        try:
+            records = _non_blank(_records(sample, candidate))
+        except csv.Error:
+            continue
+        if not records or len(records[0]) < 2:
+            continue
+        width = len(records[0])
+        rows = records[1:]
+        agreement = sum(len(row) == width for row in rows) / len(rows) if rows else 1.0
+        score = (agreement, width)
+        if best is None or score > best:
+            best, chosen = score, candidate
+    return chosen
+
+
+def parse_delimiter(delimiter: str) -> str:
+    """Accept a single character or a name (comma, semicolon, tab, pipe, \\t)."""
+    value = DELIMITER_NAMES.get(delimiter.lower(), delimiter)
+    if len(value) != 1 or not value.isascii() or value in ('"', "\n", "\r"):
+        raise UserError(
+            f"unusable delimiter {delimiter!r}",
+            'give one character, or one of: comma, semicolon, tab, pipe (e.g. --delimiter ";")',
+        )
+    return value
+
+
+# ---- the fast path: polars for values, a polars line pass for counts ------------------------------
+
+
+def _read_values(data: bytes, delimiter: str, width: int) -> pl.DataFrame:
+    return pl.read_csv(
+        data,
+        has_header=False,
+        separator=delimiter,
+        quote_char=QUOTE,
+        schema={name: pl.String for name in positional_names(width)},
+        missing_columns="insert",
+        truncate_ragged_lines=True,
+        empty_string_is_null=False,
+        raise_if_empty=False,
+    )
+
+
+def _read_lines(data: bytes, line_separator: str) -> pl.DataFrame:
+    return pl.read_csv(
+        data,
+        has_header=False,
+        separator=line_separator,
+        quote_char=None,
+        schema={"line": pl.String},
+        missing_columns="insert",
+        truncate_ragged_lines=True,
+        empty_string_is_null=False,
+        raise_if_empty=False,
+    )
+
+
+def _records_of_lines(lines: pl.DataFrame, has_quotes: bool) -> pl.DataFrame:
+    """One row per record: `length` (bytes of its line), `quotes` (quote characters in it) and
+    `lines` (how many lines it spans: a quote left open continues the record on the next line)."""
+    measured = lines.select(
+        pl.col("line").str.len_bytes().cast(pl.Int64).alias("length"),
+        (pl.col("line").str.count_matches(QUOTE, literal=True) if has_quotes else pl.lit(0))
+        .cast(pl.Int64)
+        .alias("quotes"),
+    )
+    if not has_quotes:
+        return measured.with_columns(lines=pl.lit(1, dtype=pl.Int64))
+    measured = measured.with_row_index("line_number").with_columns(
+        open_after=(pl.col("quotes") % 2).cum_sum() % 2
+    )
+    if measured.height and measured.get_column("open_after")[-1] == 1:
+        raise _NeedsSlowPath("a quote is never closed")
+    ends = measured.filter(pl.col("open_after") == 0)
+    return ends.select(
+        "length",
+        "quotes",
+        pl.col("line_number")
+        .cast(pl.Int64)
+        .diff()
+        .fill_null(pl.col("line_number").first() + 1)
+        .alias("lines"),
+    )
+
+
+def _suspect_records(values: pl.DataFrame, records: pl.DataFrame) -> pl.Series:
+    """Indices of records that may not have exactly as many values as the header.
+
+    polars pads a short row with empty strings, so counts are checked through lengths: a record
+    of exactly N values is N-1 delimiters plus each value's bytes, plus its quoting (two quotes
+    per quoted value and one more per quote inside a value). Any other number of values gives
+    another length. Multi-line records are always checked by parsing them again.
+    """
+    names = values.columns
+    value_bytes = pl.sum_horizontal([pl.col(name).str.len_bytes().cast(pl.Int64) for name in names])
+    quoting_bytes = pl.col("quotes")  # exact when no value holds a quote character itself
+    mismatch = (pl.col("lines") > 1) | (value_bytes + (len(names) - 1) + quoting_bytes != pl.col("length"))
+    first_pass = pl.concat([values, records], how="horizontal").select(mismatch.alias("suspect"))
+    candidates = first_pass.get_column("suspect").arg_true()
+    if candidates.len() == 0:
+        return candidates.cast(pl.Int64)
+    inner_quotes = pl.sum_horizontal(
+        [pl.col(name).str.count_matches(QUOTE, literal=True).cast(pl.Int64) for name in names]
+    )
+    exact_mismatch = (pl.col("lines") > 1) | (
+        value_bytes + (len(names) - 1) + pl.col("quotes") - inner_quotes != pl.col("length")
+    )
+    second_pass = pl.concat([values[candidates], records[candidates]], how="horizontal").select(
+        exact_mismatch.alias("suspect")
+    )
+    return candidates.filter(second_pass.get_column("suspect")).cast(pl.Int64)
+
+
+def _record_texts(lines: pl.DataFrame, records: pl.DataFrame, wanted: list[int]) -> dict[int, str]:
+    """The raw text of the given records (lines joined with \n)."""
+    first_line = records.select((pl.col("lines").cum_sum() - pl.col("lines")).alias("first")).get_column(
+        "first"
+    )
+    texts: dict[int, str] = {}
+    for record in wanted:
+        start = int(first_line[record])
+        count = int(records.get_column("lines")[record])
+        texts[record] = "\n".join(lines.get_column("line").slice(start, count).to_list())
+    return texts
+
+
+def _pick_line_separator(data: bytes, delimiter: str) -> str:
+    for candidate in LINE_SEPARATOR_CANDIDATES:
+        if candidate != delimiter and candidate.encode() not in data:
+            return candidate
+    raise _NeedsSlowPath("no free byte to read whole lines")
+
+
+def _parse_record(text: str, delimiter: str) -> list[str]:
+    records = _records(text, delimiter)
+    return records[0] if records else []
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """Data rows (positional columns + SOURCE_ROW), the header, and ragged rows found."""
+
+    rows: pl.DataFrame
+    header: list[str]
+    header_row: int
+    ragged: list[tuple[int, int, str]]
+    blank_elsewhere: int = 0
+
+
+def _header_index(values: pl.DataFrame) -> int:
+    """Index of the first record with any non-blank value (leading blank lines are skipped)."""
+    for start in range(0, values.height, 1024):
+        window = values.slice(start, 1024)
+        non_blank = window.select(
+            pl.any_horizontal([pl.col(name).str.contains(r"\S") for name in window.columns])
+        ).to_series()
+        found = non_blank.arg_true()
+        if found.len():
+            return start + int(found[0])
+    return -1
+
+
+def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
+    width = len(header)
+    line_separator = _pick_line_separator(data, delimiter)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            values_job = pool.submit(_read_values, data, delimiter, width)
+            lines_job = pool.submit(_read_lines, data, line_separator)
+            values, lines = values_job.result(), lines_job.result()
+    except pl.exceptions.ComputeError as error:
+        if "utf-8" in str(error).lower() or "utf8" in str(error).lower():
+            raise _NotUtf8 from None
+        raise _NeedsSlowPath(str(error)) from None
+    records = _records_of_lines(lines, QUOTE.encode() in data)
+    if records.height != values.height:
+        raise _NeedsSlowPath("record counts disagree")
+    header_index = _header_index(values)
+    if header_index < 0:
+        raise UserError("the file has no header row", "the first row must name the columns")
+
+    suspects = [int(record) for record in _suspect_records(values, records) if record >= header_index]
+    texts = _record_texts(lines, records, suspects)
+    ragged: list[tuple[int, int, str]] = []
+    excluded: list[int] = []
+    blank_records = 0
+    for record in suspects:
+        fields = _parse_record(texts[record], delimiter)
+        if record == header_index:
+            if len(fields) != width:
+                raise _NeedsSlowPath("header width disagrees")
+            continue
+        if len(fields) == width:
+            continue  # only the quoting or line ends made the length differ
+        excluded.append(record)
+        if any(field.strip() for field in fields):
+            ragged.append((record + 1, len(fields), texts[record]))
+        else:
+            blank_records += 1
+    rows = (
+        values.with_row_index(SOURCE_ROW, offset=1)
+        .with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
+        .slice(header_index + 1)
+    )
+    if excluded:
+        rows = rows.filter(~(pl.col(SOURCE_ROW) - 1).is_in(pl.Series(excluded, dtype=pl.Int64).implode()))
+    return _Parsed(
+        rows=rows, header=header, header_row=header_index + 1, ragged=ragged, blank_elsewhere=blank_records
+    )
+
+
+def _slow_parse(data: bytes, delimiter: str) -> _Parsed:
+    """Python's csv module over the whole file: lenient with quotes polars rejects."""
+    text = data.decode("utf-8")
+    try:
+        records = _records(text, delimiter)
+    except csv.Error as error:
+        raise UserError(
+            f"cannot parse the file as delimited text: {error}",
+            "check the quoting, or save the file again from the spreadsheet program as CSV",
+        ) from None
+    header_index = next((i for i, record in enumerate(records) if any(f.strip() for f in record)), -1)
+    if header_index < 0:
+        raise UserError("the file has no header row", "the first row must name the columns")
+    header = records[header_index]
+    width = len(header)
+    columns: list[list[str]] = [[] for _ in range(width)]
+    row_numbers: list[int] = []
+    ragged: list[tuple[int, int, str]] = []
+    blank_elsewhere = 0
+    writer_buffer = io.StringIO()
+    writer = csv.writer(writer_buffer, delimiter=delimiter, lineterminator="\n")
+    for index in range(header_index + 1, len(records)):
+        record = records[index]
+        if not any(field.strip() for field in record):
+            if len(record) == width:
+                row_numbers.append(index + 1)
+                for position in range(width):
+                    columns[position].append("")
+            else:
+                blank_elsewhere += 1
+            continue
+        if len(record) != width:
+            writer_buffer.seek(0)
+            writer_buffer.truncate()
+            writer.writerow(record)
+            ragged.append((index + 1, len(record), writer_buffer.getvalue().rstrip("\n")))
+            continue
+        row_numbers.append(index + 1)
+        for position, field in enumerate(record):
+            columns[position].append(field)
+    names = positional_names(width)
+    rows = pl.DataFrame(
+        {SOURCE_ROW: row_numbers, **dict(zip(names, columns, strict=True))},
+        schema={SOURCE_ROW: pl.Int64, **{name: pl.String for name in names}},
+    )
+    return _Parsed(
+        rows=rows.select([*names, SOURCE_ROW]),
+        header=header,
+        header_row=header_index + 1,
+        ragged=ragged,
+        blank_elsewhere=blank_elsewhere,
+    )
+
+
+# ---- entry point ---------------------------------------------------------------------------------
+
+
+def read_csv(path: str, data: bytes, *, encoding: str | None, delimiter: str | None) -> Extracted:
+    """Read delimited text `data` (the bytes of `path`) into an Extracted."""
+    source_file = path.rsplit("/", 1)[-1]
+    decoded = decode(data, encoding, source_file)
+    try:
+        return _read_decoded(path, source_file, decoded, delimiter)
+    except _NotUtf8:
+        if encoding is not None:
+            raise UserError(
+                f"{source_file} is not valid UTF-8",
+                "pass the file's real encoding, e.g. --encoding cp1252",
+            ) from None
+        return _read_decoded(
+            path, source_file, Decoded(_decode_with(data, "cp1252", source_file), "cp1252"), delimiter
+        )
+
+
+def _read_decoded(path: str, source_file: str, decoded: Decoded, delimiter: str | None) -> Extracted:
+    data = decoded.data
+    if b"\n" not in data and b"\r" in data:
+        data = data.replace(b"\r", b"\n")  # classic Mac line ends
+    if not data.strip():
+        raise UserError(f"{source_file} is empty", "export the data again; the file has no rows")
+    sample = _sample_text(data)
+    chosen = parse_delimiter(delimiter) if delimiter is not None else detect_delimiter(sample)
+    sample_records = _non_blank(_records(sample, chosen)) if sample.strip() else []
+    if not sample_records:
+        raise UserError(f"{source_file} has no header row", "the first non-blank row must name the columns")
+    try:
+        parsed = _fast_parse(data, chosen, sample_records[0])
+    except _NeedsSlowPath:
+        parsed = _slow_parse(data, chosen)
+    finished = finish(
+        parsed.rows,
+        parsed.header,
+        source_file=source_file,
+        place=f"row {parsed.header_row}",
+        blank_elsewhere=parsed.blank_elsewhere,
+    )
+    notes = list(finished.notes)
+    if parsed.ragged:
+        notes.append(
+            f"{len(parsed.ragged):,} row{'s' if len(parsed.ragged) != 1 else ''} with the wrong number "
+            "of values reported as problems (ragged-row)"
+        )
+    info = SourceInfo(
+        path=path,
+        format="csv",
+        rows=finished.frame.height,
+        columns=finished.columns,
+        encoding=decoded.encoding,
+        delimiter=chosen,
+        notes=tuple(notes),
+    )
+    problems = ragged_problems(source_file, parsed.ragged, len(parsed.header))
+    return Extracted(frame=finished.frame, info=info, problems=problems)

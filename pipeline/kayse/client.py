@@ -1,0 +1,481 @@
+"""The HTTP client for the Kayse public API: one session, timeouts, pacing, retries, typed errors.
+
+Requests are the scarce resource (500 per hour per key), and a create whose answer was lost
+cannot be checked afterwards (no lookup by external id). So this module:
+- paces itself on `X-RateLimit-*` instead of running into 429s, and waits out a spent window
+  (or stops with `WaitTooLong` when the wait would exceed `max_wait`);
+- retries only what is safe to retry (design.md, "Failure semantics of the client"): a request
+  that creates records is never resent once it may have reached the server;
+- counts every attempt it sends (`requests_sent`) so the loader can compare with its plan.
+
+It knows nothing of frames, mappings or the ledger, shares no code with the sandbox, and
+must never reveal the API key: not in logs, exception texts, reprs or reports (only
+`key_fingerprint`). It does not follow redirects, since that could carry the key elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+
+from pipeline.kayse.bulk import BulkItemResult, OnChunk, iter_bulk_upsert
+from pipeline.kayse.errors import (
+    AuthError,
+    BadRequest,
+    KayseError,
+    NotFound,
+    OutcomeUnknown,
+    RateLimited,
+    RequestRejected,
+    ServerError,
+    TransportError,
+    WaitTooLong,
+)
+from pipeline.kayse.pacing import RateLimitState, backoff_delay, parse_rate_limit
+from pipeline.kayse.resources import (
+    Agents,
+    Campaigns,
+    CaseLists,
+    Cases,
+    Clients,
+    Communication,
+    Crm,
+    Metadata,
+)
+from pipeline.model import UserError
+
+log = logging.getLogger("pipeline.kayse")
+
+OnWait = Callable[[float, str], None]
+"""Called before every wait with (seconds, reason), e.g. to show a countdown."""
+
+IDLE_BEFORE_FRESH_CONNECTION: Final = 2.0
+"""A create after this many idle seconds goes on a new connection: a pooled one the server is
+closing at that moment would look like a lost answer, and a create cannot be retried."""
+
+RESET_MARGIN_SECONDS: Final = 0.25
+"""Added to a rate-limit wait so the first request after it lands in the new window."""
+
+REDACTED: Final = "[redacted]"
+
+
+def key_fingerprint(api_key: str) -> str:
+    """A stable, non-reversible label for a key: "sha256:" + 12 hex characters."""
+    return "sha256:" + hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:12]
+
+
+class _Secret:
+    """Holds the key so that no repr, str or vars() dump of the client shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return REDACTED
+
+    __str__ = __repr__
+
+
+def _never_sent(error: requests.RequestException) -> bool:
+    """True when the request certainly did not reach the server (refused, DNS, connect timeout)."""
+    if isinstance(
+        error, requests.ConnectTimeout | requests.exceptions.SSLError | requests.exceptions.ProxyError
+    ):
+        return True  # failed while connecting or in the TLS handshake: no request went out
+    if isinstance(error, requests.ConnectionError):
+        cause = error.args[0] if error.args else None
+        if isinstance(cause, MaxRetryError):
+            return isinstance(cause.reason, NewConnectionError | ConnectTimeoutError)
+        return isinstance(cause, NewConnectionError | ConnectTimeoutError)
+    return False
+
+
+class KayseClient:
+    """A client for one Kayse API (base URL) and one key. Not safe for concurrent use.
+
+    `timeout` is (connect, read) seconds for every call. `max_retries` bounds the retries of
+    transient failures (5xx, transport) per call; `max_rate_limit_waits` bounds 429 waits.
+    `max_wait` (seconds) stops the client with `WaitTooLong` instead of a longer rate-limit
+    wait. `clock`, `sleep` and `rng` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: tuple[float, float] = (5, 60),
+        max_retries: int = 5,
+        max_wait: float | None = None,
+        on_wait: OnWait | None = None,
+        session: requests.Session | None = None,
+        metadata_path: str = "/metadata",
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        max_rate_limit_waits: int = 10,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not api_key or not api_key.strip():
+            raise UserError("no Kayse API key given", "set KAYSE_API_KEY or pass --api-key-file")
+        if not all(33 <= ord(char) <= 126 for char in api_key.strip()):
+            # requests would reject the header and quote the key in its error message.
+            raise UserError(
+                "the Kayse API key contains spaces, line breaks or other characters a key cannot have",
+                "copy the key again from Company Settings → API Keys (a key file should hold only the key)",
+            )
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UserError(
+                f"the Kayse base URL {base_url!r} is not an http(s) URL",
+                "use e.g. https://public-api.kayse.ai/v1 (or the sandbox's URL)",
+            )
+        if parts.username or parts.password or parts.query:
+            raise UserError("the Kayse base URL must not carry credentials or a query", None)
+        self.base_url = base_url.rstrip("/")
+        self._base_path = parts.path.rstrip("/")
+        self._key = _Secret(api_key.strip())
+        self.key_fingerprint = key_fingerprint(self._key.reveal())
+        self.target = f"{self.base_url}#{self.key_fingerprint}"
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_wait = max_wait
+        self.on_wait = on_wait
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.max_rate_limit_waits = max_rate_limit_waits
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._session = session or requests.Session()
+        self.requests_sent = 0
+        self.rate_limit: RateLimitState | None = None
+        self._last_exchange: float | None = None
+
+        self.clients = Clients(self)
+        self.cases = Cases(self)
+        self.case_lists = CaseLists(self)
+        self.campaigns = Campaigns(self)
+        self.metadata = Metadata(self, metadata_path)
+        self.crm = Crm(self)
+        self.communication = Communication(self)
+        self.agents = Agents(self)
+
+    def __repr__(self) -> str:
+        return f"KayseClient({self.base_url!r}, key={self.key_fingerprint})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> KayseClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- bulk helpers ---------------------------------------------------------------
+
+    def iter_upsert_clients(
+        self, items: Sequence[Mapping[str, Any]], chunk_size: int = 100, max_split_requests: int = 40
+    ) -> Iterator[list[BulkItemResult]]:
+        """Bulk upsert clients chunk by chunk, yielding each chunk's results (see `bulk`)."""
+        return iter_bulk_upsert(self.clients.bulk_upsert, "clients", items, chunk_size, max_split_requests)
+
+    def iter_upsert_cases(
+        self, items: Sequence[Mapping[str, Any]], chunk_size: int = 100, max_split_requests: int = 40
+    ) -> Iterator[list[BulkItemResult]]:
+        """Bulk upsert cases chunk by chunk, yielding each chunk's results (see `bulk`)."""
+        return iter_bulk_upsert(self.cases.bulk_upsert, "cases", items, chunk_size, max_split_requests)
+
+    def upsert_clients(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        chunk_size: int = 100,
+        on_chunk: OnChunk | None = None,
+        max_split_requests: int = 40,
+    ) -> list[BulkItemResult]:
+        """One result per input client, in input order.
+
+        `on_chunk` sees each chunk's results as soon as they are final (checkpoint there); if
+        an error stops a chunk midway, its settled part is passed first, then the error raised.
+        Any `KayseError` raised here carries `settled`: every result confirmed before it.
+        """
+        return _collect(self.iter_upsert_clients(items, chunk_size, max_split_requests), on_chunk)
+
+    def upsert_cases(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        chunk_size: int = 100,
+        on_chunk: OnChunk | None = None,
+        max_split_requests: int = 40,
+    ) -> list[BulkItemResult]:
+        """One result per input case, in input order; `on_chunk` as for `upsert_clients`."""
+        return _collect(self.iter_upsert_cases(items, chunk_size, max_split_requests), on_chunk)
+
+    # ---- the one way out ------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        creates: bool = False,
+        items: int | None = None,
+    ) -> Any:
+        """Send one API call with pacing and retries; return the parsed JSON body (or {}).
+
+        `path` is relative to the base URL ("/clients/bulk"). `creates` marks a call that may
+        create records: once sent, it is never resent, and a lost answer raises
+        `OutcomeUnknown`. `items` is only logged (how many records the body carries).
+        """
+        method = method.upper()
+        shown = self._base_path + path
+        url = self.base_url + path
+        transient_retries = 0
+        rate_limit_waits = 0
+        while True:
+            self._wait_for_window(method, shown)
+            if creates:
+                self._drop_idle_connections()
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    json=json,
+                    params=params,
+                    headers={"X-API-KEY": self._key.reveal(), "Accept": "application/json"},
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
+            except requests.RequestException as error:
+                sent = not _never_sent(error)
+                if sent:
+                    self.requests_sent += 1
+                reason = self._redact(f"{type(error).__name__}: {error}")
+                if sent and creates:
+                    log.warning("%s %s: answer lost after sending a create (%s)", method, shown, reason)
+                    raise OutcomeUnknown(
+                        "the request was sent but its answer was lost; it is not resent because it creates "
+                        "records",
+                        method=method,
+                        path=shown,
+                    ) from None
+                if transient_retries < self.max_retries:
+                    transient_retries += 1
+                    self._backoff(transient_retries, f"{method} {shown}: {reason}")
+                    continue
+                raise TransportError(
+                    f"no answer after {transient_retries + 1} attempts ({reason})",
+                    method=method,
+                    path=shown,
+                    maybe_processed=sent,
+                ) from None
+
+            self.requests_sent += 1
+            self._last_exchange = time.monotonic()
+            self._observe(response)
+            status = response.status_code
+            log.debug(
+                "%s %s → %s (items=%s, remaining=%s)",
+                method,
+                shown,
+                status,
+                items if items is not None else "-",
+                self.rate_limit.remaining if self.rate_limit else "?",
+            )
+            if 200 <= status < 300:
+                return self._success_body(response, method, shown, creates)
+
+            body = self._error_body(response)
+            error_code, api_message = _error_fields(body)
+            if status == 429:
+                if rate_limit_waits >= self.max_rate_limit_waits:
+                    raise RateLimited(
+                        f"still rate limited after {rate_limit_waits} waits",
+                        method=method,
+                        path=shown,
+                        status=status,
+                        error=error_code,
+                        api_message=api_message,
+                        reset_at=self.rate_limit.reset_at if self.rate_limit else None,
+                    )
+                rate_limit_waits += 1
+                self._wait_after_429(method, shown, rate_limit_waits)
+                continue
+            if 500 <= status < 600:
+                if transient_retries < self.max_retries:
+                    transient_retries += 1
+                    self._backoff(transient_retries, f"{method} {shown} → {status}")
+                    continue
+                raise ServerError(
+                    f"server error after {transient_retries + 1} attempts",
+                    method=method,
+                    path=shown,
+                    status=status,
+                    error=error_code,
+                    api_message=api_message,
+                )
+            fields: dict[str, Any] = {
+                "method": method,
+                "path": shown,
+                "status": status,
+                "error": error_code,
+                "api_message": api_message,
+            }
+            if status in (401, 403):
+                raise AuthError(
+                    "the API key was refused" if status == 401 else "the API key may not do this", **fields
+                )
+            if status == 400:
+                raise BadRequest("the API refused the request as invalid", body=body, **fields)
+            if status == 404:
+                raise NotFound("not found", body=body, **fields)
+            if 400 <= status < 500:
+                raise RequestRejected("the API refused the request", body=body, **fields)
+            hint = "is the base URL right (…/v1, https)?" if 300 <= status < 400 else None
+            raise KayseError("unexpected answer", hint=hint, **fields)
+
+    # ---- internals ------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        key = self._key.reveal()
+        return text.replace(key, REDACTED) if key in text else text
+
+    def _redact_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._redact(value)
+        if isinstance(value, list):
+            return [self._redact_value(item) for item in value]
+        if isinstance(value, dict):
+            return {self._redact(str(k)): self._redact_value(v) for k, v in value.items()}
+        return value
+
+    def _drop_idle_connections(self) -> None:
+        idle_since = self._last_exchange
+        if idle_since is not None and time.monotonic() - idle_since > IDLE_BEFORE_FRESH_CONNECTION:
+            for adapter in self._session.adapters.values():
+                adapter.close()  # pools are rebuilt on the next request
+
+    def _observe(self, response: requests.Response) -> None:
+        state = parse_rate_limit(response.headers, self._clock())
+        if state is not None:
+            self.rate_limit = state
+
+    def _success_body(self, response: requests.Response, method: str, shown: str, creates: bool) -> Any:
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError:
+            summary = "the API answered with something that is not JSON"
+            if creates:
+                raise OutcomeUnknown(summary, method=method, path=shown) from None
+            raise KayseError(summary, method=method, path=shown, status=response.status_code) from None
+
+    def _error_body(self, response: requests.Response) -> Any:
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text[:500]
+        return self._redact_value(body)
+
+    def _wait(
+        self, seconds: float, reason: str, *, rate_limit: bool, method: str = "", shown: str = ""
+    ) -> None:
+        if rate_limit and self.max_wait is not None and seconds > self.max_wait:
+            reset_at = self.rate_limit.reset_at if self.rate_limit else None
+            raise WaitTooLong(
+                f"the rate-limit window resets in {seconds:.0f}s, more than --max-wait {self.max_wait:g}s",
+                method=method,
+                path=shown,
+                wait_seconds=seconds,
+                reset_at=reset_at,
+            )
+        log.info("waiting %.2fs: %s", seconds, reason)
+        if self.on_wait is not None:
+            self.on_wait(seconds, reason)
+        if seconds > 0:
+            self._sleep(seconds)
+
+    def _wait_for_window(self, method: str, shown: str) -> None:
+        state = self.rate_limit
+        now = self._clock()
+        if state is None or not state.window_spent(now):
+            return
+        seconds = (state.seconds_until_reset(now) or 0.0) + RESET_MARGIN_SECONDS
+        self._wait(
+            seconds,
+            f"rate limit: no requests left ({state.limit or '?'} per window), waiting for the reset",
+            rate_limit=True,
+            method=method,
+            shown=shown,
+        )
+        # The window has reset: the old count no longer applies until the next answer.
+        self.rate_limit = RateLimitState(state.limit, None, None, self._clock())
+
+    def _wait_after_429(self, method: str, shown: str, attempt: int) -> None:
+        """Wait out a 429: until the reset when the window is spent, else a short backoff.
+
+        A 429 whose headers still show quota left is not the hourly window (a burst limit,
+        or a transient refusal): waiting up to an hour for it would stall the load.
+        """
+        state = self.rate_limit
+        now = self._clock()
+        if state is not None and state.window_spent(now):
+            seconds = (state.seconds_until_reset(now) or 0.0) + RESET_MARGIN_SECONDS
+            reason = "rate limited (429), waiting for the window to reset"
+        else:
+            # Quota left, no headers, or a reset already past (clock skew): back off instead.
+            seconds = backoff_delay(attempt, self.backoff_base * 2, self.backoff_cap * 4, self._rng)
+            reason = "rate limited (429) although quota seems left, backing off"
+        self._wait(seconds, reason, rate_limit=True, method=method, shown=shown)
+        if state is not None:
+            self.rate_limit = RateLimitState(state.limit, None, None, self._clock())
+
+    def _backoff(self, retry_number: int, reason: str) -> None:
+        seconds = backoff_delay(retry_number, self.backoff_base, self.backoff_cap, self._rng)
+        log.info("retry %d/%d: %s", retry_number, self.max_retries, reason)
+        self._wait(seconds, f"retrying after {reason}", rate_limit=False)
+
+
+def _error_fields(body: Any) -> tuple[str | None, str | None]:
+    if isinstance(body, dict):
+        error = body.get("error")
+        message = body.get("message")
+        return (
+            str(error) if error is not None else None,
+            str(message) if message is not None else None,
+        )
+    if isinstance(body, str) and body.strip():
+        return None, body.strip()[:200]
+    return None, None
+
+
+def _collect(chunks: Iterator[list[BulkItemResult]], on_chunk: OnChunk | None) -> list[BulkItemResult]:
+    """Gather every chunk; on an error, attach all results confirmed so far to it as `settled`."""
+    results: list[BulkItemResult] = []
+    try:
+        for chunk in chunks:
+            if on_chunk is not None:
+                on_chunk(chunk)
+            results.extend(chunk)
+    except KayseError as error:
+        error.settled = tuple(results)
+        raise
+    return results

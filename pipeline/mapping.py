@@ -1,0 +1,498 @@
+"""The map stage: read a mapping file, and rename a source's columns to Kayse fields.
+
+A mapping (mappings/*.yaml) says which source column feeds which Kayse field, how to read it
+and which case types and statuses Kayse knows. `load_mapping` turns the YAML into a
+`MappingSpec`, rejecting every mistake with a message that names the file and the key path;
+`apply_mapping` builds the still-text clients and cases frames from extracted sources.
+
+This module must never interpret values (that is validate's job: no trimming of phones, no
+date parsing) and never touch the network. The only value work here is what the mapping
+itself asks for: value maps and defaults.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast, get_args
+
+import phonenumbers
+import polars as pl
+import yaml
+
+from pipeline.model import (
+    CASE_CLIENT_KEY,
+    CLIENT_KEY,
+    EXTRA_DATA_PREFIX,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    CampaignSpec,
+    EntitySpec,
+    Extracted,
+    FieldSpec,
+    FieldType,
+    ListSpec,
+    MappedFrames,
+    MappingSpec,
+    UserError,
+    empty_rejects,
+)
+
+CLIENT_FIELDS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "email",
+    "mobile",
+    "date_of_birth",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "voice_calls_opted_out",
+)
+"""Kayse client fields a mapping may fill, in the order the clients frame lists them."""
+
+CASE_FIELDS: tuple[str, ...] = (
+    "case_number",
+    "name",
+    "type",
+    "status",
+    "description",
+    "court_name",
+    "jurisdiction",
+    "is_obo",
+    "created_date",
+    "court_date",
+    "end_date",
+    "opt_out_voice_calls",
+)
+"""Kayse case fields a mapping may fill (plus `external_source_data.<key>`), in frame order."""
+
+FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
+
+_INFERRED_TYPE: dict[str, FieldType] = {
+    "first_name": "name",
+    "last_name": "name",
+    "email": "email",
+    "mobile": "phone",
+    "date_of_birth": "birth_date",
+    "state": "state",
+    "postal_code": "zip",
+    "type": "case_type",
+    "status": "case_status",
+    "case_number": "string",
+    "created_date": "date",
+    "court_date": "date",
+    "end_date": "date",
+    "voice_calls_opted_out": "bool",
+    "is_obo": "bool",
+    "opt_out_voice_calls": "bool",
+}
+_REQUIRED_BY_DEFAULT = frozenset({"first_name", "last_name", "type", "status", "case_number"})
+
+_TOP_KEYS = (
+    "name",
+    "description",
+    "external_source",
+    "phone_region",
+    "date_order",
+    "client",
+    "case",
+    "allowed",
+    "case_list",
+    "campaign",
+)
+_ENTITY_KEYS = ("key", "fields")
+_FIELD_KEYS = ("column", "type", "required", "default", "value_map")
+_ALLOWED_KEYS = ("case_types", "case_statuses")
+_LIST_KEYS = ("name", "description", "per_case_type")
+_CAMPAIGN_KEYS = ("name", "messaging_only", "days", "agent_id", "start_time", "end_time")
+_EXTRA_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+_HH_MM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+# --------------------------------------------------------------------------------------
+# load_mapping
+# --------------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Walks the parsed YAML, raising UserErrors that name the file and the key path."""
+
+    def __init__(self, path: Path) -> None:
+        self.label = str(path)
+
+    def fail(self, key_path: str, problem: str, hint: str | None = None) -> UserError:
+        where = f"{self.label}: {key_path}" if key_path else self.label
+        return UserError(f"{where} {problem}", hint)
+
+    def table(self, value: Any, key_path: str) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(key_path, f"must be a table of keys (found {_kind(value)})")
+        for key in value:
+            if not isinstance(key, str):
+                raise self.fail(key_path, f"has a key that is not text: {key!r}", "quote the key")
+        return dict(value)
+
+    def known_keys(self, table: dict[str, Any], allowed: tuple[str, ...], key_path: str) -> None:
+        for key in table:
+            if key not in allowed:
+                where = f"{key_path}.{key}" if key_path else key
+                raise self.fail(where, "is not a known key", _did_you_mean(key, allowed))
+
+    def text(self, value: Any, key_path: str, *, empty_ok: bool = False) -> str:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self.fail(key_path, f"must be text (found {_kind(value)})", "put the value in quotes")
+        text = str(value)
+        if not text.strip() and not empty_ok:
+            raise self.fail(key_path, "must not be empty")
+        return text
+
+    def required(self, table: dict[str, Any], key: str, key_path: str) -> Any:
+        if table.get(key) is None:
+            where = f"{key_path}.{key}" if key_path else key
+            raise self.fail(where, "is required but missing")
+        return table[key]
+
+    def flag(self, value: Any, key_path: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(key_path, f"must be true or false (found {_kind(value)})")
+        return value
+
+    def text_list(self, value: Any, key_path: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value:
+            raise self.fail(key_path, "must be a non-empty list of text, e.g. [civil, criminal]")
+        items = tuple(self.text(item, f"{key_path}[{i}]").strip() for i, item in enumerate(value))
+        seen: set[str] = set()
+        for item in items:
+            if item.lower() in seen:
+                raise self.fail(key_path, f"lists {item!r} twice (values match case-insensitively)")
+            seen.add(item.lower())
+        return items
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"true/false ({value})"
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return "expected one of: " + ", ".join(choices)
+
+
+def load_mapping(path: Path) -> MappingSpec:
+    """Read and check a mapping file; every mistake is a UserError naming the file and key path."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"mapping file {path} does not exist", "check the --mapping path") from None
+    except OSError as error:
+        raise UserError(f"mapping file {path} cannot be read: {error.strerror}") from None
+    reader = _Reader(path)
+    try:
+        parsed = yaml.safe_load(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise reader.fail("", "is not UTF-8 text", "save the mapping file as UTF-8") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "is not valid YAML"
+        raise reader.fail(
+            "", f"is not valid YAML{where}: {problem}", "check indentation and quotes"
+        ) from None
+    if parsed is None:
+        raise reader.fail("", "is empty", "see docs/mapping.md for the format")
+    top = reader.table(parsed, "")
+    reader.known_keys(top, _TOP_KEYS, "")
+
+    name = reader.text(top["name"], "name").strip() if top.get("name") is not None else path.stem
+    external_source = reader.text(reader.required(top, "external_source", ""), "external_source").strip()
+
+    region = reader.text(top.get("phone_region", "US"), "phone_region").strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise reader.fail(
+            "phone_region",
+            f"is {region!r}, which is not a known region code",
+            "use a two-letter country code such as US, CA or GB",
+        )
+    date_order = reader.text(top.get("date_order", "MDY"), "date_order").strip().upper()
+    if date_order not in ("MDY", "DMY", "YMD"):
+        raise reader.fail("date_order", f"is {date_order!r}; it must be MDY, DMY or YMD")
+
+    case_types: tuple[str, ...] = ()
+    case_statuses: tuple[str, ...] = ()
+    if top.get("allowed") is not None:
+        allowed = reader.table(top["allowed"], "allowed")
+        reader.known_keys(allowed, _ALLOWED_KEYS, "allowed")
+        if allowed.get("case_types") is not None:
+            case_types = reader.text_list(allowed["case_types"], "allowed.case_types")
+        if allowed.get("case_statuses") is not None:
+            case_statuses = reader.text_list(allowed["case_statuses"], "allowed.case_statuses")
+
+    client = _entity(reader, reader.required(top, "client", ""), "client", CLIENT_FIELDS)
+    case = _entity(reader, reader.required(top, "case", ""), "case", CASE_FIELDS)
+    for field_spec in case.fields:
+        if field_spec.type == "case_type":
+            _check_choices(reader, field_spec, case_types, "allowed.case_types")
+        elif field_spec.type == "case_status":
+            _check_choices(reader, field_spec, case_statuses, "allowed.case_statuses")
+
+    return MappingSpec(
+        name=name,
+        path=str(path),
+        external_source=external_source,
+        client=client,
+        case=case,
+        phone_region=region,
+        date_order=cast(Any, date_order),
+        case_types=case_types,
+        case_statuses=case_statuses,
+        case_list=_case_list(reader, top.get("case_list")),
+        campaign=_campaign(reader, top.get("campaign")),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _entity(reader: _Reader, value: Any, where: str, kayse_fields: tuple[str, ...]) -> EntitySpec:
+    table = reader.table(value, where)
+    reader.known_keys(table, _ENTITY_KEYS, where)
+    key_column = reader.text(reader.required(table, "key", where), f"{where}.key")
+    fields_table = reader.table(reader.required(table, "fields", where), f"{where}.fields")
+    specs: list[FieldSpec] = []
+    for kayse_field, field_value in fields_table.items():
+        key_path = f"{where}.fields.{kayse_field}"
+        if kayse_field.startswith(EXTRA_DATA_PREFIX) and where == "case":
+            extra_key = kayse_field[len(EXTRA_DATA_PREFIX) :]
+            if not _EXTRA_KEY.match(extra_key):
+                raise reader.fail(
+                    key_path,
+                    "needs a key after 'external_source_data.' made of letters, digits, _ or -",
+                    "e.g. external_source_data.incident_date",
+                )
+        elif kayse_field not in kayse_fields:
+            choices = list(kayse_fields) + (["external_source_data.<key>"] if where == "case" else [])
+            raise reader.fail(key_path, f"is not a Kayse {where} field", _did_you_mean(kayse_field, choices))
+        specs.append(_field(reader, kayse_field, field_value, key_path))
+    order = {name: i for i, name in enumerate(kayse_fields)}
+    specs.sort(key=lambda spec: order.get(spec.kayse_field, len(order)))
+    return EntitySpec(key_column=key_column, fields=tuple(specs))
+
+
+def _field(reader: _Reader, kayse_field: str, value: Any, key_path: str) -> FieldSpec:
+    inferred: FieldType = _INFERRED_TYPE.get(kayse_field, "string")
+    required = kayse_field in _REQUIRED_BY_DEFAULT
+    if not isinstance(value, Mapping):
+        return FieldSpec(
+            kayse_field=kayse_field, column=reader.text(value, key_path), type=inferred, required=required
+        )
+    table = reader.table(value, key_path)
+    reader.known_keys(table, _FIELD_KEYS, key_path)
+    column = reader.text(table["column"], f"{key_path}.column") if table.get("column") is not None else None
+    field_type: FieldType = inferred
+    if table.get("type") is not None:
+        type_name = reader.text(table["type"], f"{key_path}.type").strip()
+        if type_name not in FIELD_TYPES:
+            raise reader.fail(
+                f"{key_path}.type",
+                f"is {type_name!r}, not a known type",
+                _did_you_mean(type_name, FIELD_TYPES),
+            )
+        field_type = cast(FieldType, type_name)
+    if table.get("required") is not None:
+        required = reader.flag(table["required"], f"{key_path}.required")
+    default = (
+        reader.text(table["default"], f"{key_path}.default") if table.get("default") is not None else None
+    )
+    if column is None and default is None:
+        raise reader.fail(
+            key_path,
+            "needs a column (or a default)",
+            f"e.g. {key_path.rsplit('.', 1)[-1]}: {{column: My Column}}",
+        )
+    value_map: dict[str, str] = {}
+    if table.get("value_map") is not None:
+        raw_map = table["value_map"]
+        map_path = f"{key_path}.value_map"
+        if not isinstance(raw_map, Mapping):
+            raise reader.fail(map_path, f"must be a table mapping text to text (found {_kind(raw_map)})")
+        for source_value, target in raw_map.items():
+            if not _is_text(source_value) or not _is_text(target):
+                raise reader.fail(
+                    map_path,
+                    f"must map text to text (found {_kind(source_value)} → {_kind(target)})",
+                    'quote both sides, e.g. {"Yes": "true"}',
+                )
+            folded = str(source_value).strip().lower()
+            if folded in value_map:
+                raise reader.fail(map_path, f"lists {source_value!r} twice (keys match case-insensitively)")
+            value_map[folded] = str(target).strip()
+    return FieldSpec(
+        kayse_field=kayse_field,
+        column=column,
+        type=field_type,
+        required=required,
+        default=default,
+        value_map=value_map,
+    )
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _check_choices(reader: _Reader, spec: FieldSpec, allowed: tuple[str, ...], allowed_path: str) -> None:
+    """A case type/status field needs the allowed list, and its map targets must be in it."""
+    key_path = f"case.fields.{spec.kayse_field}"
+    if not allowed:
+        raise reader.fail(
+            allowed_path,
+            f"is required because {key_path} is a {spec.type.replace('_', ' ')}",
+            "list the values configured in Kayse, e.g. allowed: {case_types: [civil, criminal]}",
+        )
+    folded = {choice.lower() for choice in allowed}
+    targets = [(f"{key_path}.value_map", target) for target in spec.value_map.values()]
+    if spec.default is not None:
+        targets.append((f"{key_path}.default", spec.default))
+    for where, target in targets:
+        if target.strip().lower() not in folded:
+            raise reader.fail(
+                where, f"gives {target!r}, which is not in {allowed_path}", _did_you_mean(target, allowed)
+            )
+
+
+def _case_list(reader: _Reader, value: Any) -> ListSpec | None:
+    if value is None:
+        return None
+    table = reader.table(value, "case_list")
+    reader.known_keys(table, _LIST_KEYS, "case_list")
+    return ListSpec(
+        name=reader.text(reader.required(table, "name", "case_list"), "case_list.name"),
+        description=reader.text(table["description"], "case_list.description")
+        if table.get("description") is not None
+        else None,
+        per_case_type=reader.flag(table.get("per_case_type", True), "case_list.per_case_type"),
+    )
+
+
+def _campaign(reader: _Reader, value: Any) -> CampaignSpec | None:
+    if value is None:
+        return None
+    table = reader.table(value, "campaign")
+    reader.known_keys(table, _CAMPAIGN_KEYS, "campaign")
+    days = table.get("days", 14)
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise reader.fail("campaign.days", f"must be a whole number of days, 1 or more (found {_kind(days)})")
+    times: dict[str, str | None] = {}
+    for key in ("start_time", "end_time"):
+        if table.get(key) is None:
+            times[key] = None
+            continue
+        text = reader.text(table[key], f"campaign.{key}").strip()
+        if not _HH_MM.match(text):
+            raise reader.fail(f"campaign.{key}", f"is {text!r}; write it as HH:mm, 24-hour, in quotes")
+        times[key] = text
+    return CampaignSpec(
+        name=reader.text(reader.required(table, "name", "campaign"), "campaign.name"),
+        messaging_only=reader.flag(table.get("messaging_only", True), "campaign.messaging_only"),
+        days=days,
+        agent_id=reader.text(table["agent_id"], "campaign.agent_id")
+        if table.get("agent_id") is not None
+        else None,
+        start_time=times["start_time"],
+        end_time=times["end_time"],
+    )
+
+
+# --------------------------------------------------------------------------------------
+# apply_mapping
+# --------------------------------------------------------------------------------------
+
+
+def mapped_columns(spec: MappingSpec) -> list[str]:
+    """Every source column the mapping reads, in mapping order, without repeats."""
+    columns = [spec.client.key_column, spec.case.key_column]
+    for entity in (spec.client, spec.case):
+        columns.extend(f.column for f in entity.fields if f.column is not None)
+    return list(dict.fromkeys(columns))
+
+
+def apply_mapping(sources: list[Extracted], spec: MappingSpec) -> MappedFrames:
+    """Rename the sources' columns to Kayse fields (still text), applying value maps and defaults.
+
+    One output row per source row, in source order; several sources are stacked. A column the
+    mapping names but a source lacks is a UserError listing what is missing and what exists.
+    """
+    if not sources:
+        raise UserError("no source files were given", "name at least one CSV or XLSX file")
+    needed = mapped_columns(spec)
+    for source in sources:
+        present = [c for c in source.frame.columns if c not in (SOURCE_FILE, SOURCE_ROW)]
+        missing = [c for c in needed if c not in present]
+        if missing:
+            file_name = Path(source.info.path).name
+            raise UserError(
+                f"{file_name} lacks {len(missing)} column(s) the mapping {Path(spec.path).name} names: "
+                + ", ".join(repr(c) for c in missing)
+                + ". The file has: "
+                + ", ".join(repr(c) for c in present),
+                f"fix the column names in {spec.path}, or rename the headers in {file_name}",
+            )
+    clients = pl.concat([_entity_frame(s.frame, spec.client, is_case=False, spec=spec) for s in sources])
+    cases = pl.concat([_entity_frame(s.frame, spec.case, is_case=True, spec=spec) for s in sources])
+    raw = pl.concat([s.frame for s in sources], how="diagonal") if len(sources) > 1 else sources[0].frame
+    problems = pl.concat([empty_rejects(), *(s.problems.select(empty_rejects().columns) for s in sources)])
+    return MappedFrames(
+        clients=clients,
+        cases=cases,
+        raw=raw,
+        sources=tuple(s.info for s in sources),
+        problems=problems,
+    )
+
+
+def _entity_frame(
+    frame: pl.DataFrame, entity: EntitySpec, *, is_case: bool, spec: MappingSpec
+) -> pl.DataFrame:
+    columns: list[pl.Expr] = [
+        pl.col(SOURCE_FILE).cast(pl.String),
+        pl.col(SOURCE_ROW).cast(pl.Int64),
+        pl.col(entity.key_column).cast(pl.String).alias(CLIENT_KEY),
+    ]
+    if is_case:
+        columns.append(pl.col(spec.client.key_column).cast(pl.String).alias(CASE_CLIENT_KEY))
+    columns.extend(field_expr(f).alias(f.kayse_field) for f in entity.fields)
+    return frame.select(columns)
+
+
+def field_expr(spec: FieldSpec) -> pl.Expr:
+    """The field's text: the cell, its value-map target if it has one, the default if empty."""
+    if spec.column is None:
+        return pl.lit(spec.default, dtype=pl.String)
+    cell = pl.col(spec.column).cast(pl.String)
+    trimmed = cell.str.strip_chars()
+    value = cell
+    if spec.value_map:
+        keys = list(spec.value_map)
+        value = (
+            trimmed.str.to_lowercase()
+            .replace_strict(keys, [spec.value_map[k] for k in keys], default=None, return_dtype=pl.String)
+            .fill_null(cell)
+        )
+    if spec.default is not None:
+        value = pl.when(trimmed.is_null() | (trimmed == "")).then(pl.lit(spec.default)).otherwise(value)
+    return value

@@ -1,0 +1,325 @@
+"""Views of a ValidationResult: a summary dict (JSON), a short text for a paralegal, and CSV files.
+
+`validate` is the dry run people repeat until their file is clean, so its report must answer three
+questions without jargon: what was read, what would be sent, and which rows to fix and why.
+summary.json, the text and the CLI's `--format json` are all views of `summary(result)`, so they
+cannot disagree.
+
+Never compute anything new here (no re-validation, no network), and never write a CSV cell that a
+spreadsheet would run as a formula: every text cell that starts with = + - @, tab or CR gets a
+leading apostrophe, except a plain signed number such as an E.164 phone (+12125550123), which
+Excel can only read as a number.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipeline.model import (
+    CASE_CLIENT_KEY,
+    CLIENT_KEY,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    ValidationResult,
+)
+
+EXAMPLES_PER_CODE = 3
+TOP_PROBLEMS_IN_TEXT = 15
+WHOLE_ROW = "(whole row)"
+"""Key in errors_by_field for problems that concern a row rather than one cell (ragged rows)."""
+
+REPORT_FILES = ("summary.json", "rejects.csv", "clients.csv", "cases.csv", "warnings.csv")
+
+# What each problem code means, in words for the person fixing the spreadsheet.
+CODE_WORDS: dict[str, str] = {
+    "missing-required": "a required cell is empty",
+    "invalid-phone": "the phone number is not a real phone number",
+    "invalid-date": "a date cannot be read or does not exist",
+    "date-of-birth-in-future": "the date of birth is in the future",
+    "date-of-birth-too-old": "the date of birth is before 1900",
+    "invalid-email": "the email address is not a valid address",
+    "invalid-state": "the state is not a US state or territory",
+    "invalid-zip": "the ZIP code is not 5 digits (or ZIP+4)",
+    "invalid-boolean": "a yes/no cell holds something else",
+    "unknown-case-type": "the case type is not one this import allows",
+    "unknown-case-status": "the case status is not one this import allows",
+    "duplicate-case-id": "the case id was already used by an earlier row",
+    "ragged-row": "the row has a different number of cells than the header",
+    "conflicting-contact": "the same contact id appears with different details",
+}
+
+_FORMULA_START = r"^[=+\-@\t\r]"
+_PLAIN_SIGNED_NUMBER = r"^[+-][0-9]+(\.[0-9]+)?$"
+
+
+# --------------------------------------------------------------------------------------
+# Spreadsheet safety
+# --------------------------------------------------------------------------------------
+
+
+def neutralize_cell(text: str) -> str:
+    """One cell made safe to open in Excel: a formula-looking value gets a leading apostrophe."""
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        body = text[1:]
+        if text[0] in "+-" and body.replace(".", "", 1).isdigit() and not body.startswith("."):
+            return text
+        return "'" + text
+    return text
+
+
+def neutralize_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every text column (and every header) made safe to open in Excel (see neutralize_cell)."""
+    text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    safe = frame.with_columns(
+        pl.when(pl.col(name).str.contains(_FORMULA_START) & ~pl.col(name).str.contains(_PLAIN_SIGNED_NUMBER))
+        .then(pl.concat_str(pl.lit("'"), pl.col(name)))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in text_columns
+    )
+    return safe.rename(
+        {name: neutralize_cell(name) for name in safe.columns if neutralize_cell(name) != name}
+    )
+
+
+def write_excel_safe_csv(frame: pl.DataFrame, path: Path) -> Path:
+    """UTF-8 with a BOM (so Excel shows accents), formula cells neutralized."""
+    neutralize_formulas(frame).write_csv(path, include_bom=True)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Summary
+# --------------------------------------------------------------------------------------
+
+
+def _counts(frame: pl.DataFrame, column: str, *, distinct_rows: bool = False) -> dict[str, int]:
+    """{value: count}, most frequent first (ties by name), nulls counted under WHOLE_ROW."""
+    if frame.height == 0:
+        return {}
+    keyed = frame.with_columns(pl.col(column).fill_null(WHOLE_ROW))
+    if distinct_rows:
+        keyed = keyed.unique(subset=[column, SOURCE_FILE, SOURCE_ROW])
+    counted = keyed.group_by(column).len().sort(["len", column], descending=[True, False])
+    return {str(key): int(n) for key, n in counted.iter_rows()}
+
+
+def _examples(frame: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """Up to EXAMPLES_PER_CODE problems per code, each from a different row, in row order."""
+    if frame.height == 0:
+        return {}
+    first = (
+        frame.with_columns(pl.int_range(pl.len()).alias("__order"))
+        .unique(subset=["code", SOURCE_FILE, SOURCE_ROW], keep="first", maintain_order=True)
+        .sort(["code", "__order"])
+        .group_by("code", maintain_order=True)
+        .head(EXAMPLES_PER_CODE)
+    )
+    examples: dict[str, list[dict[str, Any]]] = {}
+    for row in first.iter_rows(named=True):
+        examples.setdefault(row["code"], []).append(
+            {
+                "source_file": row[SOURCE_FILE],
+                "source_row": row[SOURCE_ROW],
+                "field": row["field"],
+                "message": row["message"],
+            }
+        )
+    return examples
+
+
+def _source_summary(result: ValidationResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "file": Path(info.path).name,
+            "path": info.path,
+            "format": info.format,
+            "rows": info.rows,
+            "columns": list(info.columns),
+            "encoding": info.encoding,
+            "delimiter": info.delimiter,
+            "sheet": info.sheet,
+            "notes": list(info.notes),
+            "detected": info.describe(),
+        }
+        for info in result.sources
+    ]
+
+
+def summary(result: ValidationResult) -> dict[str, Any]:
+    """Everything the report says, as plain JSON-ready data (summary.json, `--format json`)."""
+    rejects, warnings = result.rejects, result.warnings
+    case_value_counts: dict[str, dict[str, int]] = {}
+    for column in ("type", "status"):
+        if column in result.cases.columns:
+            case_value_counts[column] = _counts(result.cases, column)
+    return {
+        "mapping": {
+            "name": result.mapping.name,
+            "path": result.mapping.path,
+            "sha256": result.mapping.sha256,
+        },
+        "sources": _source_summary(result),
+        "rows_read": result.rows_read,
+        "rows_valid": result.rows_valid,
+        "rows_rejected": result.rows_rejected,
+        "clients": result.clients.height,
+        "cases": result.cases.height,
+        "cases_by_type": case_value_counts.get("type", {}),
+        "cases_by_status": case_value_counts.get("status", {}),
+        "problems": rejects.height,
+        "errors_by_code": _counts(rejects, "code"),
+        "rows_by_code": _counts(rejects, "code", distinct_rows=True),
+        "errors_by_field": _counts(rejects, "field"),
+        "warnings": warnings.height,
+        "warnings_by_code": _counts(warnings, "code"),
+        "warning_rows_by_code": _counts(warnings, "code", distinct_rows=True),
+        "warnings_by_field": _counts(warnings, "field"),
+        "examples": _examples(rejects),
+        "warning_examples": _examples(warnings),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Text
+# --------------------------------------------------------------------------------------
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
+
+
+def _where(example: dict[str, Any], several_files: bool, word: str = "row ") -> str:
+    row = f"{word}{example['source_row']}"
+    return f"{example['source_file']} row {example['source_row']}" if several_files else row
+
+
+def _problem_lines(
+    by_code: dict[str, int], examples: dict[str, list[dict[str, Any]]], several_files: bool
+) -> list[str]:
+    lines: list[str] = []
+    for code, rows in list(by_code.items())[:TOP_PROBLEMS_IN_TEXT]:
+        words = CODE_WORDS.get(code, code.replace("-", " "))
+        shown = examples.get(code, [])
+        lines.append(f"  • {_plural(rows, 'row')}: {words} [{code}]")
+        if shown:
+            first = shown[0]
+            lines.append(f"      e.g. {_where(first, several_files)}: {first['message']}")
+            others = [_where(e, several_files, word="") for e in shown[1:]]
+            if others:
+                more = " …" if rows > len(shown) else ""
+                lead = "in" if several_files else ("row" if len(others) == 1 else "rows")
+                lines.append(f"      also {lead} {', '.join(others)}{more}")
+    hidden = len(by_code) - TOP_PROBLEMS_IN_TEXT
+    if hidden > 0:
+        lines.append(f"  … and {_plural(hidden, 'other kind')} of problem (see rejects.csv)")
+    return lines
+
+
+def render_text(result: ValidationResult, report: dict[str, Any] | None = None) -> str:
+    """A short summary a paralegal can act on: what was read, what would be sent, what to fix."""
+    data = report if report is not None else summary(result)
+    several_files = len(data["sources"]) > 1
+    lines: list[str] = []
+    for source in data["sources"]:
+        lines.append(f"Read {source['detected']}")
+        lines += [f"  note: {note}" for note in source["notes"]]
+    lines.append(f"Mapping: {data['mapping']['name']} ({data['mapping']['path']})")
+    lines.append("")
+    lines.append(
+        f"{_plural(data['rows_read'], 'row')} read: {data['rows_valid']:,} ready, "
+        f"{data['rows_rejected']:,} rejected. Nothing was sent (this is a check only)."
+    )
+    by_type = ", ".join(f"{name} {count:,}" for name, count in data["cases_by_type"].items())
+    lines.append(
+        f"Ready to send: {_plural(data['clients'], 'client')} (contacts) and {_plural(data['cases'], 'case')}"
+        + (f" ({by_type})." if by_type else ".")
+    )
+    if data["rows_rejected"]:
+        lines += ["", "Why rows were rejected (one row can have several problems):"]
+        lines += _problem_lines(data["rows_by_code"], data["examples"], several_files)
+    if data["warnings"]:
+        lines += ["", "Warnings (these rows are still sent):"]
+        lines += _problem_lines(data["warning_rows_by_code"], data["warning_examples"], several_files)
+    lines.append("")
+    if data["rows_rejected"]:
+        lines.append(
+            "Next: fix the rows listed in rejects.csv (column 'errors' says what is wrong) and run again."
+        )
+    else:
+        lines.append("Every row is ready.")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------
+
+
+def rejects_table(result: ValidationResult) -> pl.DataFrame:
+    """One row per rejected source row: source_file, source_row, errors (all problems in words), the
+    original columns as read. Ordered as the sources were given, then by row."""
+    key = [SOURCE_FILE, SOURCE_ROW]
+    errors = result.rejects.group_by(key, maintain_order=True).agg(
+        pl.col("message").fill_null(pl.col("code")).str.join("; ").alias("errors")
+    )
+    original = result.rejected_rows.with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
+    table = errors.join(original, on=key, how="full", coalesce=True, maintain_order="left_right")
+    order = {Path(info.path).name: i for i, info in enumerate(result.sources)}
+    table = (
+        table.with_columns(
+            pl.col(SOURCE_FILE).replace_strict(order, default=len(order)).alias("__file_order")
+        )
+        .sort(["__file_order", SOURCE_FILE, SOURCE_ROW])
+        .drop("__file_order")
+    )
+    others = [name for name in table.columns if name not in (*key, "errors")]
+    return table.select(*key, pl.col("errors").fill_null(""), *others)
+
+
+def _record_table(frame: pl.DataFrame, external_source: str, leading: tuple[str, ...]) -> pl.DataFrame:
+    """Kayse field names as headers, in the order they would be sent; source_file/row last."""
+    trace = [SOURCE_FILE, SOURCE_ROW]
+    fields = [name for name in frame.columns if name not in (*leading, *trace)]
+    present_trace = [name for name in trace if name in frame.columns]
+    return frame.select(
+        pl.lit(external_source).alias("external_source"),
+        *[name for name in leading if name in frame.columns],
+        *fields,
+        *present_trace,
+    )
+
+
+def clients_table(result: ValidationResult) -> pl.DataFrame:
+    return _record_table(result.clients, result.mapping.external_source, (CLIENT_KEY,))
+
+
+def cases_table(result: ValidationResult) -> pl.DataFrame:
+    return _record_table(result.cases, result.mapping.external_source, (CLIENT_KEY, CASE_CLIENT_KEY))
+
+
+def write_validation_report(result: ValidationResult, report_dir: Path) -> list[Path]:
+    """Write summary.json, rejects.csv, clients.csv, cases.csv (and warnings.csv if any) into
+    report_dir (created if missing); return the paths written."""
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    summary_path = report_dir / "summary.json"
+    summary_path.write_text(
+        json.dumps(summary(result), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    written = [
+        summary_path,
+        write_excel_safe_csv(rejects_table(result), report_dir / "rejects.csv"),
+        write_excel_safe_csv(clients_table(result), report_dir / "clients.csv"),
+        write_excel_safe_csv(cases_table(result), report_dir / "cases.csv"),
+    ]
+    warnings_path = report_dir / "warnings.csv"
+    if result.warnings.height:
+        written.append(write_excel_safe_csv(result.warnings, warnings_path))
+    elif warnings_path.exists():
+        warnings_path.unlink()  # a stale file from an earlier run would contradict summary.json
+    return written

@@ -1,0 +1,215 @@
+"""The report writers on hand-built results: spreadsheet safety, row grouping and ordering, files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import polars as pl
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.model import (
+    REJECT_SCHEMA,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    EntitySpec,
+    MappingSpec,
+    SourceInfo,
+    ValidationResult,
+    empty_rejects,
+)
+from pipeline.report.validation import (
+    neutralize_cell,
+    neutralize_formulas,
+    render_text,
+    summary,
+    write_validation_report,
+)
+
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+formula_ish = st.text(
+    alphabet=st.sampled_from(["=", "+", "-", "@", "\t", "\r", "1", ".", "a", "'", " ", "é"])
+)
+
+
+def is_plain_signed_number(text: str) -> bool:
+    body = text[1:]
+    return text[:1] in ("+", "-") and body.replace(".", "", 1).isdigit() and not body.startswith(".")
+
+
+@given(st.one_of(formula_ish, st.text()))
+def test_a_neutralized_cell_never_starts_a_formula_and_loses_nothing(text: str) -> None:
+    safe = neutralize_cell(text)
+    if text.startswith(TRIGGERS) and not is_plain_signed_number(text):
+        assert safe == "'" + text
+    else:
+        assert safe == text
+    assert neutralize_cell(safe) == safe
+
+
+@given(st.lists(st.one_of(st.none(), formula_ish, st.text()), max_size=30))
+def test_the_frame_version_agrees_with_the_cell_version(values: list[str | None]) -> None:
+    frame = pl.DataFrame(
+        {"text": values, "number": list(range(len(values)))}, schema={"text": pl.String, "number": pl.Int64}
+    )
+    safe = neutralize_formulas(frame)
+    assert safe["text"].to_list() == [None if v is None else neutralize_cell(v) for v in values]
+    assert safe["number"].to_list() == list(range(len(values)))
+
+
+def test_e164_phones_stay_exact_but_formulas_do_not() -> None:
+    assert neutralize_cell("+12125550123") == "+12125550123"
+    assert neutralize_cell("-42.5") == "-42.5"
+    assert neutralize_cell("+1 212 555 0123") == "'+1 212 555 0123"
+    assert neutralize_cell('=HYPERLINK("http://x","y")') == '\'=HYPERLINK("http://x","y")'
+    assert neutralize_cell("-2+3") == "'-2+3"
+    assert neutralize_cell("@SUM(A1)") == "'@SUM(A1)"
+    assert neutralize_cell("\t=1") == "'\t=1"
+
+
+def _mapping() -> MappingSpec:
+    return MappingSpec(
+        name="hand",
+        path="hand.yaml",
+        external_source="import",
+        client=EntitySpec(key_column="id", fields=()),
+        case=EntitySpec(key_column="case", fields=()),
+    )
+
+
+def _result(with_warnings: bool) -> ValidationResult:
+    sources = (
+        SourceInfo(
+            path="/x/b.csv", format="csv", rows=3, columns=("id", "=evil"), encoding="utf-8", delimiter=","
+        ),
+        SourceInfo(path="/x/a.xlsx", format="xlsx", rows=2, columns=("id", "phone"), sheet="Leads"),
+    )
+    rejects = pl.DataFrame(
+        {
+            SOURCE_FILE: ["a.xlsx", "b.csv", "b.csv", "b.csv"],
+            SOURCE_ROW: [2, 4, 2, 4],
+            "field": ["phone", "id", None, "=evil"],
+            "value": ["12", None, None, "=1+2"],
+            "code": ["invalid-phone", "missing-required", "ragged-row", "invalid-state"],
+            "message": [
+                "phone '12' is not valid",
+                "id is empty",
+                "row 2 has 3 cells",
+                "=evil '=1+2' is not a state",
+            ],
+        },
+        schema=REJECT_SCHEMA,
+    )
+    rejected_rows = pl.DataFrame(
+        {
+            SOURCE_FILE: ["b.csv", "b.csv", "a.xlsx"],
+            SOURCE_ROW: [2, 4, 2],
+            "id": ["1", None, "9"],
+            "=evil": ["x", "=1+2", None],
+            "phone": [None, None, "12"],
+        }
+    )
+    clients = pl.DataFrame(
+        {
+            "external_source_id": ["7"],
+            "first_name": ["Zoë"],
+            "mobile": ["+12125550123"],
+            SOURCE_FILE: ["b.csv"],
+            SOURCE_ROW: [3],
+        }
+    )
+    cases = pl.DataFrame(
+        {
+            "external_source_id": ["K7"],
+            "client_external_source_id": ["7"],
+            "description": ["@SUM(A1)"],
+            SOURCE_FILE: ["b.csv"],
+            SOURCE_ROW: [3],
+        }
+    )
+    warnings = (
+        pl.DataFrame(
+            {
+                SOURCE_FILE: ["b.csv"],
+                SOURCE_ROW: [3],
+                "field": ["first_name"],
+                "value": ["Zoë"],
+                "code": ["conflicting-contact"],
+                "message": ["-differs"],
+            },
+            schema=REJECT_SCHEMA,
+        )
+        if with_warnings
+        else empty_rejects()
+    )
+    return ValidationResult(
+        sources=sources,
+        mapping=_mapping(),
+        rows_read=5,
+        clients=clients,
+        cases=cases,
+        rejects=rejects,
+        rejected_rows=rejected_rows,
+        warnings=warnings,
+    )
+
+
+def _read(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_rejects_group_problems_per_row_in_source_order(tmp_path: Path) -> None:
+    written = write_validation_report(_result(with_warnings=True), tmp_path)
+    assert [p.name for p in written] == [
+        "summary.json",
+        "rejects.csv",
+        "clients.csv",
+        "cases.csv",
+        "warnings.csv",
+    ]
+    header, *rows = _read(tmp_path / "rejects.csv")
+    assert header == ["source_file", "source_row", "errors", "id", "'=evil", "phone"]
+    assert [(r[0], r[1]) for r in rows] == [("b.csv", "2"), ("b.csv", "4"), ("a.xlsx", "2")]
+    assert rows[1][2] == "id is empty; =evil '=1+2' is not a state"  # all problems of the row, in order
+    assert rows[1][4] == "'=1+2"
+    clients = _read(tmp_path / "clients.csv")
+    assert clients[0] == [
+        "external_source",
+        "external_source_id",
+        "first_name",
+        "mobile",
+        "source_file",
+        "source_row",
+    ]
+    assert clients[1] == ["import", "7", "Zoë", "+12125550123", "b.csv", "3"]
+    cases = _read(tmp_path / "cases.csv")
+    assert cases[0][:3] == ["external_source", "external_source_id", "client_external_source_id"]
+    assert cases[1][3] == "'@SUM(A1)"
+    assert _read(tmp_path / "warnings.csv")[1][-1] == "'-differs"
+    assert json.loads((tmp_path / "summary.json").read_text(encoding="utf-8")) == summary(_result(True))
+
+
+def test_summary_counts_rows_and_problems_separately() -> None:
+    data = summary(_result(with_warnings=False))
+    assert (data["rows_read"], data["rows_valid"], data["rows_rejected"]) == (5, 2, 3)
+    assert data["problems"] == 4
+    assert data["errors_by_code"] == {
+        "invalid-phone": 1, "invalid-state": 1, "missing-required": 1, "ragged-row": 1,
+    }  # fmt: skip
+    assert data["errors_by_field"]["(whole row)"] == 1
+    assert [s["detected"] for s in data["sources"]] == [
+        "b.csv: csv, utf-8, comma-delimited, 3 rows",
+        "a.xlsx: xlsx, sheet 'Leads', 2 rows",
+    ]
+    text = render_text(_result(with_warnings=False))
+    assert "a.xlsx row 2: phone '12' is not valid" in text  # several files: rows are named with their file
+
+
+def test_a_stale_warnings_file_is_removed_when_there_are_none(tmp_path: Path) -> None:
+    write_validation_report(_result(with_warnings=True), tmp_path)
+    written = write_validation_report(_result(with_warnings=False), tmp_path)
+    assert "warnings.csv" not in [p.name for p in written]
+    assert not (tmp_path / "warnings.csv").exists()
