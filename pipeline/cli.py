@@ -315,55 +315,79 @@ def runs(ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger to
 
 
 @app.command()
-def uncertain(ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger to read.")]) -> None:
+def uncertain(
+    ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger to read.")],
+    csv_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv", help="Also write them to this CSV, to fill in and pass to `resolve --from-csv`."
+        ),
+    ] = None,
+) -> None:
     """Records whose create was sent but whose answer was lost: Kayse may or may not hold them."""
-    from pipeline.ledger import Ledger
+    from pipeline import run
 
-    if not ledger.exists():
-        raise UserError(f"no ledger at {ledger}")
-    with Ledger.open(ledger) as db:
-        rows = db.uncertain()
+    rows = run.list_uncertain(ledger)
+    if csv_out is not None:
+        run.write_decisions_template(rows, csv_out)
     if not rows:
         typer.echo("no uncertain records")
         return
-    typer.echo(f"{len(rows)} uncertain record(s). For each, look it up in the Kayse web app, then either:")
+    typer.echo(f"{len(rows)} uncertain record(s). Look each up in the Kayse web app, then either:")
     typer.echo("  kayse-etl resolve KIND KEY --kayse-id ID   (it exists: record its id)")
     typer.echo("  kayse-etl resolve KIND KEY --recreate      (it does not: the next load creates it)")
+    typer.echo("  or fill in the kayse_id column of `uncertain --csv FILE` (an id, or the word recreate)")
+    typer.echo("  and run `kayse-etl resolve --from-csv FILE`.")
     for r in rows:
         typer.echo(f"  {r.kind:<9} {r.source_key}  (run {r.run_id}, batch {r.batch_id})")
 
 
 @app.command()
 def resolve(
-    kind: Annotated[str, typer.Argument(help="client, case, case_list or campaign.")],
-    key: Annotated[str, typer.Argument(help="The key `kayse-etl uncertain` shows, e.g. import:C-1001.")],
     ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger.")],
+    kind: Annotated[str | None, typer.Argument(help="client, case, case_list or campaign.")] = None,
+    key: Annotated[
+        str | None, typer.Argument(help="The key `kayse-etl uncertain` shows, e.g. import:C-1001.")
+    ] = None,
     kayse_id: Annotated[int | None, typer.Option("--kayse-id", help="The id you found in Kayse.")] = None,
     recreate: Annotated[
         bool, typer.Option("--recreate", help="It is not in Kayse: create it on the next load.")
     ] = False,
+    from_csv: Annotated[
+        Path | None,
+        typer.Option("--from-csv", help="Decisions for many records: columns kind, key, kayse_id."),
+    ] = None,
     base_url: BaseUrlOpt = None,
     api_key_file: KeyFileOpt = None,
 ) -> None:
-    """Settle an uncertain record, knowingly."""
-    from pipeline.ledger import Ledger, Target
+    """Settle uncertain records, knowingly: record the Kayse id you found, or have them re-created."""
+    from pipeline import run
     from pipeline.settings import resolve_connection
 
-    if kind not in ("client", "case", "case_list", "campaign"):
-        raise UserError(f"unknown kind {kind!r}", hint="one of client, case, case_list, campaign")
-    if (kayse_id is None) == (not recreate):
-        raise UserError("give exactly one of --kayse-id ID or --recreate")
-    connection = resolve_connection(base_url, api_key_file)
-    with Ledger.open(ledger) as db, db.exclusive():
-        done = db.resolve(Target(connection.base_url, connection.fingerprint), kind, key, kayse_id=kayse_id)  # type: ignore[arg-type]
-    if not done:
-        raise UserError(
-            f"no uncertain {kind} {key!r} for this target in {ledger}", hint="see `kayse-etl uncertain`"
-        )
-    typer.echo(
-        f"{kind} {key}: "
-        + (f"recorded as Kayse id {kayse_id}" if kayse_id else "will be created by the next load")
+    if from_csv is not None:
+        if kind or key or kayse_id is not None or recreate:
+            raise UserError("give either --from-csv FILE or KIND KEY with --kayse-id/--recreate, not both")
+        decisions = run.read_decisions(from_csv)
+    else:
+        if kind is None or key is None:
+            raise UserError(
+                "name the record (KIND KEY) or give --from-csv FILE", hint="see `kayse-etl uncertain`"
+            )
+        if (kayse_id is None) == (not recreate):
+            raise UserError("give exactly one of --kayse-id ID or --recreate")
+        decisions = [run.Decision(kind, key, kayse_id)]
+    settled, unmatched = run.resolve(
+        decisions, connection=resolve_connection(base_url, api_key_file), ledger_path=ledger
     )
+    for d in settled:
+        typer.echo(
+            f"{d.kind} {d.key}: "
+            + (f"recorded as Kayse id {d.kayse_id}" if d.kayse_id else "will be created by the next load")
+        )
+    for d in unmatched:
+        typer.echo(f"{d.kind} {d.key}: not uncertain for this target (nothing changed)", err=True)
+    if unmatched:
+        raise typer.Exit(int(ExitCode.REJECTED))
 
 
 @app.command()

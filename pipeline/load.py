@@ -15,12 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pipeline.kayse.errors import (
-    AuthError,
     KayseError,
     OutcomeUnknown,
-    RateLimited,
     RequestRejected,
-    TransportError,
 )
 from pipeline.ledger import Ledger, Target
 from pipeline.model import (
@@ -116,52 +113,66 @@ class _Loader:
         return body
 
     def _send_records(self, step: str, items: list[tuple[RecordOp, dict[str, Any]]]) -> None:
-        stats = self.result.steps[step]
+        """One bulk request (split by the client only if Kayse refuses it whole), with its
+        create intents written ahead and every answer recorded before the next request."""
         kind = items[0][0].kind
         creates = [op.key for op, _ in items if op.is_create]
         bodies = [({**body, "id": op.kayse_id} if op.kayse_id else body) for op, body in items]
         batch_id = self.ledger.open_batch(self.target, self.run_id, kind, creates) if creates else None
-        stats.sent += len(items)
+        self.result.steps[step].sent += len(items)
         upsert = self.client.upsert_clients if kind == "client" else self.client.upsert_cases
         try:
             results = upsert(bodies, chunk_size=len(bodies))
-        except OutcomeUnknown:
-            stats.uncertain += len(creates)
-            for op, _ in items:
-                if op.is_create:
-                    self.result.uncertain.append(
-                        RecordRef(
-                            op.kind,
-                            op.key,
-                            op.source_file,
-                            op.source_row,
-                            "the answer to its create was lost",
-                        )
-                    )
-            if batch_id is not None:
-                self.ledger.close_batch(self.target, batch_id, kind, {}, [], uncertain=creates)
-            return
-        except (AuthError, RateLimited, TransportError) as error:
-            if batch_id is not None:  # certainly not processed (OutcomeUnknown handled above)
-                self.ledger.close_batch(self.target, batch_id, kind, {}, creates)
+        except KayseError as error:
+            # Part of a split batch may have landed before the error: record what is known.
+            settled = list(getattr(error, "settled", ()) or ())
+            in_flight: set[int] = set()
+            if isinstance(error, OutcomeUnknown):
+                in_flight = set(error.in_flight) or {
+                    i for i in range(len(items)) if i not in {r.index for r in settled}
+                }
+            self._record(step, items, settled, batch_id, in_flight)
+            if isinstance(error, OutcomeUnknown):
+                return  # the next batch may well get through; this one is reported uncertain
             raise StopLoad(str(error)) from error
+        self._record(step, items, results, batch_id, set())
+
+    def _record(
+        self,
+        step: str,
+        items: list[tuple[RecordOp, dict[str, Any]]],
+        results: Sequence[Any],
+        batch_id: int | None,
+        in_flight: set[int],
+    ) -> None:
+        """Write one batch's answers to the ledger and the run result. Items with no answer and
+        not in flight were never processed: their intent is dropped, so a rerun sends them."""
+        stats = self.result.steps[step]
+        kind = items[0][0].kind
+        by_index = {r.index: r for r in results}
         created: dict[str, tuple[int, str]] = {}
         updated: dict[str, str] = {}
-        failed: list[str] = []
+        dropped: list[str] = []
         lost: list[str] = []
-        for (op, body), item in zip(items, results, strict=True):
-            if not item.ok and item.error == "id-unknown" and op.is_create:
-                # accepted, but the answer did not say which id: exactly a lost answer
-                lost.append(op.key)
-                stats.uncertain += 1
-                self.result.uncertain.append(
-                    RecordRef(
-                        op.kind, op.key, op.source_file, op.source_row, "Kayse did not say which id it got"
+        ids = self.client_ids if kind == "client" else self.case_ids
+        for index, (op, body) in enumerate(items):
+            item = by_index.get(index)
+            if item is None or (not item.ok and item.error == "id-unknown"):
+                if op.is_create and (index in in_flight or item is not None):
+                    lost.append(op.key)
+                    stats.uncertain += 1
+                    reason = (
+                        "the answer to its create was lost" if item is None else "Kayse did not say its id"
                     )
-                )
+                    self.result.uncertain.append(
+                        RecordRef(op.kind, op.key, op.source_file, op.source_row, reason)
+                    )
+                elif op.is_create:
+                    dropped.append(op.key)
                 continue
             if not item.ok:
-                failed.append(op.key)
+                if op.is_create:
+                    dropped.append(op.key)
                 stats.failed += 1
                 self.result.failed.append(
                     FailedRecord(
@@ -174,18 +185,16 @@ class _Loader:
                     )
                 )
                 continue
+            kayse_id = int(item.id if item.id is not None else op.kayse_id or 0)
+            ids[op.key] = kayse_id
             if op.is_create:
-                created[op.key] = (int(item.id), payload_hash(body))
+                created[op.key] = (kayse_id, payload_hash(body))
                 stats.created += 1
             else:
                 updated[op.key] = payload_hash(body)
                 stats.updated += 1
-            ids = self.client_ids if kind == "client" else self.case_ids
-            ids[op.key] = int(item.id if item.id is not None else op.kayse_id)
         if batch_id is not None:
-            self.ledger.close_batch(
-                self.target, batch_id, kind, created, [k for k in failed if k in set(creates)], uncertain=lost
-            )
+            self.ledger.close_batch(self.target, batch_id, kind, created, dropped, uncertain=lost)
         if updated:
             self.ledger.record_updates(self.target, self.run_id, kind, updated)
 
@@ -217,7 +226,7 @@ class _Loader:
                             FailedRecord("case", key, None, None, "attach-refused", str(error))
                         )
                     continue
-                except (AuthError, RateLimited, TransportError) as error:
+                except KayseError as error:
                     raise StopLoad(str(error)) from error
                 self.ledger.record_members(self.target, self.run_id, op.key, chunk)
                 membership.sent += len(chunk)
@@ -229,7 +238,7 @@ class _Loader:
         """A list create whose answer was lost: lists can be searched by name, so look first."""
         try:
             found = [x for x in self.client.case_lists.iter_all(key=op.key) if x.get("name") == op.key]
-        except (AuthError, RateLimited, TransportError) as error:
+        except KayseError as error:
             raise StopLoad(str(error)) from error
         if not found:
             self.observer.note(f"list {op.key!r}: an earlier create did not land; creating it")
@@ -260,7 +269,7 @@ class _Loader:
             stats.failed += 1
             self.result.failed.append(FailedRecord("case_list", op.key, None, None, "refused", str(error)))
             return None
-        except (AuthError, RateLimited, TransportError) as error:
+        except KayseError as error:
             self.ledger.close_batch(self.target, batch_id, "case_list", {}, [op.key])
             raise StopLoad(str(error)) from error
         list_id = int(response["id"])
@@ -304,7 +313,7 @@ class _Loader:
                 stats.failed += 1
                 self.result.failed.append(FailedRecord("campaign", op.key, None, None, "refused", str(error)))
                 continue
-            except (AuthError, RateLimited, TransportError) as error:
+            except KayseError as error:
                 self.ledger.close_batch(self.target, batch_id, "campaign", {}, [op.key])
                 raise StopLoad(str(error)) from error
             self.ledger.close_batch(

@@ -7,6 +7,7 @@ any Python caller (a cron script, an Airflow or Dagster task) go through these f
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from dataclasses import dataclass
 from datetime import date
@@ -15,7 +16,7 @@ from typing import Any
 
 from pipeline import load as load_stage
 from pipeline import plan as plan_stage
-from pipeline.ledger import Ledger, Target
+from pipeline.ledger import Ledger, Target, UncertainRow
 from pipeline.model import ExitCode, Plan, RunResult, UserError, ValidationResult
 from pipeline.settings import Connection, key_fingerprint
 
@@ -208,3 +209,75 @@ def rollback(run_id: int, *, connection: Connection, ledger_path: Path) -> Rollb
             client.close()
     left = {kind: len(created.get(kind, [])) for kind in ("case_list", "campaign")}
     return RollbackSummary(run_id, deleted, failed, left)
+
+
+# ---- settling uncertain records -------------------------------------------------------
+
+KINDS = ("client", "case", "case_list", "campaign")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The operator's word on one uncertain record: its Kayse id, or None to re-create it."""
+
+    kind: str
+    key: str
+    kayse_id: int | None
+
+
+def list_uncertain(ledger_path: Path) -> list[UncertainRow]:
+    if not ledger_path.exists():
+        raise UserError(f"no ledger at {ledger_path}", hint="give the path a load used (--ledger)")
+    with Ledger.open(ledger_path) as ledger:
+        return ledger.uncertain()
+
+
+def write_decisions_template(rows: list[UncertainRow], path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["kind", "key", "run", "batch", "kayse_id"])
+        writer.writerows([r.kind, r.source_key, r.run_id, r.batch_id, ""] for r in rows)
+
+
+def read_decisions(path: Path) -> list[Decision]:
+    """Rows with a Kayse id or the word `recreate` in `kayse_id`; blank rows are left uncertain."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror}") from None
+    decisions = []
+    for number, row in enumerate(rows, start=2):
+        kind, key, value = ((row.get(c) or "").strip() for c in ("kind", "key", "kayse_id"))
+        if not value:
+            continue
+        if kind not in KINDS or not key:
+            raise UserError(
+                f"{path} row {number}: kind must be one of {', '.join(KINDS)} and key must be set"
+            )
+        if value.lower() == "recreate":
+            decisions.append(Decision(kind, key, None))
+        elif value.isdigit():
+            decisions.append(Decision(kind, key, int(value)))
+        else:
+            raise UserError(
+                f"{path} row {number}: kayse_id must be a number or the word recreate, not {value!r}"
+            )
+    return decisions
+
+
+def resolve(
+    decisions: list[Decision], *, connection: Connection, ledger_path: Path
+) -> tuple[list[Decision], list[Decision]]:
+    """Apply the operator's decisions for `connection`'s target; returns (settled, not matched)."""
+    for d in decisions:
+        if d.kind not in KINDS:
+            raise UserError(f"unknown kind {d.kind!r}", hint=f"one of {', '.join(KINDS)}")
+    target = Target(connection.base_url, connection.fingerprint)
+    settled: list[Decision] = []
+    unmatched: list[Decision] = []
+    with Ledger.open(ledger_path) as ledger, ledger.exclusive():
+        for d in decisions:
+            done = ledger.resolve(target, d.kind, d.key, kayse_id=d.kayse_id)  # type: ignore[arg-type]
+            (settled if done else unmatched).append(d)
+    return settled, unmatched

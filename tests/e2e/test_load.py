@@ -30,7 +30,9 @@ def load(sandbox: Any, ledger: Path, source: Path = SAMPLE, **options: Any) -> r
     return run.load([source], MAPPING, connection=connection, ledger_path=ledger, **options)
 
 
-def cli(sandbox: Any, *args: str, key: str = SANDBOX_TEST_KEY, base_url: str | None = None) -> subprocess.Popen[str]:
+def cli(
+    sandbox: Any, *args: str, key: str = SANDBOX_TEST_KEY, base_url: str | None = None
+) -> subprocess.Popen[str]:
     env = {**os.environ, "KAYSE_API_KEY": key, "KAYSE_BASE_URL": base_url or sandbox.base_url}
     return subprocess.Popen(
         [sys.executable, "-m", "pipeline", *args],
@@ -59,7 +61,7 @@ def assert_exactly_one_of_everything(sandbox: Any, validation: Any, campaigns: b
     clients = live(state, "clients")
     cases = live(state, "cases")
     by_ext = {c["external_source_id"]: c for c in clients}
-    assert Counter(c["external_source_id"] for c in clients) == Counter(by_ext), "duplicate clients"
+    assert len(by_ext) == len(clients), "duplicate clients"
     assert set(by_ext) == set(validation.clients["external_source_id"])
     for row in validation.clients.iter_rows(named=True):
         sent = by_ext[row["external_source_id"]]
@@ -68,7 +70,7 @@ def assert_exactly_one_of_everything(sandbox: Any, validation: Any, campaigns: b
                 continue
             assert sent.get(field) == value, (row["external_source_id"], field)
     cases_by_ext = {c["external_source_id"]: c for c in cases}
-    assert Counter(c["external_source_id"] for c in cases) == Counter(cases_by_ext), "duplicate cases"
+    assert len(cases_by_ext) == len(cases), "duplicate cases"
     assert set(cases_by_ext) == set(validation.cases["external_source_id"])
     lists = live(state, "case_lists")
     assert len({lst["name"] for lst in lists}) == len(lists), "duplicate lists"
@@ -126,7 +128,9 @@ def changed_copy(tmp_path: Path, valid_contacts: set[str], column: str, new_valu
     header = rows[0]
     key = header.index("Contact ID")
     counts = Counter(r[key] for r in rows[1:] if len(r) == len(header))
-    target = next(r for r in rows[1:] if len(r) == len(header) and counts[r[key]] == 1 and r[key] in valid_contacts)
+    target = next(
+        r for r in rows[1:] if len(r) == len(header) and counts[r[key]] == 1 and r[key] in valid_contacts
+    )
     target[header.index(column)] = new_value
     path = tmp_path / "changed.csv"
     with open(path, "w", newline="", encoding="utf-8") as handle:
@@ -196,12 +200,21 @@ def test_lost_answer_is_uncertain_never_recreated_and_resolvable(sandbox: Any, t
     listing = cli_run(sandbox, "uncertain", "--ledger", str(ledger))
     assert "import:" in listing.stdout and "resolve" in listing.stdout
 
-    # the operator looks them up in Kayse (here: the sandbox's state) and records the ids
+    # the operator looks them up in Kayse (here: the sandbox's state), fills in the ids, applies them
+    template = tmp_path / "uncertain.csv"
+    assert cli_run(sandbox, "uncertain", "--ledger", str(ledger), "--csv", str(template)).returncode == 0
     ids = {c["external_source_id"]: c["id"] for c in live(sandbox.state(), "clients")}
-    for item in uncertain:
-        external_id = item["key"].split(":", 1)[1]
-        done = cli_run(sandbox, "resolve", "client", item["key"], "--ledger", str(ledger), "--kayse-id", str(ids[external_id]))
-        assert done.returncode == 0, done.stderr
+    with open(template, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["key"] for r in rows} == {u["key"] for u in uncertain}
+    for r in rows:
+        r["kayse_id"] = str(ids[r["key"].split(":", 1)[1]])
+    with open(template, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    done = cli_run(sandbox, "resolve", "--ledger", str(ledger), "--from-csv", str(template))
+    assert done.returncode == 0, done.stderr
     third = cli_run(sandbox, *args)
     assert third.returncode in (0, 1)
     assert_exactly_one_of_everything(sandbox, run.validate([SAMPLE], MAPPING), campaigns=False)
@@ -238,8 +251,19 @@ def test_the_key_never_reaches_output_reports_or_ledger(sandbox: Any, tmp_path: 
     ledger = tmp_path / "ledger.sqlite"
     report = tmp_path / "report"
     sandbox.inject("error", method="POST", path="/v1/cases/bulk", count=1)
-    done = cli_run(sandbox, "load", str(SAMPLE), "--mapping", str(MAPPING), "--ledger", str(ledger), "--campaign",
-                   "--report-dir", str(report), "--plain")
+    done = cli_run(
+        sandbox,
+        "load",
+        str(SAMPLE),
+        "--mapping",
+        str(MAPPING),
+        "--ledger",
+        str(ledger),
+        "--campaign",
+        "--report-dir",
+        str(report),
+        "--plain",
+    )
     assert done.returncode in (0, 1), done.stderr
     runs = cli_run(sandbox, "runs", "--ledger", str(ledger))
     everything = done.stdout + done.stderr + runs.stdout + runs.stderr
@@ -249,14 +273,26 @@ def test_the_key_never_reaches_output_reports_or_ledger(sandbox: Any, tmp_path: 
     assert key_fingerprint(SANDBOX_TEST_KEY) in runs.stdout  # the fingerprint is what identifies it
 
 
-def test_kill_at_random_points_then_rerun_leaves_exactly_one_of_everything(sandbox: Any, tmp_path: Path) -> None:
+def test_kill_at_random_points_then_rerun_leaves_exactly_one_of_everything(
+    sandbox: Any, tmp_path: Path
+) -> None:
     """`kill -9` mid-load, several times, then reruns: nothing duplicated, nothing missing. Creates
     caught in flight are uncertain; the operator settles them (here from the sandbox's state, as a
     person would from the Kayse web app) and the last rerun completes the job."""
     ledger = tmp_path / "ledger.sqlite"
     sandbox.configure(faults="latency=0.03")
-    args = ["load", str(SAMPLE), "--mapping", str(MAPPING), "--ledger", str(ledger), "--campaign",
-            "--batch-size", "10", "--plain"]
+    args = [
+        "load",
+        str(SAMPLE),
+        "--mapping",
+        str(MAPPING),
+        "--ledger",
+        str(ledger),
+        "--campaign",
+        "--batch-size",
+        "10",
+        "--plain",
+    ]
     rng = random.Random(20261123)
     for _ in range(5):
         process = cli(sandbox, *args)
@@ -278,11 +314,15 @@ def test_kill_at_random_points_then_rerun_leaves_exactly_one_of_everything(sandb
             "campaign": {c["name"]: c["id"] for c in state["campaigns"]},
             "case_list": {c["name"]: c["id"] for c in live(state, "case_lists")},
         }
-        for row in pending:
-            lookup = row.source_key.split(":", 1)[1] if row.kind in ("client", "case") else row.source_key
-            kayse_id = found[row.kind].get(lookup)
-            flag = ["--kayse-id", str(kayse_id)] if kayse_id else ["--recreate"]
-            assert cli_run(sandbox, "resolve", row.kind, row.source_key, "--ledger", str(ledger), *flag).returncode == 0
+        decisions = tmp_path / "decisions.csv"
+        with open(decisions, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["kind", "key", "kayse_id"])
+            for row in pending:
+                lookup = row.source_key.split(":", 1)[1] if row.kind in ("client", "case") else row.source_key
+                writer.writerow([row.kind, row.source_key, found[row.kind].get(lookup) or "recreate"])
+        settle = cli_run(sandbox, "resolve", "--ledger", str(ledger), "--from-csv", str(decisions))
+        assert settle.returncode == 0, settle.stderr
     final = cli_run(sandbox, *args)
     assert final.returncode in (0, 1), final.stderr
     assert_exactly_one_of_everything(sandbox, run.validate([SAMPLE], MAPPING), campaigns=True)

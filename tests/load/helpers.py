@@ -45,7 +45,9 @@ def client_row(cid: str, row: int, **fields: Any) -> dict[str, Any]:
     return {**base, **fields}
 
 
-def case_row(case_id: str, cid: str, row: int, case_type: str = "personal_injury", **fields: Any) -> dict[str, Any]:
+def case_row(
+    case_id: str, cid: str, row: int, case_type: str = "personal_injury", **fields: Any
+) -> dict[str, Any]:
     base = {
         "external_source_id": case_id,
         "case_number": f"N-{case_id}",
@@ -60,7 +62,9 @@ def case_row(case_id: str, cid: str, row: int, case_type: str = "personal_injury
     return {**base, **fields}
 
 
-def result(clients: list[dict[str, Any]], cases: list[dict[str, Any]], spec: MappingSpec = SPEC) -> ValidationResult:
+def result(
+    clients: list[dict[str, Any]], cases: list[dict[str, Any]], spec: MappingSpec = SPEC
+) -> ValidationResult:
     return ValidationResult(
         sources=(),
         mapping=spec,
@@ -68,7 +72,9 @@ def result(clients: list[dict[str, Any]], cases: list[dict[str, Any]], spec: Map
         clients=pl.DataFrame(clients),
         cases=pl.DataFrame(cases),
         rejects=empty_rejects(),
-        rejected_rows=pl.DataFrame({SOURCE_FILE: [], SOURCE_ROW: []}, schema={SOURCE_FILE: pl.String, SOURCE_ROW: pl.Int64}),
+        rejected_rows=pl.DataFrame(
+            {SOURCE_FILE: [], SOURCE_ROW: []}, schema={SOURCE_FILE: pl.String, SOURCE_ROW: pl.Int64}
+        ),
     )
 
 

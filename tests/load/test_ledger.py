@@ -78,9 +78,12 @@ def test_only_one_load_at_a_time(tmp_path: Path) -> None:
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        with Ledger.open(path) as ledger, pytest.raises(UserError, match="another kayse-etl load"):
-            with ledger.exclusive():
-                pass
+        with (
+            Ledger.open(path) as ledger,
+            pytest.raises(UserError, match="another kayse-etl load"),
+            ledger.exclusive(),
+        ):
+            pass
     finally:
         holder.kill()
         holder.wait()

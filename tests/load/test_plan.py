@@ -7,7 +7,6 @@ from datetime import date
 
 from pipeline.model import LedgerEntry, LedgerSnapshot, payload_hash
 from pipeline.plan import build_plan
-
 from tests.load.helpers import SPEC, case_row, client_row, leads, result
 
 TODAY = date(2026, 11, 23)
@@ -64,7 +63,9 @@ def test_payload_is_typed_and_leaves_out_empty_fields() -> None:
 def snapshot_after_first_load(data_plan_clients: int = 3) -> LedgerSnapshot:
     """What the ledger holds after loading leads(3) completely."""
     plan = build_plan(leads(data_plan_clients), empty(), today=TODAY)
-    clients = {op.key: LedgerEntry(100 + i, payload_hash(op.payload), "done") for i, op in enumerate(plan.clients)}
+    clients = {
+        op.key: LedgerEntry(100 + i, payload_hash(op.payload), "done") for i, op in enumerate(plan.clients)
+    }
     cases = {}
     for i, op in enumerate(plan.cases):
         client_id = clients[op.client_key or ""].kayse_id
