@@ -11,6 +11,7 @@ Public API: `read_source` and `read_sources`.
 
 from __future__ import annotations
 
+import dataclasses
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -87,13 +88,29 @@ def read_source(
     head = data[:HEAD_BYTES]
     if sniff_format(path, head) == "xlsx":
         del data
-        return read_xlsx(str(path), sheet=sheet)
+        extracted = read_xlsx(str(path), sheet=sheet)
+        ignored = [
+            name for name, value in (("encoding", encoding), ("delimiter", delimiter)) if value is not None
+        ]
+        return (
+            _with_note(extracted, f"{' and '.join(ignored)} ignored: a workbook has none")
+            if ignored
+            else extracted
+        )
     if encoding is None and _looks_binary(head):
         raise UserError(
             f"{path.name} is not a text or spreadsheet file",
             "pass a .csv or .xlsx; if it is UTF-16 text without a BOM, add --encoding utf-16",
         )
-    return read_csv(str(path), data, encoding=encoding, delimiter=delimiter)
+    extracted = read_csv(str(path), data, encoding=encoding, delimiter=delimiter)
+    return (
+        _with_note(extracted, f"sheet {sheet!r} ignored: not a workbook") if sheet is not None else extracted
+    )
+
+
+def _with_note(extracted: Extracted, note: str) -> Extracted:
+    info = dataclasses.replace(extracted.info, notes=(*extracted.info.notes, note))
+    return dataclasses.replace(extracted, info=info)
 
 
 def read_sources(

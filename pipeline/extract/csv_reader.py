@@ -18,6 +18,7 @@ import io
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -198,8 +199,9 @@ def _read_lines(data: bytes, line_separator: str) -> pl.DataFrame:
 
 
 def _records_of_lines(lines: pl.DataFrame, has_quotes: bool) -> pl.DataFrame:
-    """One row per record: `length` (bytes of its line), `quotes` (quote characters in it) and
-    `lines` (how many lines it spans: a quote left open continues the record on the next line)."""
+    """One row per record: `length` (its bytes, lines joined by one \\n each, line-end \\r not
+    counted), `quotes` (quote characters in it) and `lines` (how many lines it spans: a quote
+    left open continues the record on the next line)."""
     measured = lines.select(
         pl.col("line").str.len_bytes().cast(pl.Int64).alias("length"),
         (pl.col("line").str.count_matches(QUOTE, literal=True) if has_quotes else pl.lit(0))
@@ -209,19 +211,20 @@ def _records_of_lines(lines: pl.DataFrame, has_quotes: bool) -> pl.DataFrame:
     if not has_quotes:
         return measured.with_columns(lines=pl.lit(1, dtype=pl.Int64))
     measured = measured.with_row_index("line_number").with_columns(
-        open_after=(pl.col("quotes") % 2).cum_sum() % 2
+        open_after=(pl.col("quotes") % 2).cum_sum() % 2,
+        length_so_far=pl.col("length").cum_sum(),
+        quotes_so_far=pl.col("quotes").cum_sum(),
     )
     if measured.height and measured.get_column("open_after")[-1] == 1:
         raise _NeedsSlowPath("a quote is never closed")
     ends = measured.filter(pl.col("open_after") == 0)
+    line_count = pl.col("line_number").cast(pl.Int64).diff().fill_null(pl.col("line_number").first() + 1)
     return ends.select(
-        "length",
-        "quotes",
-        pl.col("line_number")
-        .cast(pl.Int64)
-        .diff()
-        .fill_null(pl.col("line_number").first() + 1)
-        .alias("lines"),
+        (pl.col("length_so_far").diff().fill_null(pl.col("length_so_far").first()) + line_count - 1).alias(
+            "length"
+        ),
+        pl.col("quotes_so_far").diff().fill_null(pl.col("quotes_so_far").first()).alias("quotes"),
+        line_count.alias("lines"),
     )
 
 
@@ -230,27 +233,28 @@ def _suspect_records(values: pl.DataFrame, records: pl.DataFrame) -> pl.Series:
 
     polars pads a short row with empty strings, so counts are checked through lengths: a record
     of exactly N values is N-1 delimiters plus each value's bytes, plus its quoting (two quotes
-    per quoted value and one more per quote inside a value). Any other number of values gives
-    another length. Multi-line records are always checked by parsing them again.
+    per quoted value and one more per quote inside a value), minus the \\r of each \\r\\n
+    inside a value (the line pass drops it). Any other number of values gives another length.
     """
     names = values.columns
     value_bytes = pl.sum_horizontal([pl.col(name).str.len_bytes().cast(pl.Int64) for name in names])
-    quoting_bytes = pl.col("quotes")  # exact when no value holds a quote character itself
-    mismatch = (pl.col("lines") > 1) | (value_bytes + (len(names) - 1) + quoting_bytes != pl.col("length"))
-    first_pass = pl.concat([values, records], how="horizontal").select(mismatch.alias("suspect"))
-    candidates = first_pass.get_column("suspect").arg_true()
+    expected = values.select(value_bytes.alias("value_bytes")).to_series() + (len(names) - 1)
+    # Exact when no value holds a quote or a \r\n itself; such rows are checked again below.
+    mismatch = pl.col("value_bytes") + pl.col("quotes") != pl.col("length")
+    candidates = records.with_columns(expected).select(mismatch).to_series().arg_true()
     if candidates.len() == 0:
         return candidates.cast(pl.Int64)
     inner_quotes = pl.sum_horizontal(
         [pl.col(name).str.count_matches(QUOTE, literal=True).cast(pl.Int64) for name in names]
     )
-    exact_mismatch = (pl.col("lines") > 1) | (
-        value_bytes + (len(names) - 1) + pl.col("quotes") - inner_quotes != pl.col("length")
+    inner_crlf = pl.sum_horizontal(
+        [pl.col(name).str.count_matches("\r\n", literal=True).cast(pl.Int64) for name in names]
     )
-    second_pass = pl.concat([values[candidates], records[candidates]], how="horizontal").select(
-        exact_mismatch.alias("suspect")
+    exact_expected = values[candidates].select(
+        (value_bytes + (len(names) - 1) - inner_quotes - inner_crlf).alias("value_bytes")
     )
-    return candidates.filter(second_pass.get_column("suspect")).cast(pl.Int64)
+    still = records[candidates].with_columns(exact_expected.to_series()).select(mismatch).to_series()
+    return candidates.filter(still).cast(pl.Int64)
 
 
 def _record_texts(lines: pl.DataFrame, records: pl.DataFrame, wanted: list[int]) -> dict[int, str]:
@@ -310,7 +314,7 @@ def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
             values_job = pool.submit(_read_values, data, delimiter, width)
             lines_job = pool.submit(_read_lines, data, line_separator)
             values, lines = values_job.result(), lines_job.result()
-    except pl.exceptions.ComputeError as error:
+    except pl.exceptions.PolarsError as error:
         if "utf-8" in str(error).lower() or "utf8" in str(error).lower():
             raise _NotUtf8 from None
         raise _NeedsSlowPath(str(error)) from None
@@ -353,7 +357,10 @@ def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
 
 def _slow_parse(data: bytes, delimiter: str) -> _Parsed:
     """Python's csv module over the whole file: lenient with quotes polars rejects."""
-    text = data.decode("utf-8")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _NotUtf8 from None
     try:
         records = _records(text, delimiter)
     except csv.Error as error:
@@ -410,7 +417,7 @@ def _slow_parse(data: bytes, delimiter: str) -> _Parsed:
 
 def read_csv(path: str, data: bytes, *, encoding: str | None, delimiter: str | None) -> Extracted:
     """Read delimited text `data` (the bytes of `path`) into an Extracted."""
-    source_file = path.rsplit("/", 1)[-1]
+    source_file = Path(path).name
     decoded = decode(data, encoding, source_file)
     try:
         return _read_decoded(path, source_file, decoded, delimiter)
@@ -429,7 +436,7 @@ def _read_decoded(path: str, source_file: str, decoded: Decoded, delimiter: str 
     data = decoded.data
     if b"\n" not in data and b"\r" in data:
         data = data.replace(b"\r", b"\n")  # classic Mac line ends
-    if not data.strip():
+    if not data or data.isspace():
         raise UserError(f"{source_file} is empty", "export the data again; the file has no rows")
     sample = _sample_text(data)
     chosen = parse_delimiter(delimiter) if delimiter is not None else detect_delimiter(sample)

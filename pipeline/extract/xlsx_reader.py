@@ -3,9 +3,11 @@
 Why it exists: spreadsheets store phones as numbers, dates as serial numbers and flags as
 booleans; the rest of the pipeline wants the text a person sees. calamine (through fastexcel)
 reads the sheet fast; every column is read as text (never typed from a sample of rows, so a
-column that turns from numbers to text after row 1,000 keeps every value), and only the cells
-that really are dates or booleans are rewritten, found by a second typed read of the few
-columns that may hold them.
+column that turns from numbers to text after row 1,000 keeps every value). Asked for text,
+calamine writes a date as "2024-03-05 00:00:00", a boolean as "true" and a number rounded to
+nine decimals (1e-10 becomes "0"), so a typed cell cannot be told from a text cell holding the
+same characters. One more typed read of only the columns that may hold typed cells tells them
+apart, and a float read (only where text lost precision) gives numbers their full value.
 
 It must never guess types from values, restore leading zeros (validate knows which column is a
 ZIP), or renumber rows: SOURCE_ROW is Excel's own row number.
@@ -13,6 +15,7 @@ ZIP), or renumber rows: SOURCE_ROW is Excel's own row number.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import fastexcel
@@ -27,6 +30,7 @@ CALAMINE_BOOLEANS = ("true", "false")
 # How calamine renders a number cell as a string (integral in full, others rounded).
 CALAMINE_NUMBER = r"^-?\d+(\.\d+)?$"
 INT64_SAFE = 2.0**63
+MAX_EXACT_DIGITS = 15  # calamine's text of a longer integral number may not be the stored one
 ONE_DAY_MS = 86_400_000
 
 
@@ -60,17 +64,15 @@ def _date_text(text: pl.Expr, serial: pl.Expr) -> pl.Expr:
     )
 
 
-def _number_text(number: pl.Expr, calamine_text: pl.Expr) -> pl.Expr:
+def _number_text(number: pl.Expr) -> pl.Expr:
     """An integral number as integer text (a phone stays 2125550123), any other as its shortest repr.
 
-    Only needed where calamine's own text lost precision (non-integral numbers).
+    Only needed where calamine's own text may have lost precision (see `_typed_cells_as_text`).
     """
     integral = number == number.floor()
     return (
         pl.when(integral & (number.abs() < INT64_SAFE))
         .then(number.cast(pl.Int64).cast(pl.String))
-        .when(integral)
-        .then(calamine_text)  # calamine writes huge integral numbers out in full
         .otherwise(number.cast(pl.String))
     )
 
@@ -103,7 +105,7 @@ def _typed_cells_as_text(reader: Any, sheet: str, text: pl.DataFrame) -> pl.Data
     }
     typed = _load(reader, sheet, first_read, sorted(first_read))
     both = [index for index in number_columns if index in date_columns]
-    flags = _load(reader, sheet, "boolean", both) if both else typed
+    second = _load(reader, sheet, "boolean", both) if both else None
 
     helpers: dict[str, pl.Series] = {}
     rewritten = {name: pl.col(name) for name in names}
@@ -118,6 +120,7 @@ def _typed_cells_as_text(reader: Any, sheet: str, text: pl.DataFrame) -> pl.Data
     number_cells: dict[int, pl.Expr] = {}
     for index in number_columns:
         name = names[index]
+        flags = second if second is not None and index in both else typed
         flag = helpers[f"flag {index}"] = flags.get_column(name).alias(f"flag {index}")
         number_cells[index] = pl.col(flag.name).is_not_null() & ~pl.col(name).is_in(CALAMINE_BOOLEANS)
         is_boolean_cell = pl.col(flag.name).is_not_null() & pl.col(name).is_in(CALAMINE_BOOLEANS)
@@ -130,7 +133,11 @@ def _typed_cells_as_text(reader: Any, sheet: str, text: pl.DataFrame) -> pl.Data
         [
             (
                 number_cells[index]
-                & (pl.col(names[index]).str.contains(".", literal=True) | (pl.col(names[index]) == "0"))
+                & (
+                    pl.col(names[index]).str.contains(".", literal=True)
+                    | pl.col(names[index]).is_in(["0", "-0"])  # a tiny number rounded away
+                    | (pl.col(names[index]).str.len_bytes() > MAX_EXACT_DIGITS)
+                )
             )
             .any()
             .alias(names[index])
@@ -145,7 +152,7 @@ def _typed_cells_as_text(reader: Any, sheet: str, text: pl.DataFrame) -> pl.Data
             number = helpers[f"number {index}"] = numbers.get_column(name).alias(f"number {index}")
             rewritten[name] = (
                 pl.when(number_cells[index])
-                .then(_number_text(pl.col(number.name), pl.col(name)))
+                .then(_number_text(pl.col(number.name)))
                 .otherwise(rewritten[name])
             )
         with_helpers = text.with_columns(list(helpers.values()))
@@ -154,7 +161,7 @@ def _typed_cells_as_text(reader: Any, sheet: str, text: pl.DataFrame) -> pl.Data
 
 def read_xlsx(path: str, *, sheet: str | None) -> Extracted:
     """Read the first sheet (or `sheet` by name) of the workbook at `path`."""
-    source_file = path.rsplit("/", 1)[-1]
+    source_file = Path(path).name
     try:
         reader = fastexcel.read_excel(path)
     except Exception as error:  # calamine reports damaged workbooks with many error types
@@ -173,12 +180,18 @@ def read_xlsx(path: str, *, sheet: str | None) -> Extracted:
         listed = ", ".join(repr(name) for name in sheet_names)
         raise UserError(f"{source_file} has no sheet named {sheet!r}", f"its sheets are: {listed}")
 
-    text = _load(reader, chosen, "string")
-    if text.width == 0 or text.height == 0:
+    try:
+        text = _load(reader, chosen, "string")
+        if text.width == 0 or text.height == 0:
+            raise UserError(
+                f"sheet {chosen!r} of {source_file} is empty", "pick the sheet with the data (--sheet)"
+            )
+        text = _typed_cells_as_text(reader, chosen, text)
+    except fastexcel.FastExcelError as error:
         raise UserError(
-            f"sheet {chosen!r} of {source_file} is empty", "pick the sheet with the data (--sheet)"
-        )
-    text = _typed_cells_as_text(reader, chosen, text)
+            f"sheet {chosen!r} of {source_file} could not be read ({type(error).__name__})",
+            "open the workbook in Excel or LibreOffice and save it again as .xlsx, or export it as .csv",
+        ) from None
     internal = text.columns
     non_blank = text.select(
         pl.any_horizontal(

@@ -14,6 +14,7 @@ Excel can only read as a number.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,8 @@ CODE_WORDS: dict[str, str] = {
 }
 
 _FORMULA_START = r"^[=+\-@\t\r]"
-_PLAIN_SIGNED_NUMBER = r"^[+-][0-9]+(\.[0-9]+)?$"
+_PLAIN_SIGNED_NUMBER = r"^[+-][0-9]+(\.[0-9]+)?$"  # for polars: $ is the very end of the text
+_PLAIN_SIGNED_NUMBER_PY = r"[+-][0-9]+(\.[0-9]+)?\Z"  # Python's $ would also accept a trailing newline
 
 
 # --------------------------------------------------------------------------------------
@@ -63,10 +65,7 @@ _PLAIN_SIGNED_NUMBER = r"^[+-][0-9]+(\.[0-9]+)?$"
 
 def neutralize_cell(text: str) -> str:
     """One cell made safe to open in Excel: a formula-looking value gets a leading apostrophe."""
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        body = text[1:]
-        if text[0] in "+-" and body.replace(".", "", 1).isdigit() and not body.startswith("."):
-            return text
+    if re.match(_FORMULA_START, text) and not re.match(_PLAIN_SIGNED_NUMBER_PY, text):
         return "'" + text
     return text
 

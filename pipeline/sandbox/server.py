@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import signal
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +42,16 @@ def _checked(config: SandboxConfig) -> SandboxConfig:
         return config.checked()
     except ConfigError as error:
         raise UserError(f"sandbox: {error}", hint="see `kayse-etl sandbox --help`") from None
+
+
+def _runtime(config: SandboxConfig) -> SandboxRuntime:
+    try:
+        return SandboxRuntime(config)
+    except sqlite3.Error as error:
+        raise UserError(
+            f"cannot open the sandbox database {config.db_path}: {error}",
+            hint="give --db a writable path to a new file or to a file an earlier sandbox wrote",
+        ) from None
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -159,7 +170,7 @@ class RunningSandbox:
 def start_in_thread(config: SandboxConfig) -> RunningSandbox:
     """Start uvicorn in a daemon thread and return once it accepts connections."""
     config = _checked(config)
-    runtime = SandboxRuntime(config)
+    runtime = _runtime(config)
     sock = _bind(config.host, config.port)
     server = _uvicorn_server(runtime)
     thread = threading.Thread(
@@ -211,7 +222,7 @@ def describe_startup(config: SandboxConfig, port: int) -> list[str]:
 def serve(config: SandboxConfig, announce: Callable[[str], None] = print, log_requests: bool = True) -> None:
     """Run until Ctrl-C or SIGTERM (blocking). Prints where to connect, and one line per request."""
     config = _checked(config)
-    runtime = SandboxRuntime(config)
+    runtime = _runtime(config)
     if log_requests:
         runtime.log.on_entry = lambda entry: announce(_request_line(entry))
     sock = _bind(config.host, config.port)

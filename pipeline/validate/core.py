@@ -110,43 +110,98 @@ def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None =
 
     `today` (default: the local date) is the limit for dates of birth in the future.
     """
-    today = today or dt.date.today()
     rows = mapped.raw.height
     if mapped.clients.height != rows or mapped.cases.height != rows:
         raise ValueError("mapped clients, cases and raw must have one row per source row")
     checks = _checks(spec)
     raw = mapped.raw.with_row_index(_ROW).with_columns(pl.col(_ROW).cast(pl.Int64))
-
-    # ---- one wide frame: value (v{i}) and reason (r{i}) per check ----
-    # Columns are independent, and polars releases the GIL, so they are normalized in threads.
-    texts = [
-        (mapped.clients if check.entity == "client" else mapped.cases).get_column(check.kayse_field).cast(pl.String)
-        for check in checks
-    ]
-    with ThreadPoolExecutor(max_workers=min(len(checks), os.cpu_count() or 1)) as pool:
-        results = list(pool.map(lambda i: _normalizer(checks[i], spec, texts[i], today), range(len(checks))))
-    columns: list[pl.Series] = [raw.get_column(_ROW)]
-    missing: list[pl.Expr] = []
-    for i, (check, normalized) in enumerate(zip(checks, results, strict=True)):
-        columns += [normalized.value.alias(f"v{i}"), normalized.reason.cast(pl.String).alias(f"r{i}")]
-        if check.spec.required:
-            columns.append(texts[i].alias(f"t{i}"))
-            missing.append(
-                pl.when(n.trimmed(pl.col(f"t{i}")).is_null())
-                .then(pl.lit("missing"))
-                .otherwise(f"r{i}")
-                .alias(f"r{i}")
-            )
-    work = pl.DataFrame(columns).with_columns(missing).select(pl.exclude(r"^t\d+$"))
-
-    # ---- rejects: every problem of every row ----
+    located = raw.select(_ROW, SOURCE_FILE, pl.col(SOURCE_ROW).cast(pl.Int64))  # row i at position i
     raw_values = {
         check.raw_column: raw.get_column(check.raw_column).cast(pl.String)
         for check in checks
         if check.raw_column is not None
     }
-    located = raw.select(_ROW, SOURCE_FILE, pl.col(SOURCE_ROW).cast(pl.Int64))
-    pieces: list[pl.DataFrame] = []
+
+    work = _normalize_all(mapped, spec, checks, today or dt.date.today())
+    field_rejects = _field_rejects(work, checks, raw_values, spec)
+    extract_rejects, orphans = _extract_rejects(mapped.problems, located, rows)
+    rejected = work.get_column(_ROW).is_in(
+        pl.concat([field_rejects.get_column(_ROW), extract_rejects.get_column(_ROW)]).implode()
+    )
+    duplicate_rejects = _duplicate_cases(work, checks, rejected, located, raw_values)
+    rejected = rejected | work.get_column(_ROW).is_in(duplicate_rejects.get_column(_ROW).implode())
+
+    located_all = pl.concat([located, orphans])  # still row i at position i
+    rejects = pl.concat([extract_rejects, field_rejects, duplicate_rejects]).sort(
+        _ROW, _ORDER, maintain_order=True
+    )
+    rejects = (
+        rejects.hstack(located_all.drop(_ROW).select(pl.all().gather(rejects.get_column(_ROW))))
+        .select(list(REJECT_SCHEMA))
+        .cast(REJECT_SCHEMA)  # type: ignore[arg-type]
+    )
+
+    valid = work.hstack(located.drop(_ROW)).filter(~rejected)
+    clients, warnings = _clients(valid, checks, raw_values)
+    cases = _cases(valid, checks)
+    check_output(clients, client_schema(spec))
+    check_output(cases, case_schema(spec))
+
+    rejected_rows = (
+        pl.concat([raw.filter(rejected), orphans], how="diagonal_relaxed")
+        if orphans.height
+        else raw.filter(rejected)
+    )
+    return ValidationResult(
+        sources=mapped.sources,
+        mapping=spec,
+        rows_read=rows + orphans.height,
+        clients=clients,
+        cases=cases,
+        rejects=rejects,
+        rejected_rows=rejected_rows.sort(_ROW).drop(_ROW),
+        warnings=warnings,
+    )
+
+
+def _normalize_all(
+    mapped: MappedFrames, spec: MappingSpec, checks: list[_Check], today: dt.date
+) -> pl.DataFrame:
+    """_ROW plus, per check i, the value to send (v{i}) and the reason it is bad (r{i}, null if fine).
+
+    Columns are independent and polars releases the GIL, so they are normalized in threads.
+    """
+    texts = [
+        (mapped.clients if check.entity == "client" else mapped.cases)
+        .get_column(check.kayse_field)
+        .cast(pl.String)
+        for check in checks
+    ]
+    with ThreadPoolExecutor(max_workers=min(len(checks), os.cpu_count() or 1)) as pool:
+        results = list(pool.map(lambda i: _normalizer(checks[i], spec, texts[i], today), range(len(checks))))
+    columns: list[pl.Series] = [pl.int_range(mapped.raw.height, dtype=pl.Int64, eager=True).alias(_ROW)]
+    missing: list[pl.Expr] = []
+    for i, (check, normalized) in enumerate(zip(checks, results, strict=True)):
+        columns += [normalized.value.alias(f"v{i}"), normalized.reason.cast(pl.String).alias(f"r{i}")]
+        if check.spec.required:
+            # Every normalizer gives neither a value nor a reason exactly for an empty cell.
+            empty = pl.col(f"v{i}").is_null() & pl.col(f"r{i}").is_null()
+            missing.append(pl.when(empty).then(pl.lit("missing")).otherwise(f"r{i}").alias(f"r{i}"))
+    return pl.DataFrame(columns).with_columns(missing)
+
+
+def _empty_located_rejects() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={_ROW: pl.Int64, "field": pl.String, "value": pl.String, "code": pl.String,
+                "message": pl.String, _ORDER: pl.Int64}
+    )  # fmt: skip
+
+
+def _field_rejects(
+    work: pl.DataFrame, checks: list[_Check], raw_values: dict[str, pl.Series], spec: MappingSpec
+) -> pl.DataFrame:
+    """One reject per bad cell: _ROW, field (source column), value as read, code, message, _ORDER."""
+    pieces = [_empty_located_rejects()]
     for i, check in enumerate(checks):
         reason_col = f"r{i}"
         bad = work.select(_ROW, reason_col).filter(pl.col(reason_col).is_not_null())
@@ -158,72 +213,83 @@ def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None =
             else pl.Series([None] * bad.height, dtype=pl.String)
         )
         bad = bad.with_columns(value.alias("value"))
-        per_reason: list[pl.DataFrame] = []
         for reason in bad.get_column(reason_col).unique().to_list():
-            subset = bad.filter(pl.col(reason_col) == reason)
-            per_reason.append(
-                subset.select(
+            pieces.append(
+                bad.filter(pl.col(reason_col) == reason).select(
                     _ROW,
                     field=pl.lit(check.label),
                     value=pl.col("value"),
                     code=pl.lit(n.REASONS[reason][0]),
                     message=_message(check, reason, pl.col("value"), spec),
-                    **{_ORDER: pl.lit(i)},
+                    **{_ORDER: pl.lit(i, dtype=pl.Int64)},
                 )
             )
-        pieces.extend(per_reason)
-    field_rejects = pl.concat(pieces) if pieces else None
-    bad_rows = (
-        field_rejects.get_column(_ROW).unique()
-        if field_rejects is not None
-        else pl.Series(_ROW, [], pl.Int64)
-    )
+    return pl.concat(pieces)
 
-    # ---- extract problems (ragged rows): a row the reader refused is rejected too ----
-    problems = mapped.problems.select(list(REJECT_SCHEMA)).cast(REJECT_SCHEMA)  # type: ignore[arg-type]
+
+def _extract_rejects(
+    problems: pl.DataFrame, located: pl.DataFrame, rows: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The reader's problems (ragged rows) as rejects, and the rows they name that are not in the frame.
+
+    Such "orphan" rows (the reader left them out) get positions after the frame's rows, so they
+    can be located, counted as read and listed among the rejected rows like any other.
+    """
+    problems = problems.select(list(REJECT_SCHEMA)).cast(REJECT_SCHEMA)  # type: ignore[arg-type]
     problems = problems.join(located, on=[SOURCE_FILE, SOURCE_ROW], how="left", maintain_order="left")
     orphans = (
-        problems.filter(pl.col(_ROW).is_null()).select(SOURCE_FILE, SOURCE_ROW).unique(maintain_order=True)
+        problems.filter(pl.col(_ROW).is_null())
+        .select(SOURCE_FILE, SOURCE_ROW)
+        .unique(maintain_order=True)
+        .select((pl.int_range(pl.len(), dtype=pl.Int64) + rows).alias(_ROW), SOURCE_FILE, SOURCE_ROW)
     )
-    orphans = orphans.with_columns((pl.int_range(pl.len(), dtype=pl.Int64) + rows).alias(_ROW))
     problems = problems.join(orphans, on=[SOURCE_FILE, SOURCE_ROW], how="left", suffix="_orphan")
-    problems = problems.with_columns(pl.coalesce(_ROW, f"{_ROW}_orphan").alias(_ROW)).drop(f"{_ROW}_orphan")
-    problem_rows = problems.get_column(_ROW).unique()
-
-    rejected_mask = work.select(
-        pl.col(_ROW).is_in(bad_rows.implode()) | pl.col(_ROW).is_in(problem_rows.implode())
-    ).to_series()
-
-    # ---- duplicate case ids: the first otherwise-valid occurrence wins ----
-    case_key_index = next(
-        i for i, c in enumerate(checks) if c.entity == "case" and c.kayse_field == CLIENT_KEY
+    rejects = problems.select(
+        pl.coalesce(_ROW, f"{_ROW}_orphan").alias(_ROW),
+        "field",
+        "value",
+        "code",
+        "message",
+        **{_ORDER: pl.lit(-1, dtype=pl.Int64)},
     )
-    case_key = f"v{case_key_index}"
-    keyed = work.select(_ROW, case_key).with_columns(rejected_mask.alias("rejected"))
+    return rejects, orphans
+
+
+def _duplicate_cases(
+    work: pl.DataFrame,
+    checks: list[_Check],
+    rejected: pl.Series,
+    located: pl.DataFrame,
+    raw_values: dict[str, pl.Series],
+) -> pl.DataFrame:
+    """Rows whose case id an earlier row without other problems already has: the first one wins."""
+    index = next(i for i, c in enumerate(checks) if c.entity == "case" and c.kayse_field == CLIENT_KEY)
+    check, case_key = checks[index], f"v{index}"
+    keyed = work.select(_ROW, case_key).with_columns(rejected.alias("rejected"))
     first_seen = (
         keyed.filter(~pl.col("rejected") & pl.col(case_key).is_not_null())
         .group_by(case_key)
         .agg(pl.col(_ROW).min().alias("first_row"))
     )
-    duplicates = (
-        keyed.join(first_seen, on=case_key, how="inner")
-        .filter(pl.col(_ROW) > pl.col("first_row"))
-        .join(
-            located.rename({_ROW: "first_row", SOURCE_FILE: "first_file", SOURCE_ROW: "first_source_row"}),
-            on="first_row",
-        )
+    duplicates = keyed.join(first_seen, on=case_key, how="inner").filter(pl.col(_ROW) > pl.col("first_row"))
+    first = located.select(pl.all().gather(duplicates.get_column("first_row")))
+    duplicates = duplicates.with_columns(
+        first.get_column(SOURCE_FILE).alias("first_file"),
+        first.get_column(SOURCE_ROW).alias("first_source_row"),
+        (
+            raw_values[check.raw_column].gather(duplicates.get_column(_ROW))
+            if check.raw_column is not None
+            else pl.Series([None] * duplicates.height, dtype=pl.String)
+        ).alias("value"),
     )
-    case_key_check = checks[case_key_index]
-    duplicate_rejects = duplicates.select(
+    return duplicates.select(
         _ROW,
-        field=pl.lit(case_key_check.label),
-        value=raw_values[case_key_check.raw_column].gather(duplicates.get_column(_ROW))
-        if case_key_check.raw_column
-        else pl.lit(None, pl.String),
+        field=pl.lit(check.label),
+        value=pl.col("value"),
         code=pl.lit("duplicate-case-id"),
         message=pl.concat_str(
             [
-                pl.lit(f"{case_key_check.label} '"),
+                pl.lit(f"{check.label} '"),
                 pl.col(case_key),
                 pl.lit("' appears more than once; the first, in row "),
                 pl.col("first_source_row").cast(pl.String),
@@ -232,44 +298,7 @@ def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None =
                 pl.lit(", is kept"),
             ]
         ),
-        **{_ORDER: pl.lit(len(checks))},
-    )
-    rejected_mask = rejected_mask | work.get_column(_ROW).is_in(duplicates.get_column(_ROW).implode())
-
-    # ---- assemble rejects, sorted by row then by the mapping's field order ----
-    located_all = pl.concat([located, orphans.select(_ROW, SOURCE_FILE, SOURCE_ROW)])
-    extract_rejects = problems.select(_ROW, "field", "value", "code", "message", **{_ORDER: pl.lit(-1)})
-    reject_frames = [extract_rejects, duplicate_rejects] + (
-        [field_rejects] if field_rejects is not None else []
-    )
-    rejects = (
-        pl.concat([f.cast({_ORDER: pl.Int64, _ROW: pl.Int64}) for f in reject_frames])
-        .join(located_all, on=_ROW, how="left")
-        .sort(_ROW, _ORDER, maintain_order=True)
-        .select(list(REJECT_SCHEMA))
-        .cast(REJECT_SCHEMA)  # type: ignore[arg-type]
-    )
-
-    # ---- valid rows → clients and cases ----
-    valid = work.hstack(located.drop(_ROW)).filter(~rejected_mask)
-    clients, warnings = _clients(valid, checks, raw_values)
-    cases = _cases(valid, checks)
-    check_output(clients, client_schema(spec))
-    check_output(cases, case_schema(spec))
-
-    rejected_rows = raw.filter(rejected_mask)
-    if orphans.height:
-        rejected_rows = pl.concat([rejected_rows, orphans], how="diagonal_relaxed")
-    rejected_rows = rejected_rows.sort(_ROW).drop(_ROW)
-    return ValidationResult(
-        sources=mapped.sources,
-        mapping=spec,
-        rows_read=rows + orphans.height,
-        clients=clients,
-        cases=cases,
-        rejects=rejects,
-        rejected_rows=rejected_rows,
-        warnings=warnings,
+        **{_ORDER: pl.lit(len(checks), dtype=pl.Int64)},
     )
 
 
@@ -332,11 +361,11 @@ def _clients(
                         [
                             pl.lit(f"{key_label} '"),
                             pl.col(CLIENT_KEY),
-                            pl.lit(f"' has {check.label} '"),
-                            pl.col("__here").fill_null(""),
-                            pl.lit("' here but '"),
-                            pl.col("__there").fill_null(""),
-                            pl.lit("' in row "),
+                            pl.lit(f"' has {check.label} "),
+                            _quoted(pl.col("__here")),
+                            pl.lit(" here but "),
+                            _quoted(pl.col("__there")),
+                            pl.lit(" in row "),
                             pl.col("__there_row").cast(pl.String),
                             pl.lit(" of "),
                             pl.col("__there_file"),
@@ -353,6 +382,15 @@ def _clients(
         .cast(REJECT_SCHEMA)  # type: ignore[arg-type]
     )
     return clients, warning_frame
+
+
+def _quoted(value: pl.Expr) -> pl.Expr:
+    """'value' as read, or (empty) for a blank cell."""
+    return (
+        pl.when(n.trimmed(value).is_null())
+        .then(pl.lit("(empty)"))
+        .otherwise(pl.concat_str([pl.lit("'"), value, pl.lit("'")]))
+    )
 
 
 def _cases(valid: pl.DataFrame, checks: list[_Check]) -> pl.DataFrame:

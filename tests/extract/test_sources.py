@@ -99,3 +99,16 @@ def test_public_api_is_pinned() -> None:
     )
     assert list(inspect.signature(read_sources).parameters) == ["paths", "sheet", "encoding", "delimiter"]
     assert inspect.signature(read_source).return_annotation in (Extracted, "Extracted")
+
+
+def test_options_that_do_not_apply_are_noted_not_fatal(tmp_path: Path) -> None:
+    text = tmp_path / "a.csv"
+    text.write_text("Name\nAnn\n")
+    assert read_source(text, sheet="Leads").info.notes == ("sheet 'Leads' ignored: not a workbook",)
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["Name"])
+    book = tmp_path / "b.xlsx"
+    workbook.save(book)
+    assert read_source(book, encoding="cp1252").info.notes == ("encoding ignored: a workbook has none",)

@@ -117,7 +117,7 @@ def test_typed_cells_become_the_text_a_person_meant(typed_workbook: Path) -> Non
         "1250",
         "0.1",
         "0.3333333333333333",
-        "100000000000000000000",
+        "1e+20",
         "-2.5",
     ]
     assert frame.get_column("Opt in").to_list() == ["TRUE", "FALSE", None, None, None]
@@ -245,3 +245,14 @@ def test_numbers_keep_full_precision_and_text_digits_stay_text(tmp_path: Path) -
         "0010.50",
         "12",
     ]
+
+
+def test_a_tiny_negative_number_alone_is_not_rounded_to_zero(tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["Value"])
+    sheet.append([-1e-10])
+    path = tmp_path / "tiny.xlsx"
+    workbook.save(path)
+    assert read_source(path).frame.get_column("Value").to_list() == ["-1e-10"]

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.kayse import BulkItemResult, KayseClient, WaitTooLong
+from pipeline.kayse import BulkItemResult, KayseClient, OutcomeUnknown, WaitTooLong
+from pipeline.kayse.bulk import iter_bulk_upsert
 from tests.kayse.helpers import MakeClient, case_record, client_record
 
 
@@ -132,3 +133,29 @@ def test_the_error_carries_what_was_settled_when_no_callback_is_given(
     assert [(r.index, r.ok) for r in kayse_error.settled] == [(i, True) for i in range(5)]
     created = {c["external_source_id"]: c["id"] for c in sandbox.state()["clients"]}
     assert created == {f"ext-{r.index}": r.id for r in kayse_error.settled}
+
+
+def test_an_answer_lost_mid_split_names_settled_in_flight_and_unsent(
+    kayse: KayseClient, sandbox: Any
+) -> None:
+    sandbox.configure(bulk_mode="atomic")
+    sent: list[int] = []
+
+    def send_losing_the_third(batch: Any) -> Any:
+        sent.append(len(batch))
+        if len(sent) == 3:
+            sandbox.inject("lost", "POST", "/clients/bulk")
+        return kayse.clients.bulk_upsert(batch)
+
+    yielded: list[list[BulkItemResult]] = []
+    # Requests: [0..3] refused; [0,1] accepted; [2] lost (its half [2,3] is known to hold the bad item).
+    with pytest.raises(OutcomeUnknown) as caught:
+        for chunk in iter_bulk_upsert(send_losing_the_third, "clients", _items(6, {3}), chunk_size=4):
+            yielded.append(chunk)
+    lost = caught.value
+    assert sent == [4, 2, 1]
+    assert lost.in_flight == (2,)
+    assert [r.index for r in lost.settled] == [0, 1]
+    assert lost.not_sent == (3, 4, 5)
+    assert [[r.index for r in chunk] for chunk in yielded] == [[0, 1]]  # settled part handed over first
+    assert {c["external_source_id"] for c in sandbox.state()["clients"]} == {"ext-0", "ext-1", "ext-2"}

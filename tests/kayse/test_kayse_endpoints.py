@@ -125,6 +125,7 @@ def test_case_lists_membership_and_pages(kayse: KayseClient) -> None:
     names = [item["name"] for item in kayse.case_lists.iter_all(page_size=3)]
     assert sorted(names) == sorted(["Leads PI", *(f"Other {n}" for n in range(6))])
     assert [item["name"] for item in kayse.case_lists.iter_all(key="Other 5")] == ["Other 5"]
+    assert [item["name"] for item in kayse.case_lists.iter_all(hide_empty=True)] == ["Leads PI"]
 
 
 def test_case_list_bulk(kayse: KayseClient) -> None:

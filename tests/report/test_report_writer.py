@@ -30,13 +30,19 @@ from pipeline.report.validation import (
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 formula_ish = st.text(
-    alphabet=st.sampled_from(["=", "+", "-", "@", "\t", "\r", "1", ".", "a", "'", " ", "é"])
+    alphabet=st.sampled_from(["=", "+", "-", "@", "\t", "\r", "\n", "1", "²", ".", "a", "'", " ", "é"])
 )
 
 
 def is_plain_signed_number(text: str) -> bool:
-    body = text[1:]
-    return text[:1] in ("+", "-") and body.replace(".", "", 1).isdigit() and not body.startswith(".")
+    whole, _, fraction = text[1:].partition(".")
+    ascii_digits = set("0123456789")
+    return (
+        text[:1] in ("+", "-")
+        and whole != ""
+        and set(whole) <= ascii_digits
+        and ("." not in text or (fraction != "" and set(fraction) <= ascii_digits))
+    )
 
 
 @given(st.one_of(formula_ish, st.text()))
@@ -67,6 +73,8 @@ def test_e164_phones_stay_exact_but_formulas_do_not() -> None:
     assert neutralize_cell("-2+3") == "'-2+3"
     assert neutralize_cell("@SUM(A1)") == "'@SUM(A1)"
     assert neutralize_cell("\t=1") == "'\t=1"
+    assert neutralize_cell("+1\n") == "'+1\n"  # not a plain number: a line break follows
+    assert neutralize_cell("+²") == "'+²"  # only ASCII digits make a plain number
 
 
 def _mapping() -> MappingSpec:

@@ -289,3 +289,13 @@ def test_strict_mode_checks_agent_ids_against_created_agents(
         status=201,
     )
     assert api.post("/campaigns", {**body, "agent_id": agent["id"]}).status_code == 201
+
+
+def test_detach_with_another_body_key_works_and_is_noted_in_the_log(
+    sandbox: RunningSandbox, api: Api
+) -> None:  # G9
+    case = api.new_case()
+    case_list = api.ok("POST", "/case_lists", {"name": "L", "include_ids": [case["id"]]}, status=201)
+    assert api.ok("PATCH", f"/case_lists/{case_list['id']}/detach", {"ids": [case["id"]]})["case_count"] == 0
+    entry = sandbox.request_log()[-1]
+    assert entry["items"] == 1 and "ids" in entry["note"]

@@ -49,6 +49,15 @@ def test_bad_settings_are_user_errors() -> None:
         start_in_thread(SandboxConfig(port=0, faults="error=2"))
 
 
+def test_unusable_db_path_is_a_user_error(tmp_path: Path) -> None:
+    not_a_db = tmp_path / "leads.csv"
+    not_a_db.write_text("name,phone\n" * 200)
+    with pytest.raises(UserError, match="cannot open the sandbox database"):
+        start_in_thread(SandboxConfig(port=0, db_path=str(not_a_db)))
+    with pytest.raises(UserError, match="cannot open the sandbox database"):
+        start_in_thread(SandboxConfig(port=0, db_path=str(tmp_path / "missing-dir" / "s.db")))
+
+
 def test_config_repr_hides_keys() -> None:
     assert "secret-value" not in repr(SandboxConfig(api_keys=("secret-value",)))
 
@@ -155,7 +164,7 @@ def test_cli_never_prints_given_keys(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        wait_for_line(process, "Ctrl-C stops")
+        banner = wait_for_line(process, "Ctrl-C stops")
         url = f"http://127.0.0.1:{port}/v1/metadata"
         assert requests.get(url, headers={"X-API-KEY": "very-secret-key-1"}, timeout=10).status_code == 200
         assert requests.get(url, headers={"X-API-KEY": DEMO_KEY}, timeout=10).status_code == 401
@@ -165,6 +174,35 @@ def test_cli_never_prints_given_keys(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.communicate()
-    assert "very-secret-key-1" not in out + err
-    assert "sha256:" in out  # the banner shows a fingerprint
+    assert "very-secret-key-1" not in banner + out + err
+    assert "sha256:" in banner  # a fingerprint at most
     assert "/v1/metadata" not in out  # --quiet: no request lines
+
+
+def test_public_api_is_pinned() -> None:
+    """Other parts (the fixture, e2e tests, the demo) call these names: renaming one is a decision."""
+    import dataclasses
+    import inspect
+
+    defaults = {f.name: f.default for f in dataclasses.fields(SandboxConfig)}
+    assert defaults == {
+        "host": "127.0.0.1",
+        "port": 8765,
+        "db_path": None,
+        "api_keys": (),
+        "rate_limit": 500,
+        "rate_window": 3600,
+        "bulk_max": 500,
+        "bulk_mode": "partial",
+        "faults": None,
+        "strict": False,
+    }
+    for name in ("reset", "configure", "inject", "state", "request_log", "stop", "attach"):
+        assert callable(getattr(RunningSandbox, name))
+    assert list(inspect.signature(RunningSandbox.inject).parameters)[:5] == [
+        "self",
+        "kind",
+        "method",
+        "path",
+        "count",
+    ]

@@ -186,3 +186,33 @@ def test_every_reason_has_a_code_and_a_message() -> None:
     assert {"invalid-phone", "invalid-date", "date-of-birth-in-future", "date-of-birth-too-old", "invalid-email",
             "invalid-state", "invalid-zip", "invalid-boolean", "missing-required", "unknown-case-type",
             "unknown-case-status"} == codes  # fmt: skip
+
+
+# Python's str.split/strip also treat the ASCII separators U+001C–U+001F as whitespace, which
+# Unicode (and polars) do not; the properties below compare with Python, so they leave them out.
+_NOT_ASCII_SEPARATORS = st.characters(codec="utf-8", exclude_characters="\x1c\x1d\x1e\x1f")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(_NOT_ASCII_SEPARATORS, max_size=20), min_size=1, max_size=10))
+def test_names_only_ever_change_whitespace(texts: list[str]) -> None:
+    for text, (value, reason) in zip(texts, run(n.normalize_name, texts), strict=True):
+        assert reason is None
+        if value is None:
+            assert not text.strip()
+            continue
+        assert isinstance(value, str) and value == value.strip() and "  " not in value
+        assert "".join(value.split()) == "".join(text.split())  # every other character kept, in order
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.emails() | st.text(_NOT_ASCII_SEPARATORS, max_size=20), min_size=1, max_size=10))
+def test_emails_are_accepted_lowercased_or_rejected_never_altered_otherwise(texts: list[str]) -> None:
+    for text, (value, reason) in zip(texts, run(n.normalize_email, texts), strict=True):
+        if not text.strip():
+            assert (value, reason) == (None, None)
+        elif reason is None:
+            assert isinstance(value, str) and value == text.strip().lower()
+            assert value.count("@") == 1 and " " not in value
+        else:
+            assert (value, reason) == (None, "email")

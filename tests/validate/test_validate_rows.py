@@ -8,6 +8,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline.mapping import apply_mapping, load_mapping
 from pipeline.model import (
@@ -294,3 +296,25 @@ def test_validate_never_opens_a_socket(spec: MappingSpec, monkeypatch: pytest.Mo
 
 def test_mapping_path_fixture_is_real(spec: MappingSpec) -> None:
     assert Path(spec.path).name == "generic.yaml" and len(spec.sha256) == 64
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(min_value=0, max_value=10_000), st.floats(min_value=0.0, max_value=0.6))
+def test_rows_are_either_loaded_or_rejected_with_a_reason(spec: MappingSpec, seed: int, share: float) -> None:
+    frame = generic_export(200, defect_share=share, seed=seed)
+    result = validate(apply_mapping([as_extracted(frame)], spec), spec, today=TODAY)
+    assert result.rows_valid + result.rows_rejected == result.rows_read == 200
+    rejected = set(result.rejected_rows[SOURCE_ROW].to_list())
+    assert rejected == set(result.rejects[SOURCE_ROW].to_list())
+    assert rejected.isdisjoint(result.cases[SOURCE_ROW].to_list())
+    assert rejected.isdisjoint(result.clients[SOURCE_ROW].to_list())
+    assert result.cases.height == result.rows_valid
+
+
+def test_conflict_with_an_empty_cell_says_empty(spec: MappingSpec) -> None:
+    result = run(spec, source([row(), row(Case_ID="K2", Mobile_Phone=" ")]))
+    assert result.warnings["message"].to_list() == [
+        "Contact ID 'C1' has Mobile Phone (empty) here but '(212) 555-1234' in row 2 of leads.csv; "
+        "the contact is sent with the first row's value"
+    ]
+    assert result.clients["mobile"].to_list() == ["+12125551234"]
