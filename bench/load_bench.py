@@ -30,8 +30,22 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 ledger = Path(tmp) / "ledger.sqlite"
                 conn = Connection(sandbox.base_url, KEY)
-                first = run.load([SOURCE], MAPPING, connection=conn, ledger_path=ledger, campaign=True, batch_size=batch_size)
-                second = run.load([SOURCE], MAPPING, connection=conn, ledger_path=ledger, campaign=True, batch_size=batch_size)
+                first = run.load(
+                    [SOURCE],
+                    MAPPING,
+                    connection=conn,
+                    ledger_path=ledger,
+                    campaign=True,
+                    batch_size=batch_size,
+                )
+                second = run.load(
+                    [SOURCE],
+                    MAPPING,
+                    connection=conn,
+                    ledger_path=ledger,
+                    campaign=True,
+                    batch_size=batch_size,
+                )
             assert first.result is not None and second.result is not None
             logged = len([r for r in sandbox.request_log() if str(r.get("path", "")).startswith("/v1/")])
             clients = first.validation.clients.height

@@ -205,6 +205,7 @@ def plan(
     else:
         typer.echo(f"{validation.rows_valid:,} of {validation.rows_read:,} rows valid")
         typer.echo(render_plan(the_plan))
+    raise typer.Exit(int(ExitCode.REJECTED if validation.rows_rejected else ExitCode.OK))
 
 
 @app.command()
@@ -306,10 +307,11 @@ def runs(ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger to
     for r in reversed(rows):
         started = datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
         files = ", ".join(s["name"] for s in r.inputs.get("sources", []))
+        rows = f"rows {r.inputs.get('rows_read', '?')} ({r.inputs.get('rows_rejected', 0)} rejected)"
         created = sum(step.get("created", 0) for step in r.counts.values())
         updated = sum(step.get("updated", 0) for step in r.counts.values())
         typer.echo(
-            f"#{r.id}  {started}  {r.outcome:<11}  {files}  created {created}  updated {updated}  "
+            f"#{r.id}  {started}  {r.outcome:<11}  {files}  {rows}  created {created}  updated {updated}  "
             f"requests {r.requests_sent if r.requests_sent is not None else '-'}/{r.planned_requests}  {r.target}"
         )
 

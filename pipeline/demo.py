@@ -51,7 +51,9 @@ def start_sandbox(port: int) -> subprocess.Popen[bytes]:
 
 def step(title: str, args: list[str], env: dict[str, str], expect: set[int]) -> None:
     print(f"\n\033[1m== {title}\033[0m\n$ kayse-etl {' '.join(args)}", flush=True)
-    code = subprocess.call([sys.executable, "-m", "pipeline", *args, *(["--plain"] if args[0] == "load" else [])], env=env)
+    code = subprocess.call(
+        [sys.executable, "-m", "pipeline", *args, *(["--plain"] if args[0] == "load" else [])], env=env
+    )
     print(f"(exit code {code})", flush=True)
     if code not in expect:
         sys.exit(f"demo: `kayse-etl {args[0]}` exited {code}, expected {sorted(expect)}")
@@ -70,15 +72,37 @@ def main() -> None:
     print(f"Kayse sandbox running at http://127.0.0.1:{port}/v1 (demo key {DEMO_KEY!r})")
     try:
         # 1 = some sample rows are rejected on purpose; the report says which and why.
-        step("1. validate: no network, what would load and what is wrong", ["validate", *common, "--report-dir", str(OUT / "validate")], env, {0, 1})
-        step("2. plan: what a load would send, and how many requests", ["plan", *common, "--ledger", ledger, "--campaign"], env, {0, 1})
-        step("3. load with a campaign", ["load", *common, "--ledger", ledger, "--campaign", "--report-dir", str(OUT / "load")], env, {0, 1})
-        step("4. load again: nothing is sent twice", ["load", *common, "--ledger", ledger, "--campaign", "--report-dir", str(OUT / "rerun")], env, {0, 1})
+        step(
+            "1. validate: no network, what would load and what is wrong",
+            ["validate", *common, "--report-dir", str(OUT / "validate")],
+            env,
+            {0, 1},
+        )
+        step(
+            "2. plan: what a load would send, and how many requests",
+            ["plan", *common, "--ledger", ledger, "--campaign"],
+            env,
+            {0, 1},
+        )
+        step(
+            "3. load with a campaign",
+            ["load", *common, "--ledger", ledger, "--campaign", "--report-dir", str(OUT / "load")],
+            env,
+            {0, 1},
+        )
+        step(
+            "4. load again: nothing is sent twice",
+            ["load", *common, "--ledger", ledger, "--campaign", "--report-dir", str(OUT / "rerun")],
+            env,
+            {0, 1},
+        )
         step("5. the run history", ["runs", "--ledger", ledger], env, {0})
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
-    print(f"\nReports: {OUT}/validate (rejects.csv, clients.csv, cases.csv, summary.json), {OUT}/load (load.json, failed.csv), {OUT}/rerun")
+    print(
+        f"\nReports: {OUT}/validate (rejects.csv, clients.csv, cases.csv, summary.json), {OUT}/load (load.json, failed.csv), {OUT}/rerun"
+    )
     print(f"Ledger: {ledger}. The sandbox has stopped.")
 
 

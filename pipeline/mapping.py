@@ -27,6 +27,7 @@ from pipeline.model import (
     CASE_CLIENT_KEY,
     CLIENT_KEY,
     EXTRA_DATA_PREFIX,
+    REJECT_SCHEMA,
     SOURCE_FILE,
     SOURCE_ROW,
     CampaignSpec,
@@ -194,6 +195,26 @@ def _did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
     return "expected one of: " + ", ".join(choices)
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key written twice in one table (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool):
+                continue  # an odd key is refused later, with its path
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise _DuplicateKey(f"has the key {key!r} twice (again at line {line})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_mapping(path: Path) -> MappingSpec:
     """Read and check a mapping file; every mistake is a UserError naming the file and key path."""
     path = Path(path)
@@ -205,9 +226,11 @@ def load_mapping(path: Path) -> MappingSpec:
         raise UserError(f"mapping file {path} cannot be read: {error.strerror}") from None
     reader = _Reader(path)
     try:
-        parsed = yaml.safe_load(data.decode("utf-8"))
+        parsed = yaml.load(data.decode("utf-8"), Loader=_StrictLoader)
     except UnicodeDecodeError:
         raise reader.fail("", "is not UTF-8 text", "save the mapping file as UTF-8") from None
+    except _DuplicateKey as error:
+        raise reader.fail("", str(error), "each key may appear only once in its table") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -313,6 +336,14 @@ def _field(reader: _Reader, kayse_field: str, value: Any, key_path: str) -> Fiel
                 _did_you_mean(type_name, FIELD_TYPES),
             )
         field_type = cast(FieldType, type_name)
+        if (kayse_field in ("type", "status")) != (field_type in ("case_type", "case_status")) or (
+            field_type != inferred and kayse_field in ("type", "status")
+        ):
+            raise reader.fail(
+                f"{key_path}.type",
+                f"is {type_name!r}, which does not fit the Kayse field {kayse_field!r}",
+                "case_type is only for the case's type field, case_status only for its status field",
+            )
     if table.get("required") is not None:
         required = reader.flag(table["required"], f"{key_path}.required")
     default = (
@@ -455,7 +486,9 @@ def apply_mapping(sources: list[Extracted], spec: MappingSpec) -> MappedFrames:
     clients = pl.concat([_entity_frame(s.frame, spec.client, is_case=False, spec=spec) for s in sources])
     cases = pl.concat([_entity_frame(s.frame, spec.case, is_case=True, spec=spec) for s in sources])
     raw = pl.concat([s.frame for s in sources], how="diagonal") if len(sources) > 1 else sources[0].frame
-    problems = pl.concat([empty_rejects(), *(s.problems.select(empty_rejects().columns) for s in sources)])
+    problems = pl.concat(
+        [empty_rejects(), *(s.problems.select(list(REJECT_SCHEMA)).cast(REJECT_SCHEMA) for s in sources)]  # type: ignore[arg-type]
+    )
     return MappedFrames(
         clients=clients,
         cases=cases,

@@ -143,6 +143,8 @@ def load(
             result = load_stage.execute(the_plan, client, ledger, target, run_id, observer)
         finally:
             client.close()
+        if result.outcome == "ok" and validation.rows_rejected:
+            result.outcome = "rejected"  # loaded all it could; some rows never got past validation
         counts = {name: vars(step) for name, step in result.steps.items()}
         ledger.finish_run(run_id, result.outcome, counts, result.requests_sent)
     return LoadOutcome(validation, the_plan, result)

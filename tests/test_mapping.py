@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
@@ -33,7 +34,7 @@ def generic(tmp_path: Path) -> Path:
     return write(tmp_path, GENERIC_MAPPING, "generic.yaml")
 
 
-def edited(tmp_path: Path, change: dict[str, object], drop: tuple[str, ...] = ()) -> Path:
+def edited(tmp_path: Path, change: Mapping[str, object], drop: tuple[str, ...] = ()) -> Path:
     """The generic mapping with keys (dotted paths) set or dropped."""
     data = yaml.safe_load(GENERIC_MAPPING)
     for dotted, value in change.items():
@@ -140,6 +141,22 @@ def test_invalid_yaml_names_line(tmp_path: Path) -> None:
 
 def test_empty_file(tmp_path: Path) -> None:
     assert "is empty" in load_error(write(tmp_path, "")).message
+
+
+def test_a_key_written_twice_is_refused(tmp_path: Path) -> None:
+    text = GENERIC_MAPPING.replace(
+        "    mobile: Mobile Phone\n", "    mobile: Mobile Phone\n    mobile: Cell\n"
+    )
+    error = load_error(write(tmp_path, text))
+    assert error.message == f"{tmp_path / 'm.yaml'} has the key 'mobile' twice (again at line 13)"
+
+
+def test_a_type_that_does_not_fit_the_field(tmp_path: Path) -> None:
+    for change in ({"case/fields/type": {"column": "Case Type", "type": "string"}},
+                   {"case/fields/name": {"column": "Case Name", "type": "case_status"}}):  # fmt: skip
+        error = load_error(edited(tmp_path, change))
+        assert "which does not fit the Kayse field" in error.message
+        assert error.message.startswith(f"{tmp_path / 'm.yaml'}: case.fields.")
 
 
 def test_not_a_table(tmp_path: Path) -> None:

@@ -141,7 +141,7 @@ def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None =
         .cast(REJECT_SCHEMA)  # type: ignore[arg-type]
     )
 
-    valid = work.hstack(located.drop(_ROW)).filter(~rejected)
+    valid = work.select(_ROW, pl.col(r"^v\d+$")).hstack(located.drop(_ROW)).filter(~rejected)
     clients, warnings = _clients(valid, checks, raw_values)
     cases = _cases(valid, checks)
     check_output(clients, client_schema(spec))
@@ -236,6 +236,9 @@ def _extract_rejects(
     can be located, counted as read and listed among the rejected rows like any other.
     """
     problems = problems.select(list(REJECT_SCHEMA)).cast(REJECT_SCHEMA)  # type: ignore[arg-type]
+    if problems.height == 0:
+        orphans = located.clear().select(_ROW, SOURCE_FILE, SOURCE_ROW)
+        return _empty_located_rejects(), orphans
     problems = problems.join(located, on=[SOURCE_FILE, SOURCE_ROW], how="left", maintain_order="left")
     orphans = (
         problems.filter(pl.col(_ROW).is_null())
@@ -265,7 +268,11 @@ def _duplicate_cases(
     """Rows whose case id an earlier row without other problems already has: the first one wins."""
     index = next(i for i, c in enumerate(checks) if c.entity == "case" and c.kayse_field == CLIENT_KEY)
     check, case_key = checks[index], f"v{index}"
-    keyed = work.select(_ROW, case_key).with_columns(rejected.alias("rejected"))
+    keyed = (
+        work.select(_ROW, case_key)
+        .with_columns(rejected.alias("rejected"))
+        .filter(pl.col(case_key).is_duplicated())  # usually few rows: the rest is cheap
+    )
     first_seen = (
         keyed.filter(~pl.col("rejected") & pl.col(case_key).is_not_null())
         .group_by(case_key)

@@ -1,4 +1,4 @@
-"""Vectorized normalizers: one polars expression per field type, plus a reason when a cell is bad.
+"""Vectorized normalizers: one function per field type, giving the value to send and why a cell is bad.
 
 Each normalizer takes the mapped text column (a Series) and returns a `Normalized`: the value
 to send (null when the cell is empty or bad) and a `reason` (null when the cell is fine, else a
