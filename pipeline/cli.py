@@ -294,26 +294,14 @@ def _write_validation_files(validation: object, report_dir: Path) -> None:
 @app.command()
 def runs(ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger to read.")]) -> None:
     """The run history of a ledger: when, which inputs, what happened."""
-    from datetime import datetime
-
     from pipeline.ledger import Ledger
+    from pipeline.report.load import render_runs
 
     if not ledger.exists():
         raise UserError(f"no ledger at {ledger}", hint="give the path a load used (--ledger), or load first")
     with Ledger.open(ledger) as db:
         rows = db.runs()
-    if not rows:
-        typer.echo("no runs yet")
-    for r in reversed(rows):
-        started = datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
-        files = ", ".join(s["name"] for s in r.inputs.get("sources", []))
-        rows = f"rows {r.inputs.get('rows_read', '?')} ({r.inputs.get('rows_rejected', 0)} rejected)"
-        created = sum(step.get("created", 0) for step in r.counts.values())
-        updated = sum(step.get("updated", 0) for step in r.counts.values())
-        typer.echo(
-            f"#{r.id}  {started}  {r.outcome:<11}  {files}  {rows}  created {created}  updated {updated}  "
-            f"requests {r.requests_sent if r.requests_sent is not None else '-'}/{r.planned_requests}  {r.target}"
-        )
+    typer.echo(render_runs(rows))
 
 
 @app.command()

@@ -239,7 +239,7 @@ def load_mapping(path: Path) -> MappingSpec:
             "", f"is not valid YAML{where}: {problem}", "check indentation and quotes"
         ) from None
     if parsed is None:
-        raise reader.fail("", "is empty", "see docs/mapping.md for the format")
+        raise reader.fail("", "is empty", 'see the README, "Mapping files", for the format')
     top = reader.table(parsed, "")
     reader.known_keys(top, _TOP_KEYS, "")
 

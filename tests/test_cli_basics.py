@@ -18,3 +18,15 @@ def test_unknown_command_is_usage_error() -> None:
     result = run_cli("no-such-command")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_every_command_is_documented_in_the_readme() -> None:
+    from pathlib import Path
+
+    from pipeline.cli import app
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    commands = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
+    assert len(commands) >= 8
+    undocumented = [name for name in commands if f"kayse-etl {name}" not in readme]
+    assert undocumented == []

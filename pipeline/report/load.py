@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.ledger import RunRow
 from pipeline.model import STEPS, Plan, RunResult
 from pipeline.plan import estimate_hours
 
@@ -131,6 +133,25 @@ def write_load_report(result: RunResult, plan: Plan, report_dir: Path) -> list[P
                 [f.source_file or "", f.source_row or "", f.kind, f.key, f.error, _safe(f.message)]
             )
     return [load_json, failed_csv]
+
+
+def render_runs(runs: list[RunRow]) -> str:
+    """One line per run, oldest first: when, outcome, inputs, what changed, requests used."""
+    if not runs:
+        return "no runs yet"
+    lines = []
+    for r in reversed(runs):
+        started = datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
+        files = ", ".join(s["name"] for s in r.inputs.get("sources", []))
+        rows = f"rows {r.inputs.get('rows_read', '?')} ({r.inputs.get('rows_rejected', 0)} rejected)"
+        created = sum(step.get("created", 0) for step in r.counts.values())
+        updated = sum(step.get("updated", 0) for step in r.counts.values())
+        sent = r.requests_sent if r.requests_sent is not None else "-"
+        lines.append(
+            f"#{r.id}  {started}  {r.outcome:<11}  {files}  {rows}  created {created}  updated {updated}  "
+            f"requests {sent}/{r.planned_requests}  {r.target}"
+        )
+    return "\n".join(lines)
 
 
 def _ref(ref: Any) -> dict[str, Any]:

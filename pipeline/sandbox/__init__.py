@@ -2,5 +2,5 @@
 
 It shares no code with the HTTP client in `pipeline.kayse`, so a misreading of the API cannot
 hide in both. Start it with `kayse-etl sandbox`, or from Python with
-`pipeline.sandbox.server.start_in_thread(SandboxConfig(...))`. See docs/sandbox.md.
+`pipeline.sandbox.server.start_in_thread(SandboxConfig(...))`. See the README, "The sandbox".
 """

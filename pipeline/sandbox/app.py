@@ -1,7 +1,7 @@
 """The sandbox's HTTP surface: Kayse's /v1 routes plus the sandbox-only /_sandbox/ routes.
 
 Why it exists: to turn HTTP into store calls and store answers (or `ApiError`s) back into
-Kayse-shaped JSON, with the status codes chosen in docs/sandbox.md (G15). Routes stay thin.
+Kayse-shaped JSON, with the status codes chosen in the README's sandbox section (G15). Routes stay thin.
 
 Must never: hold business rules (validation.py and store.py do), answer with FastAPI's own error
 shapes (every error is `{"error", "message"}`), or put anything but Kayse's routes under /v1.
