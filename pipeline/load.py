@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from pipeline.kayse.errors import (
@@ -22,6 +23,7 @@ from pipeline.kayse.errors import (
 from pipeline.ledger import Ledger, Target
 from pipeline.model import (
     CampaignOp,
+    EntityKind,
     FailedRecord,
     ListOp,
     Plan,
@@ -201,7 +203,6 @@ class _Loader:
     # ---- steps 3 and 4: case lists and membership ---------------------------------------
 
     def case_lists(self, ops: Sequence[ListOp]) -> None:
-        lists = self.result.steps["case_lists"]
         membership = self.result.steps["membership"]
         self.observer.step("case_lists", len(ops))
         for op in ops:
@@ -232,7 +233,6 @@ class _Loader:
                 membership.sent += len(chunk)
                 membership.created += len(chunk)
             self.observer.advance(1)
-        lists.sent = lists.created + lists.failed
 
     def _recover_list(self, op: ListOp) -> int | None:
         """A list create whose answer was lost: lists can be searched by name, so look first."""
@@ -249,81 +249,66 @@ class _Loader:
         return list_id
 
     def _create_list(self, op: ListOp, first_members: list[str]) -> int | None:
-        stats = self.result.steps["case_lists"]
         body = dict(op.payload)
         if first_members:
             body["include_ids"] = [self.case_ids[k] for k in first_members]
-        batch_id = self.ledger.open_batch(self.target, self.run_id, "case_list", [op.key])
+        # A lost answer is uncertain only until the next run, which finds the list by name.
+        list_id = self._create_one(
+            "case_lists", "case_list", op.key, op.payload, partial(self.client.case_lists.create, **body)
+        )
+        if list_id is not None:
+            self.ledger.record_members(self.target, self.run_id, op.key, first_members)
+            membership = self.result.steps["membership"]
+            membership.sent += len(first_members)
+            membership.created += len(first_members)
+        return list_id
+
+    def _create_one(
+        self, step: str, kind: EntityKind, key: str, payload: dict[str, Any], send: Callable[[], Any]
+    ) -> int | None:
+        """One create (a list or a campaign), its intent written ahead. None when it did not
+        land: refused (reported), or its answer lost (uncertain)."""
+        stats = self.result.steps[step]
+        batch_id = self.ledger.open_batch(self.target, self.run_id, kind, [key])
+        stats.sent += 1
         try:
-            response = self.client.case_lists.create(**body)
+            response = send()
         except OutcomeUnknown:
-            # Not uncertain for long: the next run finds it by name.
-            self.ledger.close_batch(self.target, batch_id, "case_list", {}, [], uncertain=[op.key])
+            self.ledger.close_batch(self.target, batch_id, kind, {}, [], uncertain=[key])
             stats.uncertain += 1
-            self.result.uncertain.append(
-                RecordRef("case_list", op.key, reason="the answer to its create was lost")
-            )
+            self.result.uncertain.append(RecordRef(kind, key, reason="the answer to its create was lost"))
             return None
         except RequestRejected as error:
-            self.ledger.close_batch(self.target, batch_id, "case_list", {}, [op.key])
+            self.ledger.close_batch(self.target, batch_id, kind, {}, [key])
             stats.failed += 1
-            self.result.failed.append(FailedRecord("case_list", op.key, None, None, "refused", str(error)))
+            self.result.failed.append(
+                FailedRecord(kind, key, None, None, error.error or "refused", str(error))
+            )
             return None
-        except KayseError as error:
-            self.ledger.close_batch(self.target, batch_id, "case_list", {}, [op.key])
+        except KayseError as error:  # never processed: forget the intent, stop, rerun later
+            self.ledger.close_batch(self.target, batch_id, kind, {}, [key])
             raise StopLoad(str(error)) from error
-        list_id = int(response["id"])
-        self.ledger.close_batch(
-            self.target, batch_id, "case_list", {op.key: (list_id, payload_hash(op.payload))}, []
-        )
-        self.ledger.record_members(self.target, self.run_id, op.key, first_members)
+        kayse_id = int(response["id"])
+        self.ledger.close_batch(self.target, batch_id, kind, {key: (kayse_id, payload_hash(payload))}, [])
         stats.created += 1
-        membership = self.result.steps["membership"]
-        membership.sent += len(first_members)
-        membership.created += len(first_members)
-        return list_id
+        return kayse_id
 
     # ---- step 5: campaigns ------------------------------------------------------------------
 
     def campaigns(self, ops: Sequence[CampaignOp]) -> None:
-        stats = self.result.steps["campaigns"]
         self.observer.step("campaigns", len(ops))
         for op in ops:
             list_id = self.list_ids.get(op.list_key)
             if list_id is None:
-                stats.blocked += 1
+                self.result.steps["campaigns"].blocked += 1
                 self.result.blocked.append(
                     RecordRef("campaign", op.key, reason=f"its list {op.list_key!r} is missing")
                 )
                 continue
             body = {**op.payload, "case_list_id": list_id}
-            batch_id = self.ledger.open_batch(self.target, self.run_id, "campaign", [op.key])
-            stats.sent += 1
-            try:
-                response = self.client.campaigns.create(**body)
-            except OutcomeUnknown:
-                self.ledger.close_batch(self.target, batch_id, "campaign", {}, [], uncertain=[op.key])
-                stats.uncertain += 1
-                self.result.uncertain.append(
-                    RecordRef("campaign", op.key, reason="the answer to its create was lost")
-                )
-                continue
-            except RequestRejected as error:
-                self.ledger.close_batch(self.target, batch_id, "campaign", {}, [op.key])
-                stats.failed += 1
-                self.result.failed.append(FailedRecord("campaign", op.key, None, None, "refused", str(error)))
-                continue
-            except KayseError as error:
-                self.ledger.close_batch(self.target, batch_id, "campaign", {}, [op.key])
-                raise StopLoad(str(error)) from error
-            self.ledger.close_batch(
-                self.target,
-                batch_id,
-                "campaign",
-                {op.key: (int(response["id"]), payload_hash(op.payload))},
-                [],
+            self._create_one(
+                "campaigns", "campaign", op.key, op.payload, partial(self.client.campaigns.create, **body)
             )
-            stats.created += 1
             self.observer.advance(1)
 
 
