@@ -76,7 +76,7 @@ class RichObserver:
         self.progress.console.print(message)
 
     def wait(self, seconds: float, reason: str) -> None:
-        task = self.progress.add_task(f"waiting ({reason[:14]})", total=max(seconds, 0.1))
+        task = self.progress.add_task("waiting for the quota", total=max(seconds, 0.1))
         started = time.monotonic()
 
         def tick() -> None:
