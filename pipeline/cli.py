@@ -292,6 +292,37 @@ def _write_validation_files(validation: object, report_dir: Path) -> None:
 
 
 @app.command()
+def metadata(
+    mapping: MappingOpt,
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+) -> None:
+    """Compare the mapping's allowed case types and statuses with the Kayse account's (one request)."""
+    from pipeline import run
+    from pipeline.settings import resolve_connection
+
+    check = run.check_mapping(mapping, connection=resolve_connection(base_url, api_key_file))
+    typer.echo("The account's case types and their statuses:")
+    for name, statuses in sorted(check.account_types.items()):
+        typer.echo(f"  {name}: {', '.join(statuses) or '(none)'}")
+    typer.echo("As the mapping's `allowed` section:")
+    typer.echo(f"  case_types: [{', '.join(sorted(check.account_types))}]")
+    all_statuses = sorted({s for statuses in check.account_types.values() for s in statuses})
+    typer.echo(f"  case_statuses: [{', '.join(all_statuses)}]")
+    if check.unknown_types:
+        typer.echo(
+            f"The mapping allows case types Kayse does not know (their cases would be refused): {', '.join(check.unknown_types)}"
+        )
+    if check.unknown_statuses:
+        typer.echo(
+            f"The mapping allows statuses Kayse does not know yet (Kayse creates them on first use): {', '.join(check.unknown_statuses)}"
+        )
+    if not check.unknown_types and not check.unknown_statuses:
+        typer.echo("The mapping's allowed values all exist in the account.")
+    raise typer.Exit(int(check.exit_code))
+
+
+@app.command()
 def runs(ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger to read.")]) -> None:
     """The run history of a ledger: when, which inputs, what happened."""
     from pipeline.ledger import Ledger

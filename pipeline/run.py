@@ -283,3 +283,38 @@ def resolve(
             done = ledger.resolve(target, d.kind, d.key, kayse_id=d.kayse_id)  # type: ignore[arg-type]
             (settled if done else unmatched).append(d)
     return settled, unmatched
+
+
+# ---- checking a mapping against the account ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class MappingCheck:
+    """The mapping's allowed case types and statuses against what the Kayse account has."""
+
+    account_types: dict[str, list[str]]  # case type → its statuses
+    unknown_types: list[str]  # allowed by the mapping, unknown to Kayse: every such case is refused
+    unknown_statuses: list[str]  # allowed by the mapping, unknown to Kayse: created on first use (G13)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.REJECTED if self.unknown_types else ExitCode.OK
+
+
+def check_mapping(mapping: Path, *, connection: Connection) -> MappingCheck:
+    """One request (`GET /metadata`): does the account know the case types the mapping allows?
+    Run it before a first load; the mapping's `allowed` lists are then what to paste in."""
+    from pipeline.kayse.client import KayseClient
+    from pipeline.mapping import load_mapping
+
+    spec = load_mapping(mapping)
+    with KayseClient(connection.base_url, connection.api_key) as client:
+        case_types = client.metadata.case_types()
+    account = {str(t.get("name")): [str(s.get("name")) for s in t.get("statuses") or []] for t in case_types}
+    known_statuses = {s.lower() for statuses in account.values() for s in statuses}
+    known_types = {t.lower() for t in account}
+    return MappingCheck(
+        account_types=account,
+        unknown_types=[t for t in spec.case_types if t.lower() not in known_types],
+        unknown_statuses=[s for s in spec.case_statuses if s.lower() not in known_statuses],
+    )
