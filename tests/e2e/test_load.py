@@ -330,3 +330,58 @@ def test_kill_at_random_points_then_rerun_leaves_exactly_one_of_everything(
         assert db.uncertain() == []
         outcomes = [r.outcome for r in db.runs()]
     assert "interrupted" in outcomes
+
+
+def test_a_lost_list_create_is_recovered_by_name_not_duplicated(sandbox: Any, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    sandbox.inject("lost", method="POST", path="/v1/case_lists", count=1)
+    first = load(sandbox, ledger, campaign=True)
+    assert first.result is not None
+    lost = [r for r in first.result.uncertain if r.kind == "case_list"]
+    assert len(lost) == 1
+    assert any(r.kind == "campaign" for r in first.result.blocked)  # no list id, so no campaign yet
+    second = load(sandbox, ledger, campaign=True)
+    assert second.result is not None and second.result.uncertain == []
+    assert second.plan.requests["case_lists"] == 1  # the name search, not a create
+    assert_exactly_one_of_everything(sandbox, second.validation, campaigns=True)
+
+
+def test_a_changed_status_sends_the_complete_case(sandbox: Any, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    first = load(sandbox, ledger)
+    valid = set(first.validation.clients["external_source_id"])
+    changed, contact = changed_copy(tmp_path, valid, "Case Status", "closed")
+    second = load(sandbox, ledger, source=changed)
+    assert second.result is not None
+    assert second.result.steps["cases"].updated == 1 and second.result.steps["cases"].created == 0
+    assert second.result.steps["clients"].sent == 0 and second.result.requests_sent == 1
+    case = next(
+        c
+        for c in live(sandbox.state(), "cases")
+        if c["client_ids"]
+        and c["external_source_id"]
+        in {
+            row["external_source_id"]
+            for row in second.validation.cases.iter_rows(named=True)
+            if row["client_external_source_id"] == contact
+        }
+    )
+    before = next(
+        row
+        for row in first.validation.cases.iter_rows(named=True)
+        if row["external_source_id"] == case["external_source_id"]
+    )
+    assert case["status"] == "closed"
+    # PUT replaces the record: every other field must still be there
+    assert case["case_number"] == before["case_number"] and case["type"] == before["type"]
+    assert case["external_source_data"] == {"incident_date": before["external_source_data.incident_date"]}
+
+
+def test_dry_run_sends_nothing_and_writes_no_history(sandbox: Any, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    args = ["load", str(SAMPLE), "--mapping", str(MAPPING), "--ledger", str(ledger), "--dry-run"]
+    done = cli_run(sandbox, *args)
+    assert done.returncode == 1  # the sample has rejected rows
+    assert "requests" in done.stdout and "to create" in done.stdout
+    assert sandbox.request_log() == []
+    assert "no runs yet" in cli_run(sandbox, "runs", "--ledger", str(ledger)).stdout
