@@ -385,3 +385,64 @@ def test_dry_run_sends_nothing_and_writes_no_history(sandbox: Any, tmp_path: Pat
     assert "requests" in done.stdout and "to create" in done.stdout
     assert sandbox.request_log() == []
     assert "no runs yet" in cli_run(sandbox, "runs", "--ledger", str(ledger)).stdout
+
+
+def test_rollback_deletes_what_a_run_created_and_a_rerun_recreates_it(sandbox: Any, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    first = load(sandbox, ledger)
+    assert first.result is not None
+    refused = cli_run(sandbox, "rollback", str(first.result.run_id), "--ledger", str(ledger))
+    assert refused.returncode != 0  # asks for confirmation, and there is no terminal to answer
+    assert len(live(sandbox.state(), "clients")) == first.validation.clients.height
+    done = cli_run(sandbox, "rollback", str(first.result.run_id), "--ledger", str(ledger), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert f"clients deleted: {first.validation.clients.height}" in done.stdout
+    assert "case_list(s) left in place" in done.stdout  # the API cannot delete lists
+    state = sandbox.state()
+    assert live(state, "clients") == [] and live(state, "cases") == []
+    again = load(sandbox, ledger)
+    assert again.result is not None
+    assert again.result.steps["clients"].created == first.validation.clients.height
+    assert again.result.steps["cases"].created == first.validation.cases.height
+    assert len(live(sandbox.state(), "case_lists")) == len(first.plan.case_lists)  # the lists are reused
+
+
+def test_rollback_refuses_another_target(sandbox: Any, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    first = load(sandbox, ledger)
+    assert first.result is not None
+    other = sandbox.base_url.replace("127.0.0.1", "localhost")
+    done = cli_run(
+        sandbox, "rollback", str(first.result.run_id), "--ledger", str(ledger), "--yes", base_url=other
+    )
+    assert done.returncode == 2 and "not" in done.stderr
+    assert len(live(sandbox.state(), "clients")) == first.validation.clients.height
+
+
+def test_plan_offline_without_a_key_uses_the_ledgers_target(sandbox: Any, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    load(sandbox, ledger)
+    env = {k: v for k, v in os.environ.items() if k != "KAYSE_API_KEY"}
+    env["KAYSE_BASE_URL"] = sandbox.base_url
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "plan",
+            str(SAMPLE),
+            "--mapping",
+            str(MAPPING),
+            "--ledger",
+            str(ledger),
+            "--format",
+            "json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1  # rows rejected in the sample
+    plan = json.loads(done.stdout)
+    assert plan["total_requests"] == 0 and plan["clients"]["create"] == 0
