@@ -443,6 +443,11 @@ def main() -> None:
         if error.hint:
             typer.echo(f"hint: {error.hint}", err=True)
         sys.exit(int(error.exit_code))
+    except OSError as error:  # a file we could not write or read: permissions, a full disk
+        where = f" {error.filename}" if error.filename else ""
+        typer.echo(f"error: {error.strerror or error}{where}", err=True)
+        typer.echo("hint: check the path, its permissions and the free disk space", err=True)
+        sys.exit(int(ExitCode.USAGE))
     except KeyboardInterrupt:
         typer.echo(
             "interrupted: the ledger holds what was done; run the same command again to continue", err=True

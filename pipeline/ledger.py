@@ -147,7 +147,11 @@ class Ledger:
         except sqlite3.DatabaseError as error:
             raise UserError(
                 f"cannot use {path} as a ledger: {error}",
-                hint="is it a kayse-etl ledger? Give another path with --ledger",
+                hint="is it a kayse-etl ledger, in a folder you can write to? Give another path with --ledger",
+            ) from None
+        except OSError as error:
+            raise UserError(
+                f"cannot create the ledger {path}: {error.strerror}", hint="give a writable path with --ledger"
             ) from None
         return cls(path, db)
 

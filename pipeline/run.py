@@ -180,6 +180,8 @@ def rollback(run_id: int, *, connection: Connection, ledger_path: Path) -> Rollb
     it in the ledger, so the next load would create it afresh."""
     from pipeline.kayse.client import KayseClient
 
+    if not ledger_path.exists():
+        raise UserError(f"no ledger at {ledger_path}", hint="give the path a load used (--ledger)")
     target = Target(connection.base_url, connection.fingerprint)
     with Ledger.open(ledger_path) as ledger, ledger.exclusive():
         run_target = ledger.run_target(run_id)
@@ -275,6 +277,8 @@ def resolve(
     for d in decisions:
         if d.kind not in KINDS:
             raise UserError(f"unknown kind {d.kind!r}", hint=f"one of {', '.join(KINDS)}")
+    if not ledger_path.exists():
+        raise UserError(f"no ledger at {ledger_path}", hint="give the path a load used (--ledger)")
     target = Target(connection.base_url, connection.fingerprint)
     settled: list[Decision] = []
     unmatched: list[Decision] = []
