@@ -25,6 +25,7 @@ from pipeline.model import (
     CampaignOp,
     EntityKind,
     FailedRecord,
+    LedgerEntry,
     ListOp,
     Plan,
     RecordOp,
@@ -70,17 +71,15 @@ class _Loader:
     result: RunResult
 
     def __post_init__(self) -> None:
-        self.client_ids: dict[str, int] = {}
-        self.case_ids: dict[str, int] = {}
-        self.list_ids: dict[str, int] = {}
+        """Start from the Kayse ids the ledger holds; each answer adds to them as the run goes."""
         snapshot = self.ledger.snapshot(self.target)
-        self.client_ids = {
-            k: e.kayse_id for k, e in snapshot.clients.items() if e.kayse_id and e.state == "done"
-        }
-        self.case_ids = {k: e.kayse_id for k, e in snapshot.cases.items() if e.kayse_id and e.state == "done"}
-        self.list_ids = {
-            k: e.kayse_id for k, e in snapshot.case_lists.items() if e.kayse_id and e.state == "done"
-        }
+
+        def known(entries: dict[str, LedgerEntry]) -> dict[str, int]:
+            return {k: e.kayse_id for k, e in entries.items() if e.kayse_id and e.state == "done"}
+
+        self.client_ids = known(snapshot.clients)
+        self.case_ids = known(snapshot.cases)
+        self.list_ids = known(snapshot.case_lists)
 
     # ---- steps 1 and 2: clients and cases ------------------------------------------------
 
@@ -330,15 +329,11 @@ def execute(
     result.steps["cases"].unchanged = plan.unchanged.get("case", 0)
     loader = _Loader(plan, client, ledger, target, run_id, observer or QuietObserver(), result)
     sent_before = client.requests_sent
-    steps: list[tuple[str, Callable[[], None]]] = [
-        ("clients", lambda: loader.records("clients", plan.clients)),
-        ("cases", lambda: loader.records("cases", plan.cases)),
-        ("case_lists", lambda: loader.case_lists(plan.case_lists)),
-        ("campaigns", lambda: loader.campaigns(plan.campaigns)),
-    ]
     try:
-        for _name, run_step in steps:
-            run_step()
+        loader.records("clients", plan.clients)
+        loader.records("cases", plan.cases)
+        loader.case_lists(plan.case_lists)  # lists, then membership
+        loader.campaigns(plan.campaigns)
     except StopLoad as stop:
         result.outcome = "stopped"
         result.stopped_reason = str(stop)
