@@ -151,7 +151,8 @@ class Ledger:
             ) from None
         except OSError as error:
             raise UserError(
-                f"cannot create the ledger {path}: {error.strerror}", hint="give a writable path with --ledger"
+                f"cannot create the ledger {path}: {error.strerror}",
+                hint="give a writable path with --ledger",
             ) from None
         return cls(path, db)
 
@@ -362,6 +363,14 @@ class Ledger:
             db.executemany(
                 "INSERT OR IGNORE INTO members (target_id, list_key, case_key, run_id) VALUES (?, ?, ?, ?)",
                 [(tid, list_key, key, run_id) for key in case_keys],
+            )
+
+    def remove_members(self, target: Target, list_key: str, case_keys: Iterable[str]) -> None:
+        with self.transaction() as db:
+            tid = self.target_id(target)
+            db.executemany(
+                "DELETE FROM members WHERE target_id=? AND list_key=? AND case_key=?",
+                [(tid, list_key, key) for key in case_keys],
             )
 
     # ---- the operator's decisions on uncertain records --------------------------------------

@@ -216,6 +216,7 @@ class _Loader:
                     self.observer.advance(1)
                     continue
             self.list_ids[op.key] = list_id
+            self._detach_moved(op, list_id)
             for chunk in _chunks(members, self.plan.batch_size):
                 try:
                     self.client.case_lists.attach(list_id, [self.case_ids[k] for k in chunk])
@@ -232,6 +233,25 @@ class _Loader:
                 membership.sent += len(chunk)
                 membership.created += len(chunk)
             self.observer.advance(1)
+
+    def _detach_moved(self, op: ListOp, list_id: int) -> None:
+        """Take out cases whose type changed; detach is idempotent, so a retry is harmless."""
+        membership = self.result.steps["membership"]
+        moved = [k for k in op.moved_case_keys if k in self.case_ids]
+        for chunk in _chunks(moved, self.plan.batch_size):
+            try:
+                self.client.case_lists.detach(list_id, [self.case_ids[k] for k in chunk])
+            except RequestRejected as error:
+                membership.failed += len(chunk)
+                self.result.failed.extend(
+                    FailedRecord("case", key, None, None, "detach-refused", str(error)) for key in chunk
+                )
+                continue
+            except KayseError as error:
+                raise StopLoad(str(error)) from error
+            self.ledger.remove_members(self.target, op.key, chunk)
+            membership.sent += len(chunk)
+            membership.removed += len(chunk)
 
     def _recover_list(self, op: ListOp) -> int | None:
         """A list create whose answer was lost: lists can be searched by name, so look first."""

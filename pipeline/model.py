@@ -314,7 +314,8 @@ class RecordOp:
 @dataclass(frozen=True)
 class ListOp:
     """A case list to create (taking its first members in the create call), to recover by name
-    (a previous create's answer was lost), or an existing list to attach new cases to."""
+    (a previous create's answer was lost), or an existing list to attach new cases to and detach
+    cases from that now belong in another list (their case type changed)."""
 
     key: str
     payload: dict[str, Any]  # name, description, … (include_ids added at load)
@@ -322,6 +323,7 @@ class ListOp:
     kayse_id: int | None
     recover: bool
     new_case_keys: tuple[str, ...]
+    moved_case_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -377,7 +379,7 @@ class StepResult:
     failed: int = 0
     uncertain: int = 0
     blocked: int = 0
-    requests: int = 0
+    removed: int = 0  # membership: cases taken out of a list (their case type changed)
 
 
 @dataclass(frozen=True)

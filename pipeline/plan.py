@@ -20,7 +20,6 @@ from pipeline.model import (
     SOURCE_FILE,
     SOURCE_ROW,
     CampaignOp,
-    LedgerEntry,
     LedgerSnapshot,
     ListOp,
     MappingSpec,
@@ -177,20 +176,33 @@ def _lists_and_campaigns(
         by_list[name].append(case_key)
         list_type[name] = case_type if per_type else None
 
+    # A case whose type changed belongs in another list now: take it out of the old one, so a
+    # campaign there keeps reaching only cases of its type. Cases absent from this input stay put.
+    list_of = {case_key: name for name, keys in by_list.items() for case_key in keys}
+    moved: dict[str, tuple[str, ...]] = {}
+    for name, members in snapshot.members.items():
+        entry = snapshot.case_lists.get(name)
+        if entry is not None and entry.state == "done":
+            moved[name] = tuple(sorted(k for k in members if k in list_of and list_of[k] != name))
+
     list_ops: list[ListOp] = []
     campaign_ops: list[CampaignOp] = []
-    for name in sorted(by_list):
-        entry: LedgerEntry | None = snapshot.case_lists.get(name)
+    for name in sorted(set(by_list) | {n for n, keys in moved.items() if keys}):
+        entry = snapshot.case_lists.get(name)
         known = snapshot.members.get(name, frozenset())
-        new_members = tuple(k for k in by_list[name] if k not in known)
+        new_members = tuple(k for k in by_list.get(name, ()) if k not in known)
         recover = entry is not None and entry.state == "uncertain"
-        if new_members or entry is None or recover:
+        if new_members or moved.get(name) or entry is None or recover:
             payload: dict[str, Any] = {"name": name, "external_source": spec.external_source}
             if spec.case_list.description:
                 payload["description"] = spec.case_list.description
             kayse_id = entry.kayse_id if entry and entry.state == "done" else None
-            list_ops.append(ListOp(name, payload, list_type[name], kayse_id, recover, new_members))
-        if with_campaign:
+            list_ops.append(
+                ListOp(
+                    name, payload, list_type.get(name), kayse_id, recover, new_members, moved.get(name, ())
+                )
+            )
+        if with_campaign and name in by_list:
             assert spec.campaign is not None
             cname = campaign_name(spec, list_type[name])
             centry = snapshot.campaigns.get(cname)
@@ -238,6 +250,7 @@ def _count_requests(
             membership += batches(max(0, len(op.new_case_keys) - batch_size))
         else:
             membership += batches(len(op.new_case_keys))
+        membership += batches(len(op.moved_case_keys))
     return {
         "clients": batches(len(clients)),
         "cases": batches(len(cases)),

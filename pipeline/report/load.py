@@ -37,6 +37,7 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
                 "case_type": op.case_type,
                 "action": "recover" if op.recover else ("attach" if op.kayse_id is not None else "create"),
                 "new_members": len(op.new_case_keys),
+                "moved_out": len(op.moved_case_keys),
             }
             for op in plan.case_lists
         ],
@@ -58,7 +59,10 @@ def render_plan(plan: Plan) -> str:
             f"  {kind:<9} {c['create']:>7,} to create  {c['update']:>7,} to update  {c['unchanged']:>7,} unchanged"
         )
     for item in s["case_lists"]:
-        lines.append(f"  list      {item['name']!r}: {item['action']}, {item['new_members']:,} new member(s)")
+        moved = f", {item['moved_out']:,} moved out (case type changed)" if item["moved_out"] else ""
+        lines.append(
+            f"  list      {item['name']!r}: {item['action']}, {item['new_members']:,} new member(s){moved}"
+        )
     for item in s["campaigns"]:
         lines.append(f"  campaign  {item['name']!r} on list {item['list']!r}")
     if s["uncertain"]:
@@ -99,7 +103,9 @@ def render_load(result: RunResult) -> str:
         st = result.steps[name]
         lines.append(
             f"  {name:<10} created {st.created:>6,}  updated {st.updated:>6,}  unchanged {st.unchanged:>6,}"
-            f"  failed {st.failed:>4,}" + (f"  uncertain {st.uncertain}" if st.uncertain else "")
+            f"  failed {st.failed:>4,}"
+            + (f"  uncertain {st.uncertain}" if st.uncertain else "")
+            + (f"  moved out {st.removed}" if st.removed else "")
         )
     lines.append(f"  requests   {result.requests_sent:,} sent ({result.planned_requests:,} planned)")
     if result.failed:

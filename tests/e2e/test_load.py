@@ -446,3 +446,27 @@ def test_plan_offline_without_a_key_uses_the_ledgers_target(sandbox: Any, tmp_pa
     assert done.returncode == 1  # rows rejected in the sample
     plan = json.loads(done.stdout)
     assert plan["total_requests"] == 0 and plan["clients"]["create"] == 0
+
+
+def test_a_changed_case_type_moves_the_case_to_the_list_of_its_type(sandbox: Any, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    first = load(sandbox, ledger, campaign=True)
+    valid = set(first.validation.clients["external_source_id"])
+    changed, contact = changed_copy(tmp_path, valid, "Case Type", "criminal")
+    (case_ext,) = [
+        r["external_source_id"]
+        for r in first.validation.cases.iter_rows(named=True)
+        if r["client_external_source_id"] == contact
+    ]
+    old_type = next(
+        r["type"] for r in first.validation.cases.iter_rows(named=True) if r["external_source_id"] == case_ext
+    )
+    assert old_type != "criminal"
+    second = load(sandbox, ledger, source=changed, campaign=True)
+    assert second.result is not None and second.result.failed == []
+    assert second.result.steps["membership"].removed == 1
+    assert second.result.requests_sent == second.plan.total_requests == 3  # update, detach, attach
+    assert_exactly_one_of_everything(sandbox, second.validation, campaigns=True)
+    case_id = next(c["id"] for c in live(sandbox.state(), "cases") if c["external_source_id"] == case_ext)
+    holding = [lst["name"] for lst in live(sandbox.state(), "case_lists") if case_id in lst["case_ids"]]
+    assert holding == ["kayse-etl import – criminal"]

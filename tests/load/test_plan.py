@@ -144,3 +144,25 @@ def test_spec_without_lists_plans_no_lists() -> None:
     data = type(data)(**{**data.__dict__, "mapping": replace(SPEC, case_list=None)})
     plan = build_plan(data, empty(), campaign=True, today=TODAY)
     assert plan.case_lists == () and plan.campaigns == ()
+
+
+def test_a_case_whose_type_changed_moves_to_its_new_list() -> None:
+    snap = snapshot_after_first_load()  # K0..K2 in "import personal_injury" (list id 7)
+    changed = result(
+        [client_row(f"C{i}", i + 2) for i in range(3)],
+        [case_row("K0", "C0", 2, "civil"), case_row("K1", "C1", 3), case_row("K2", "C2", 4)],
+    )
+    plan = build_plan(changed, snap, today=TODAY)
+    ops = {op.key: op for op in plan.case_lists}
+    assert ops["import personal_injury"].moved_case_keys == ("import:K0",)
+    assert ops["import personal_injury"].new_case_keys == ()
+    assert ops["import civil"].new_case_keys == ("import:K0",) and ops["import civil"].kayse_id is None
+    # the case itself (one update), the new list (create with its member), one detach
+    assert plan.requests == {"clients": 0, "cases": 1, "case_lists": 1, "membership": 1, "campaigns": 0}
+
+
+def test_cases_absent_from_this_input_stay_in_their_lists() -> None:
+    snap = snapshot_after_first_load()
+    only_one = result([client_row("C0", 2)], [case_row("K0", "C0", 2)])
+    plan = build_plan(only_one, snap, today=TODAY)
+    assert plan.case_lists == () and plan.total_requests == 0
