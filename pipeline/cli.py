@@ -453,6 +453,16 @@ def main() -> None:
             "interrupted: the ledger holds what was done; run the same command again to continue", err=True
         )
         sys.exit(int(ExitCode.STOPPED))
+    except Exception:  # a bug: say so, show where, and keep its exit code apart from "rows rejected"
+        import traceback
+
+        typer.echo(traceback.format_exc(), err=True)
+        typer.echo(
+            "internal error: this is a bug in kayse-etl, not a problem with your data. The ledger holds "
+            "what was done, so a rerun continues. Please report it with the lines above.",
+            err=True,
+        )
+        sys.exit(int(ExitCode.INTERNAL))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ class ExitCode(IntEnum):
     REJECTED = 1  # finished, but some rows were rejected (validation or by the API)
     USAGE = 2  # usage or configuration problem: nothing was done
     STOPPED = 3  # stopped early (API unreachable, key refused, --max-wait exceeded); rerun continues
+    INTERNAL = 4  # a bug in kayse-etl (never a data problem): reported with its traceback
 
 
 class UserError(Exception):

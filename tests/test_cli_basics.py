@@ -30,3 +30,18 @@ def test_every_command_is_documented_in_the_readme() -> None:
     assert len(commands) >= 8
     undocumented = [name for name in commands if f"kayse-etl {name}" not in readme]
     assert undocumented == []
+
+
+def test_a_bug_exits_4_not_1_so_it_never_looks_like_rejected_rows() -> None:
+    code = (
+        "import sys, pipeline.run as run\n"
+        "def broken(*a, **k): raise RuntimeError('simulated bug')\n"
+        "run.validate = broken\n"
+        "sys.argv = ['kayse-etl', 'validate', 'x.csv', '--mapping', 'y.yaml']\n"
+        "from pipeline.cli import main\n"
+        "main()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 4
+    assert "simulated bug" in result.stderr
+    assert "internal error: this is a bug in kayse-etl" in result.stderr
