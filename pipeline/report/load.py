@@ -142,7 +142,8 @@ def write_load_report(result: RunResult, plan: Plan, report_dir: Path) -> list[P
 
 
 def render_runs(runs: list[RunRow]) -> str:
-    """One line per run, oldest first: when, outcome, inputs, what changed, requests used."""
+    """One line per run, oldest first: when, outcome, inputs, what changed (+created/~updated),
+    and requests sent against planned."""
     if not runs:
         return "no runs yet"
     lines = []
@@ -150,11 +151,18 @@ def render_runs(runs: list[RunRow]) -> str:
         started = datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
         files = ", ".join(s["name"] for s in r.inputs.get("sources", []))
         rows = f"rows {r.inputs.get('rows_read', '?')} ({r.inputs.get('rows_rejected', 0)} rejected)"
-        created = sum(step.get("created", 0) for step in r.counts.values())
-        updated = sum(step.get("updated", 0) for step in r.counts.values())
+
+        def count(step: str, what: str, counts: dict[str, Any] = r.counts) -> int:
+            return int(counts.get(step, {}).get(what, 0))
+
+        changes = (
+            f"clients +{count('clients', 'created')}/~{count('clients', 'updated')}  "
+            f"cases +{count('cases', 'created')}/~{count('cases', 'updated')}  "
+            f"lists +{count('case_lists', 'created')}  campaigns +{count('campaigns', 'created')}"
+        )
         sent = r.requests_sent if r.requests_sent is not None else "-"
         lines.append(
-            f"#{r.id}  {started}  {r.outcome:<11}  {files}  {rows}  created {created}  updated {updated}  "
+            f"#{r.id}  {started}  {r.outcome:<11}  {files}  {rows}  {changes}  "
             f"requests {sent}/{r.planned_requests}  {r.target}"
         )
     return "\n".join(lines)
