@@ -180,14 +180,21 @@ def plan(
     batch_size: BatchOpt = 100,
     base_url: BaseUrlOpt = None,
     api_key_file: KeyFileOpt = None,
+    check_quota: Annotated[
+        bool,
+        typer.Option(
+            "--check-quota", help="Spend one request to read how much of this hour's quota is left."
+        ),
+    ] = False,
     format: FormatOpt = "text",
 ) -> None:
-    """Show what a load would send, and how many API requests and hours that takes. Sends nothing."""
+    """Show what a load would send, and how many API requests and hours that takes. Sends nothing
+    (with --check-quota: one read-only request)."""
     import json
 
     from pipeline import run
     from pipeline.report.load import plan_summary, render_plan
-    from pipeline.settings import resolve_api_key, resolve_base_url
+    from pipeline.settings import resolve_api_key, resolve_base_url, resolve_connection
 
     _check_format(format)
     validation, the_plan = run.plan(
@@ -200,11 +207,15 @@ def plan(
         batch_size=batch_size,
         sheet=sheet,
     )
+    quota = run.check_quota(resolve_connection(base_url, api_key_file)) if check_quota else None
     if format == "json":
-        typer.echo(json.dumps(plan_summary(the_plan), indent=2, ensure_ascii=False))
+        body = plan_summary(the_plan)
+        if quota is not None:
+            body["quota"] = vars(quota)
+        typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
     else:
         typer.echo(f"{validation.rows_valid:,} of {validation.rows_read:,} rows valid")
-        typer.echo(render_plan(the_plan))
+        typer.echo(render_plan(the_plan, quota))
     raise typer.Exit(int(ExitCode.REJECTED if validation.rows_rejected else ExitCode.OK))
 
 

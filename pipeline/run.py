@@ -322,3 +322,27 @@ def check_mapping(mapping: Path, *, connection: Connection) -> MappingCheck:
         unknown_types=[t for t in spec.case_types if t.lower() not in known_types],
         unknown_statuses=[s for s in spec.case_statuses if s.lower() not in known_statuses],
     )
+
+
+@dataclass(frozen=True)
+class Quota:
+    """The key's rate-limit state right now, as the API reported it on one cheap request."""
+
+    limit: int
+    remaining: int
+    resets_in_seconds: float
+
+
+def check_quota(connection: Connection) -> Quota | None:
+    """One GET (`/metadata`) to read `X-RateLimit-*`: what is left of this hour's requests.
+    None when the API sent no rate-limit headers."""
+    import time
+
+    from pipeline.kayse.client import KayseClient
+
+    with KayseClient(connection.base_url, connection.api_key) as client:
+        client.metadata.case_types()
+        state = client.rate_limit
+    if state is None or state.limit is None or state.remaining is None:
+        return None
+    return Quota(state.limit, state.remaining, state.seconds_until_reset(time.time()) or 0.0)

@@ -50,7 +50,9 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
     }
 
 
-def render_plan(plan: Plan) -> str:
+def render_plan(plan: Plan, quota: Any = None) -> str:
+    """The plan for a person. With `quota` (pipeline.run.Quota), the time estimate uses what is
+    left of this hour's requests; without, a full hour's 500."""
     s = plan_summary(plan)
     lines = [f"Plan for {s['target']}"]
     for kind in ("clients", "cases"):
@@ -71,11 +73,18 @@ def render_plan(plan: Plan) -> str:
         lines.append(f"  blocked   {len(s['blocked'])} case(s) whose contact is uncertain")
     per_step = ", ".join(f"{k} {v}" for k, v in s["requests"].items() if v)
     lines.append(f"  requests  {s['total_requests']:,} ({per_step or 'nothing to send'})")
-    hours = s["hours_at_500_per_hour"]
+    limit = quota.limit if quota else 500
+    remaining = quota.remaining if quota else None
+    hours = estimate_hours(plan.total_requests, limit, remaining)
+    if quota:
+        lines.append(
+            f"  quota     {quota.remaining:,} of {quota.limit:,} requests left this hour "
+            f"(resets in {quota.resets_in_seconds / 60:.0f} min)"
+        )
     lines.append(
-        "  time      fits in one hour's quota (500 requests/hour)"
+        f"  time      fits in {'what is left of this hour' if quota else 'one hour'}'s quota ({limit:,} requests/hour)"
         if hours == 0
-        else f"  time      about {hours:.0f} more hour(s) at 500 requests/hour (the load waits for each window)"
+        else f"  time      about {hours:.0f} more hour(s) at {limit:,} requests/hour (the load waits for each window)"
     )
     return "\n".join(lines)
 

@@ -482,3 +482,15 @@ def test_a_changed_case_type_moves_the_case_to_the_list_of_its_type(sandbox: Any
     case_id = next(c["id"] for c in live(sandbox.state(), "cases") if c["external_source_id"] == case_ext)
     holding = [lst["name"] for lst in live(sandbox.state(), "case_lists") if case_id in lst["case_ids"]]
     assert holding == ["kayse-etl import – criminal"]
+
+
+def test_plan_check_quota_reads_whats_left_with_one_request(sandbox: Any, tmp_path: Path) -> None:
+    sandbox.configure(rate_limit=10, rate_window=3600)
+    args = ["plan", str(SAMPLE), "--mapping", str(MAPPING), "--ledger", str(tmp_path / "l.sqlite")]
+    done = cli_run(sandbox, *args, "--check-quota")
+    assert done.returncode == 1, done.stderr  # rows rejected in the sample
+    assert "9 of 10 requests left this hour" in done.stdout
+    assert "about 1 more hour(s) at 10 requests/hour" in done.stdout  # 12 requests, 9 left now
+    assert len(sandbox.request_log()) == 1
+    as_json = json.loads(cli_run(sandbox, *args, "--check-quota", "--format", "json").stdout)
+    assert as_json["quota"]["remaining"] == 8 and as_json["quota"]["limit"] == 10
