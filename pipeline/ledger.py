@@ -64,7 +64,7 @@ CREATE TABLE IF NOT EXISTS entities (
     source_key TEXT NOT NULL,
     kayse_id INTEGER,
     payload_hash TEXT,
-    state TEXT NOT NULL,           -- in_flight | done | uncertain | deleted
+    state TEXT NOT NULL,           -- in_flight | done | uncertain
     batch_id INTEGER REFERENCES batches(id),
     created_run INTEGER,
     updated_run INTEGER,
@@ -229,7 +229,7 @@ class Ledger:
         }
         rows = self._db.execute(
             "SELECT kind, source_key, kayse_id, payload_hash, state FROM entities "
-            "WHERE target_id=? AND state IN ('done', 'uncertain', 'in_flight')",
+            "WHERE target_id=?",
             (tid,),
         )
         for kind, key, kayse_id, hash_, state in rows:

@@ -84,7 +84,7 @@ class SourceInfo:
             )
         if self.sheet:
             parts.append(f"sheet {self.sheet!r}")
-        parts.append(f"{self.rows:,} rows")
+        parts.append(f"{self.rows:,} row{'' if self.rows == 1 else 's'}")
         return ", ".join(parts)
 
 
