@@ -228,8 +228,7 @@ class Ledger:
             "campaign": snapshot.campaigns,
         }
         rows = self._db.execute(
-            "SELECT kind, source_key, kayse_id, payload_hash, state FROM entities "
-            "WHERE target_id=?",
+            "SELECT kind, source_key, kayse_id, payload_hash, state FROM entities WHERE target_id=?",
             (tid,),
         )
         for kind, key, kayse_id, hash_, state in rows:

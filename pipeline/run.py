@@ -12,13 +12,15 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline import load as load_stage
 from pipeline import plan as plan_stage
 from pipeline.ledger import Ledger, Target, UncertainRow
 from pipeline.model import ExitCode, Plan, RunResult, UserError, ValidationResult
 from pipeline.settings import Connection, key_fingerprint
+
+if TYPE_CHECKING:  # the loader pulls in the HTTP client: `validate` need not pay for it
+    from pipeline.load import LoadObserver
 
 # ---- validate ----------------------------------------------------------------------------
 
@@ -119,13 +121,14 @@ def load(
     max_wait: float | None = None,
     sheet: str | None = None,
     today: date | None = None,
-    observer: load_stage.LoadObserver | None = None,
+    observer: LoadObserver | None = None,
     on_wait: Any = None,
 ) -> LoadOutcome:
     """Validate, plan and (unless `dry_run`) load into Kayse, recording every step in the ledger.
 
     Safe to rerun at any time with the same inputs: what is already in Kayse is skipped, what a
     crash left half-done is finished, and nothing is created twice."""
+    from pipeline import load as load_stage
     from pipeline.kayse.client import KayseClient
 
     validation = validate(sources, mapping, sheet=sheet)

@@ -11,13 +11,19 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.kayse.client import key_fingerprint
 from pipeline.model import UserError
 
 __all__ = ["PRODUCTION_BASE_URL", "SANDBOX_DEMO_KEY", "Connection", "key_fingerprint", "resolve_connection"]
 
 PRODUCTION_BASE_URL = "https://public-api.kayse.ai/v1"
 SANDBOX_DEMO_KEY = "sandbox-demo-key"
+
+
+def key_fingerprint(api_key: str) -> str:
+    """The client's fingerprint of a key (imported late: `validate` needs no HTTP stack)."""
+    from pipeline.kayse.client import key_fingerprint as fingerprint
+
+    return fingerprint(api_key)
 
 
 @dataclass(frozen=True)

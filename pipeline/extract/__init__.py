@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from pipeline.extract.csv_reader import read_csv
+from pipeline.extract.csv_reader import read_csv, read_file_bytes
 from pipeline.extract.xlsx_reader import read_xlsx
 from pipeline.model import Extracted, UserError
 
@@ -79,15 +79,12 @@ def read_source(
         raise UserError(f"{path}: no such file", "check the path and the file name")
     if path.is_dir():
         raise UserError(f"{path} is a folder, not a file", "pass the spreadsheet files inside it")
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise UserError(f"{path} cannot be read: {error.strerror}", "check the file's permissions") from None
-    if not data:
+    # Only the head here: the CSV reader reads the whole file itself, so that no caller keeps a
+    # second reference to its bytes alive while the frame is built.
+    head = _read_head(path)
+    if not head:
         raise UserError(f"{path.name} is empty (0 bytes)", "export the data again; the file has no rows")
-    head = data[:HEAD_BYTES]
     if sniff_format(path, head) == "xlsx":
-        del data
         extracted = read_xlsx(str(path), sheet=sheet)
         ignored = [
             name for name, value in (("encoding", encoding), ("delimiter", delimiter)) if value is not None
@@ -102,10 +99,14 @@ def read_source(
             f"{path.name} is not a text or spreadsheet file",
             "pass a .csv or .xlsx; if it is UTF-16 text without a BOM, add --encoding utf-16",
         )
-    extracted = read_csv(str(path), data, encoding=encoding, delimiter=delimiter)
+    extracted = read_csv(str(path), encoding=encoding, delimiter=delimiter)
     return (
         _with_note(extracted, f"sheet {sheet!r} ignored: not a workbook") if sheet is not None else extracted
     )
+
+
+def _read_head(path: Path) -> bytes:
+    return read_file_bytes(path, HEAD_BYTES)
 
 
 def _with_note(extracted: Extracted, note: str) -> Extracted:

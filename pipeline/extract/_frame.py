@@ -57,6 +57,11 @@ def blank_rows(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
     return candidates
 
 
+def _all_empty(cells: pl.Series) -> bool:
+    """True when every cell is missing or the empty string."""
+    return cells.null_count() + int((cells == "").sum()) == cells.len()
+
+
 def finish(
     raw: pl.DataFrame,
     header: Sequence[str | None],
@@ -72,7 +77,6 @@ def finish(
     the reader already left out (e.g. an empty line in a many-column CSV).
     """
     internal = positional_names(len(header))
-    raw = raw.with_columns([empty_to_null(column) for column in internal])
     names = [(name or "").strip() for name in header]
     notes: list[str] = []
 
@@ -81,7 +85,7 @@ def finish(
     for index, name in enumerate(names):
         if name:
             keep.append(index)
-        elif raw.get_column(internal[index]).null_count() == raw.height:
+        elif _all_empty(raw.get_column(internal[index])):
             notes.append(f"ignored column {index + 1}: no header name and no values")
         else:
             unnamed_with_values.append(index + 1)
@@ -105,21 +109,21 @@ def finish(
             "rename the columns so that each name appears once",
         )
 
+    # Blank rows are found before empty cells become nulls (both count as blank). The frame is
+    # then made one chunk per column, so later stages select from it without copying.
     blank = blank_rows(raw, [internal[index] for index in keep])
     blank_here = blank.len()
-    if blank_here:
-        raw = (
-            raw.with_row_index("_position")
-            .filter(~pl.col("_position").is_in(blank.implode()))
-            .drop("_position")
-        )
     blank_count = blank_here + blank_elsewhere
     if blank_count:
         notes.append(f"skipped {blank_count:,} blank row{'s' if blank_count != 1 else ''}")
-    frame = raw.select(
+    if blank_here:
+        raw = raw.filter(~pl.int_range(pl.len(), dtype=pl.UInt32).is_in(blank.implode()))
+    frame = raw.with_columns(empty_to_null(internal[index]) for index in keep).select(
         [pl.col(internal[index]).alias(names[index]) for index in keep]
         + [pl.lit(source_file, dtype=pl.String).alias(SOURCE_FILE), pl.col(SOURCE_ROW).cast(pl.Int64)]
     )
+    del raw  # the reader handed its only reference over: free it before the copy below
+    frame = frame.rechunk()
     return Finished(frame=frame, columns=tuple(names[index] for index in keep), notes=tuple(notes))
 
 

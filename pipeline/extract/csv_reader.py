@@ -3,8 +3,10 @@
 Why it exists: CRM exports come in every encoding and dialect, and a million-row file must read at
 about polars' own speed. polars parses the values; a second, line-level polars pass running beside
 it counts the values of every record, because polars itself cannot tell a short row from trailing
-empty cells. Only the offending records are parsed again in Python (to report them), and only a
-file polars cannot parse falls back to Python's csv module entirely.
+empty cells. That pass is streamed and keeps two numbers per line, not the lines: only the
+offending records' lines are read again and parsed in Python (to report them), and only a file
+polars cannot parse falls back to Python's csv module entirely. The file's bytes are dropped
+before the frame is finished, so the peak holds the file once, not twice.
 
 It must never infer types (a ZIP like 02134 keeps its zero), never pad or silently drop a ragged
 row (it is reported as a problem), and never interpret a value.
@@ -184,8 +186,9 @@ def _read_values(data: bytes, delimiter: str, width: int) -> pl.DataFrame:
     )
 
 
-def _read_lines(data: bytes, line_separator: str) -> pl.DataFrame:
-    return pl.read_csv(
+def _scan_lines(data: bytes, line_separator: str) -> pl.LazyFrame:
+    """The file's lines as one text column "line" (a separator byte that never occurs)."""
+    return pl.scan_csv(
         data,
         has_header=False,
         separator=line_separator,
@@ -198,16 +201,27 @@ def _read_lines(data: bytes, line_separator: str) -> pl.DataFrame:
     )
 
 
-def _records_of_lines(lines: pl.DataFrame, has_quotes: bool) -> pl.DataFrame:
+def _measure_lines(data: bytes, line_separator: str, has_quotes: bool) -> pl.DataFrame:
+    """Per line: `length` (bytes, line-end \\r not counted) and `quotes` (quote characters).
+
+    Streamed: the lines themselves are never held, only two numbers per line.
+    """
+    return (
+        _scan_lines(data, line_separator)
+        .select(
+            pl.col("line").str.len_bytes().cast(pl.Int64).alias("length"),
+            (pl.col("line").str.count_matches(QUOTE, literal=True) if has_quotes else pl.lit(0))
+            .cast(pl.Int64)
+            .alias("quotes"),
+        )
+        .collect(engine="streaming")
+    )
+
+
+def _records_of_lines(measured: pl.DataFrame, has_quotes: bool) -> pl.DataFrame:
     """One row per record: `length` (its bytes, lines joined by one \\n each, line-end \\r not
     counted), `quotes` (quote characters in it) and `lines` (how many lines it spans: a quote
-    left open continues the record on the next line)."""
-    measured = lines.select(
-        pl.col("line").str.len_bytes().cast(pl.Int64).alias("length"),
-        (pl.col("line").str.count_matches(QUOTE, literal=True) if has_quotes else pl.lit(0))
-        .cast(pl.Int64)
-        .alias("quotes"),
-    )
+    left open continues the record on the next line). `measured` is `_measure_lines`' output."""
     if not has_quotes:
         return measured.with_columns(lines=pl.lit(1, dtype=pl.Int64))
     measured = measured.with_row_index("line_number").with_columns(
@@ -237,37 +251,50 @@ def _suspect_records(values: pl.DataFrame, records: pl.DataFrame) -> pl.Series:
     inside a value (the line pass drops it). Any other number of values gives another length.
     """
     names = values.columns
-    value_bytes = pl.sum_horizontal([pl.col(name).str.len_bytes().cast(pl.Int64) for name in names])
-    expected = values.select(value_bytes.alias("value_bytes")).to_series() + (len(names) - 1)
+    # Lengths summed as 32-bit (no record of a file polars reads reaches 4 GB), then widened.
+    value_bytes = pl.sum_horizontal([pl.col(name).str.len_bytes() for name in names])
+    expected = values.select(value_bytes.cast(pl.Int64).alias("value_bytes")).to_series() + (len(names) - 1)
     # Exact when no value holds a quote or a \r\n itself; such rows are checked again below.
     mismatch = pl.col("value_bytes") + pl.col("quotes") != pl.col("length")
     candidates = records.with_columns(expected).select(mismatch).to_series().arg_true()
     if candidates.len() == 0:
         return candidates.cast(pl.Int64)
-    inner_quotes = pl.sum_horizontal(
-        [pl.col(name).str.count_matches(QUOTE, literal=True).cast(pl.Int64) for name in names]
-    )
-    inner_crlf = pl.sum_horizontal(
-        [pl.col(name).str.count_matches("\r\n", literal=True).cast(pl.Int64) for name in names]
-    )
+    inner_quotes = pl.sum_horizontal([pl.col(name).str.count_matches(QUOTE, literal=True) for name in names])
+    inner_crlf = pl.sum_horizontal([pl.col(name).str.count_matches("\r\n", literal=True) for name in names])
     exact_expected = values[candidates].select(
-        (value_bytes + (len(names) - 1) - inner_quotes - inner_crlf).alias("value_bytes")
+        (
+            value_bytes.cast(pl.Int64)
+            + (len(names) - 1)
+            - inner_quotes.cast(pl.Int64)
+            - inner_crlf.cast(pl.Int64)
+        ).alias("value_bytes")
     )
     still = records[candidates].with_columns(exact_expected.to_series()).select(mismatch).to_series()
     return candidates.filter(still).cast(pl.Int64)
 
 
-def _record_texts(lines: pl.DataFrame, records: pl.DataFrame, wanted: list[int]) -> dict[int, str]:
-    """The raw text of the given records (lines joined with \n)."""
+def _record_texts(
+    data: bytes, line_separator: str, records: pl.DataFrame, wanted: list[int]
+) -> dict[int, str]:
+    """The raw text of the given records (lines joined with \n), read again for those lines only."""
+    if not wanted:
+        return {}
     first_line = records.select((pl.col("lines").cum_sum() - pl.col("lines")).alias("first")).get_column(
         "first"
     )
-    texts: dict[int, str] = {}
-    for record in wanted:
-        start = int(first_line[record])
-        count = int(records.get_column("lines")[record])
-        texts[record] = "\n".join(lines.get_column("line").slice(start, count).to_list())
-    return texts
+    spans = {record: (int(first_line[record]), int(records.get_column("lines")[record])) for record in wanted}
+    numbers = sorted({start + offset for start, count in spans.values() for offset in range(count)})
+    found = (
+        _scan_lines(data, line_separator)
+        .with_row_index("number")
+        .filter(pl.col("number").is_in(pl.Series(numbers, dtype=pl.UInt32).implode()))
+        .collect(engine="streaming")
+    )
+    line_at = dict(zip(found.get_column("number").to_list(), found.get_column("line").to_list(), strict=True))
+    return {
+        record: "\n".join(line_at[start + offset] for offset in range(count))
+        for record, (start, count) in spans.items()
+    }
 
 
 def _pick_line_separator(data: bytes, delimiter: str) -> str:
@@ -282,7 +309,7 @@ def _parse_record(text: str, delimiter: str) -> list[str]:
     return records[0] if records else []
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Parsed:
     """Data rows (positional columns + SOURCE_ROW), the header, and ragged rows found."""
 
@@ -291,6 +318,11 @@ class _Parsed:
     header_row: int
     ragged: list[tuple[int, int, str]]
     blank_elsewhere: int = 0
+
+    def take_rows(self) -> pl.DataFrame:
+        """Hand the rows over, keeping no reference, so they can be freed once finished."""
+        rows, self.rows = self.rows, pl.DataFrame()
+        return rows
 
 
 def _header_index(values: pl.DataFrame) -> int:
@@ -311,14 +343,15 @@ def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
     line_separator = _pick_line_separator(data, delimiter)
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
+            has_quotes = QUOTE.encode() in data
             values_job = pool.submit(_read_values, data, delimiter, width)
-            lines_job = pool.submit(_read_lines, data, line_separator)
-            values, lines = values_job.result(), lines_job.result()
+            lines_job = pool.submit(_measure_lines, data, line_separator, has_quotes)
+            values, measured = values_job.result(), lines_job.result()
     except pl.exceptions.PolarsError as error:
         if "utf-8" in str(error).lower() or "utf8" in str(error).lower():
             raise _NotUtf8 from None
         raise _NeedsSlowPath(str(error)) from None
-    records = _records_of_lines(lines, QUOTE.encode() in data)
+    records = _records_of_lines(measured, has_quotes)
     if records.height != values.height:
         raise _NeedsSlowPath("record counts disagree")
     header_index = _header_index(values)
@@ -326,7 +359,7 @@ def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
         raise UserError("the file has no header row", "the first row must name the columns")
 
     suspects = [int(record) for record in _suspect_records(values, records) if record >= header_index]
-    texts = _record_texts(lines, records, suspects)
+    texts = _record_texts(data, line_separator, records, suspects)
     ragged: list[tuple[int, int, str]] = []
     excluded: list[int] = []
     blank_records = 0
@@ -415,24 +448,50 @@ def _slow_parse(data: bytes, delimiter: str) -> _Parsed:
 # ---- entry point ---------------------------------------------------------------------------------
 
 
-def read_csv(path: str, data: bytes, *, encoding: str | None, delimiter: str | None) -> Extracted:
-    """Read delimited text `data` (the bytes of `path`) into an Extracted."""
+def read_file_bytes(path: Path, size: int = -1) -> bytes:
+    """The file's bytes (the first `size` when given), or a UserError a person can act on."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(size)
+    except OSError as error:
+        raise UserError(f"{path} cannot be read: {error.strerror}", "check the file's permissions") from None
+
+
+def read_csv(
+    path: str, data: bytes | None = None, *, encoding: str | None, delimiter: str | None
+) -> Extracted:
+    """Read delimited text `data` (the bytes of `path`; read here when None) into an Extracted.
+
+    The file's bytes are dropped before the frame is finished, so a large file is not held
+    twice (as bytes and as a frame) at the peak.
+    """
     source_file = Path(path).name
+    parsed, used_encoding, chosen = _parse_file(
+        path, source_file, data if data is not None else read_file_bytes(Path(path)), encoding, delimiter
+    )
+    return _finish_parsed(path, source_file, parsed, used_encoding, chosen)
+
+
+def _parse_file(
+    path: str, source_file: str, data: bytes, encoding: str | None, delimiter: str | None
+) -> tuple[_Parsed, str, str]:
+    """Parse the bytes (detecting the encoding unless given): rows, encoding used, delimiter."""
     decoded = decode(data, encoding, source_file)
     try:
-        return _read_decoded(path, source_file, decoded, delimiter)
+        return _parse_decoded(source_file, decoded, delimiter)
     except _NotUtf8:
         if encoding is not None:
             raise UserError(
                 f"{source_file} is not valid UTF-8",
                 "pass the file's real encoding, e.g. --encoding cp1252",
             ) from None
-        return _read_decoded(
-            path, source_file, Decoded(_decode_with(data, "cp1252", source_file), "cp1252"), delimiter
+        del decoded
+        return _parse_decoded(
+            source_file, Decoded(_decode_with(data, "cp1252", source_file), "cp1252"), delimiter
         )
 
 
-def _read_decoded(path: str, source_file: str, decoded: Decoded, delimiter: str | None) -> Extracted:
+def _parse_decoded(source_file: str, decoded: Decoded, delimiter: str | None) -> tuple[_Parsed, str, str]:
     data = decoded.data
     if b"\n" not in data and b"\r" in data:
         data = data.replace(b"\r", b"\n")  # classic Mac line ends
@@ -447,8 +506,12 @@ def _read_decoded(path: str, source_file: str, decoded: Decoded, delimiter: str 
         parsed = _fast_parse(data, chosen, sample_records[0])
     except _NeedsSlowPath:
         parsed = _slow_parse(data, chosen)
+    return parsed, decoded.encoding, chosen
+
+
+def _finish_parsed(path: str, source_file: str, parsed: _Parsed, encoding: str, chosen: str) -> Extracted:
     finished = finish(
-        parsed.rows,
+        parsed.take_rows(),
         parsed.header,
         source_file=source_file,
         place=f"row {parsed.header_row}",
@@ -465,7 +528,7 @@ def _read_decoded(path: str, source_file: str, decoded: Decoded, delimiter: str 
         format="csv",
         rows=finished.frame.height,
         columns=finished.columns,
-        encoding=decoded.encoding,
+        encoding=encoding,
         delimiter=chosen,
         notes=tuple(notes),
     )

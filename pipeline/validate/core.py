@@ -122,8 +122,7 @@ def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None =
         if check.raw_column is not None
     }
 
-    work = _normalize_all(mapped, spec, checks, today or dt.date.today())
-    field_rejects = _field_rejects(work, checks, raw_values, spec)
+    work, field_rejects = _normalize_all(mapped, spec, checks, raw_values, today or dt.date.today())
     extract_rejects, orphans = _extract_rejects(mapped.problems, located, rows)
     rejected = work.get_column(_ROW).is_in(
         pl.concat([field_rejects.get_column(_ROW), extract_rejects.get_column(_ROW)]).implode()
@@ -141,9 +140,14 @@ def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None =
         .cast(REJECT_SCHEMA)  # type: ignore[arg-type]
     )
 
-    valid = work.select(_ROW, pl.col(r"^v\d+$")).hstack(located.drop(_ROW)).filter(~rejected)
-    clients, warnings = _clients(valid, checks, raw_values)
-    cases = _cases(valid, checks)
+    # Clients and cases are copied out of `work` one column at a time, each normalized column
+    # released as soon as it is copied: the full normalized frame is never held twice.
+    columns = dict(zip(work.columns, work.get_columns(), strict=True))
+    columns.update(zip(located.columns[1:], located.get_columns()[1:], strict=True))
+    del work
+    cases = _cases(columns, ~rejected, checks)
+    clients, warnings = _clients(columns, ~rejected, checks, raw_values)
+    del columns
     check_output(clients, client_schema(spec))
     check_output(cases, case_schema(spec))
 
@@ -165,11 +169,17 @@ def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None =
 
 
 def _normalize_all(
-    mapped: MappedFrames, spec: MappingSpec, checks: list[_Check], today: dt.date
-) -> pl.DataFrame:
-    """_ROW plus, per check i, the value to send (v{i}) and the reason it is bad (r{i}, null if fine).
+    mapped: MappedFrames,
+    spec: MappingSpec,
+    checks: list[_Check],
+    raw_values: dict[str, pl.Series],
+    today: dt.date,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """_ROW plus, per check i, the value to send (v{i}); and one reject per bad cell.
 
-    Columns are independent and polars releases the GIL, so they are normalized in threads.
+    Columns are independent and polars releases the GIL, so they are judged in threads. Each
+    column's reasons are turned into rejects at once and dropped: only the (few) bad cells are
+    kept, never a reason column per field beside the values.
     """
     texts = [
         (mapped.clients if check.entity == "client" else mapped.cases)
@@ -177,17 +187,23 @@ def _normalize_all(
         .cast(pl.String)
         for check in checks
     ]
-    with ThreadPoolExecutor(max_workers=min(len(checks), os.cpu_count() or 1)) as pool:
-        results = list(pool.map(lambda i: _normalizer(checks[i], spec, texts[i], today), range(len(checks))))
-    columns: list[pl.Series] = [pl.int_range(mapped.raw.height, dtype=pl.Int64, eager=True).alias(_ROW)]
-    missing: list[pl.Expr] = []
-    for i, (check, normalized) in enumerate(zip(checks, results, strict=True)):
-        columns += [normalized.value.alias(f"v{i}"), normalized.reason.cast(pl.String).alias(f"r{i}")]
+
+    def judge(i: int) -> tuple[pl.Series, list[pl.DataFrame]]:
+        check = checks[i]
+        normalized = _normalizer(check, spec, texts[i], today)
+        reason = normalized.reason.cast(pl.String)
         if check.spec.required:
             # Every normalizer gives neither a value nor a reason exactly for an empty cell.
-            empty = pl.col(f"v{i}").is_null() & pl.col(f"r{i}").is_null()
-            missing.append(pl.when(empty).then(pl.lit("missing")).otherwise(f"r{i}").alias(f"r{i}"))
-    return pl.DataFrame(columns).with_columns(missing)
+            empty = normalized.value.is_null() & reason.is_null()
+            reason = reason.zip_with(~empty, pl.repeat("missing", reason.len(), dtype=pl.String, eager=True))
+        return normalized.value.alias(f"v{i}"), _field_rejects(i, check, reason, raw_values, spec)
+
+    with ThreadPoolExecutor(max_workers=min(len(checks), os.cpu_count() or 1)) as pool:
+        results = list(pool.map(judge, range(len(checks))))
+    columns: list[pl.Series] = [pl.int_range(mapped.raw.height, dtype=pl.Int64, eager=True).alias(_ROW)]
+    columns += [value for value, _ in results]
+    rejects = pl.concat([_empty_located_rejects(), *(piece for _, pieces in results for piece in pieces)])
+    return pl.DataFrame(columns), rejects
 
 
 def _empty_located_rejects() -> pl.DataFrame:
@@ -198,33 +214,36 @@ def _empty_located_rejects() -> pl.DataFrame:
 
 
 def _field_rejects(
-    work: pl.DataFrame, checks: list[_Check], raw_values: dict[str, pl.Series], spec: MappingSpec
-) -> pl.DataFrame:
-    """One reject per bad cell: _ROW, field (source column), value as read, code, message, _ORDER."""
-    pieces = [_empty_located_rejects()]
-    for i, check in enumerate(checks):
-        reason_col = f"r{i}"
-        bad = work.select(_ROW, reason_col).filter(pl.col(reason_col).is_not_null())
-        if bad.height == 0:
-            continue
-        value = (
-            raw_values[check.raw_column].gather(bad.get_column(_ROW))
-            if check.raw_column is not None
-            else pl.Series([None] * bad.height, dtype=pl.String)
+    i: int, check: _Check, reason: pl.Series, raw_values: dict[str, pl.Series], spec: MappingSpec
+) -> list[pl.DataFrame]:
+    """One reject per bad cell of check i: _ROW, field (source column), value as read, code, message, _ORDER."""
+    reason_col = f"r{i}"
+    bad = (
+        reason.alias(reason_col)
+        .to_frame()
+        .with_row_index(_ROW)
+        .with_columns(pl.col(_ROW).cast(pl.Int64))
+        .filter(pl.col(reason_col).is_not_null())
+    )
+    if bad.height == 0:
+        return []
+    value = (
+        raw_values[check.raw_column].gather(bad.get_column(_ROW))
+        if check.raw_column is not None
+        else pl.Series([None] * bad.height, dtype=pl.String)
+    )
+    bad = bad.with_columns(value.alias("value"))
+    return [
+        bad.filter(pl.col(reason_col) == reason_key).select(
+            _ROW,
+            field=pl.lit(check.label),
+            value=pl.col("value"),
+            code=pl.lit(n.REASONS[reason_key][0]),
+            message=_message(check, reason_key, pl.col("value"), spec),
+            **{_ORDER: pl.lit(i, dtype=pl.Int64)},
         )
-        bad = bad.with_columns(value.alias("value"))
-        for reason in bad.get_column(reason_col).unique().to_list():
-            pieces.append(
-                bad.filter(pl.col(reason_col) == reason).select(
-                    _ROW,
-                    field=pl.lit(check.label),
-                    value=pl.col("value"),
-                    code=pl.lit(n.REASONS[reason][0]),
-                    message=_message(check, reason, pl.col("value"), spec),
-                    **{_ORDER: pl.lit(i, dtype=pl.Int64)},
-                )
-            )
-    return pl.concat(pieces)
+        for reason_key in bad.get_column(reason_col).unique().to_list()
+    ]
 
 
 def _extract_rejects(
@@ -309,28 +328,86 @@ def _duplicate_cases(
     )
 
 
-def _value_columns(checks: list[_Check], entity: str) -> list[pl.Expr]:
-    return [
-        pl.col(f"v{i}").alias(check.kayse_field) for i, check in enumerate(checks) if check.entity == entity
-    ]
+def _client_key_index(checks: list[_Check]) -> int:
+    return next(i for i, c in enumerate(checks) if c.entity == "client" and c.kayse_field == CLIENT_KEY)
+
+
+def _copy_out(
+    columns: dict[str, pl.Series], wanted: list[tuple[str, str]], keep: set[str], take: pl.Series
+) -> pl.DataFrame:
+    """A frame of `wanted` (column, output name), each filtered (boolean `take`) or gathered (row
+    positions) from `columns`; columns not in `keep` are removed from `columns` once copied, so
+    the normalized column is freed before the next one is copied."""
+    copied: list[pl.Series] = []
+    batch = max(2, os.cpu_count() or 1)  # a few columns at a time: polars copies them in parallel
+    for start in range(0, len(wanted), batch):
+        part = pl.DataFrame(
+            [
+                (columns[name] if name in keep else columns.pop(name)).alias(alias)
+                for name, alias in wanted[start : start + batch]
+            ]
+        )
+        copied += (part.filter(take) if take.dtype == pl.Boolean else part[take]).get_columns()
+        del part
+    return pl.DataFrame(copied)
 
 
 def _clients(
-    valid: pl.DataFrame, checks: list[_Check], raw_values: dict[str, pl.Series]
+    columns: dict[str, pl.Series], valid: pl.Series, checks: list[_Check], raw_values: dict[str, pl.Series]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """One client per contact key: the first valid row's values; disagreements become warnings."""
-    per_row = valid.select(_ROW, *_value_columns(checks, "client"), SOURCE_FILE, SOURCE_ROW)
-    clients = per_row.filter(pl.col(CLIENT_KEY).is_first_distinct()).drop(_ROW)
+    """One client per contact key: the first valid row's values; disagreements become warnings.
 
+    `columns` holds _ROW, v{i} and the source columns for every row (row i at position i); the
+    client columns are taken out of it. `valid` says which rows are kept. Only the narrow
+    (row, key) frame of valid rows is filtered and sorted; values are gathered.
+    """
+    key_index = _client_key_index(checks)
+    keys = pl.DataFrame([columns[_ROW], columns[f"v{key_index}"].alias(CLIENT_KEY)]).filter(valid)
+    first_rows = keys.filter(pl.col(CLIENT_KEY).is_first_distinct()).get_column(_ROW)
+    client_columns = [(f"v{i}", c.kayse_field) for i, c in enumerate(checks) if c.entity == "client"]
+    warnings = _conflicting_contacts(
+        pl.DataFrame(
+            [
+                columns[_ROW],
+                *(columns[name].alias(alias) for name, alias in client_columns),
+                columns[SOURCE_FILE],
+                columns[SOURCE_ROW],
+            ]
+        ),
+        keys,
+        checks,
+        raw_values,
+    )
+    clients = _copy_out(
+        columns,
+        [*client_columns, (SOURCE_FILE, SOURCE_FILE), (SOURCE_ROW, SOURCE_ROW)],
+        {SOURCE_FILE, SOURCE_ROW},
+        first_rows,
+    )
+    return clients, warnings
+
+
+def _conflicting_contacts(
+    per_row: pl.DataFrame, keys: pl.DataFrame, checks: list[_Check], raw_values: dict[str, pl.Series]
+) -> pl.DataFrame:
+    """A warning per later valid row of a contact whose client field differs from the first row's.
+
+    per_row: _ROW, the client fields and the source columns of every row; keys: _ROW and
+    CLIENT_KEY of the valid rows, in order.
+    """
     # Pair every later row of a contact with the contact's first valid row, by position in
-    # per_row: only the narrow (key, position) frame is sorted, the values are gathered.
+    # `keys`: only that narrow frame is sorted; then positions become rows of per_row.
     is_first = pl.col(CLIENT_KEY).ne_missing(pl.col(CLIENT_KEY).shift(1))
     pairs = (
-        per_row.select(CLIENT_KEY, here=pl.int_range(pl.len(), dtype=pl.Int64))
+        keys.select(CLIENT_KEY, here=pl.int_range(pl.len(), dtype=pl.Int64))
         .filter(pl.col(CLIENT_KEY).is_duplicated())
         .sort(CLIENT_KEY, maintain_order=True)
         .with_columns(there=pl.when(is_first).then(pl.col("here")).forward_fill(), first=is_first)
         .filter(~pl.col("first"))
+    )
+    valid_rows = keys.get_column(_ROW)
+    pairs = pairs.select(
+        here=valid_rows.gather(pairs.get_column("here")), there=valid_rows.gather(pairs.get_column("there"))
     )
     key_label = next(c.label for c in checks if c.entity == "client" and c.kayse_field == CLIENT_KEY)
     warnings = [empty_rejects().with_columns(pl.lit(None, pl.Int64).alias(_ROW), pl.lit(0).alias(_ORDER))]
@@ -388,7 +465,7 @@ def _clients(
         .select(list(REJECT_SCHEMA))
         .cast(REJECT_SCHEMA)  # type: ignore[arg-type]
     )
-    return clients, warning_frame
+    return warning_frame
 
 
 def _quoted(value: pl.Expr) -> pl.Expr:
@@ -400,11 +477,9 @@ def _quoted(value: pl.Expr) -> pl.Expr:
     )
 
 
-def _cases(valid: pl.DataFrame, checks: list[_Check]) -> pl.DataFrame:
-    client_key = next(i for i, c in enumerate(checks) if c.entity == "client" and c.kayse_field == CLIENT_KEY)
-    return valid.select(
-        *_value_columns(checks, "case"),
-        pl.col(f"v{client_key}").alias(CASE_CLIENT_KEY),
-        SOURCE_FILE,
-        SOURCE_ROW,
-    )
+def _cases(columns: dict[str, pl.Series], valid: pl.Series, checks: list[_Check]) -> pl.DataFrame:
+    """The valid rows' case columns, taken out of `columns` (the contact key stays for clients)."""
+    client_key = f"v{_client_key_index(checks)}"
+    wanted = [(f"v{i}", c.kayse_field) for i, c in enumerate(checks) if c.entity == "case"]
+    wanted += [(client_key, CASE_CLIENT_KEY), (SOURCE_FILE, SOURCE_FILE), (SOURCE_ROW, SOURCE_ROW)]
+    return _copy_out(columns, wanted, {client_key, SOURCE_FILE, SOURCE_ROW}, valid)

@@ -40,7 +40,12 @@ def _run(values: pl.Series, *stages: dict[str, pl.Expr], distinct: bool = False)
     frame = frame.select("text", "value", "reason")
     if distinct:
         frame = text.to_frame().join(frame, on="text", how="left", maintain_order="left", nulls_equal=True)
-    return Normalized(frame.get_column("value").alias(values.name), frame.get_column("reason"))
+    value = frame.get_column("value")
+    if not distinct and value.dtype == pl.String and value.equals(text, check_dtypes=True):
+        # Nothing changed (an already-clean column): hand on the input itself, which shares
+        # the source's memory, rather than a second copy of the whole column.
+        value = text
+    return Normalized(value.alias(values.name), frame.get_column("reason"))
 
 
 REASONS: dict[str, tuple[str, str]] = {

@@ -241,3 +241,29 @@ def test_malformed_quotes_in_a_cp1252_file(tmp_path: Path) -> None:
     extracted = read_source(write(tmp_path, "mq.csv", data))
     assert extracted.info.encoding == "cp1252"
     assert extracted.frame.drop(SOURCE_FILE).rows() == [("Renéex", '5" tall', 2), ("José", "2", 3)]
+
+
+def test_ragged_records_far_into_a_large_file_keep_their_exact_text(tmp_path: Path) -> None:
+    # Only the lines of ragged records are read back (the line pass keeps numbers, not text):
+    # rows far past the first chunk, one spanning lines, must still come back exactly.
+    lines = [b"id,note,zip"] + [b'%d,"say ""%d""",0%04d' % (i, i, i) for i in range(2, 40_002)]
+    lines[25_000] = b'25001,"two\nlines",1,extra'
+    lines[39_999] = b"40000,short"
+    extracted = read_source(write(tmp_path, "big.csv", b"\n".join(lines) + b"\n"))
+    assert extracted.problems.select(SOURCE_ROW, "value").rows() == [
+        (25_001, '25001,"two\nlines",1,extra'),
+        (40_000, "40000,short"),
+    ]
+    frame = extracted.frame
+    assert frame.height == 40_000 - 2
+    assert frame.filter(pl.col(SOURCE_ROW) == 25_002).drop(SOURCE_FILE).rows() == [
+        ("25002", 'say "25002"', "025002", 25_002)
+    ]
+
+
+def test_the_frame_has_one_chunk_per_column(tmp_path: Path) -> None:
+    # Later stages select and filter columns of it; a many-chunk frame would be copied each time.
+    body = b"a,b\n" + b"".join(b"%d,x%d\n" % (i, i) for i in range(100_000)) + b"\n,\n7,y\n"
+    frame = read_source(write(tmp_path, "chunks.csv", body)).frame
+    assert frame.height == 100_001
+    assert set(frame.n_chunks("all")) == {1}

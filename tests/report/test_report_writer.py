@@ -221,3 +221,23 @@ def test_a_stale_warnings_file_is_removed_when_there_are_none(tmp_path: Path) ->
     written = write_validation_report(_result(with_warnings=False), tmp_path)
     assert "warnings.csv" not in [p.name for p in written]
     assert not (tmp_path / "warnings.csv").exists()
+
+
+def test_only_the_cells_that_need_it_change_in_a_wide_frame() -> None:
+    # Columns are tested first and only those holding a formula-like cell are rewritten: a
+    # column of E.164 phones (all starting with +) must come out exactly as it went in.
+    frame = pl.DataFrame(
+        {
+            "mobile": ["+12125550123", "+13125550188", None],
+            "note": ["fine", "=SUM(A1)", "-x"],
+            "=head": ["plain", "text", "here"],
+            "count": [1, 2, 3],
+        }
+    )
+    safe = neutralize_formulas(frame)
+    assert safe.columns == ["mobile", "note", "'=head", "count"]
+    assert safe.rows() == [
+        ("+12125550123", "fine", "plain", 1),
+        ("+13125550188", "'=SUM(A1)", "text", 2),
+        (None, "'-x", "here", 3),
+    ]
