@@ -31,7 +31,7 @@ SheetOpt = Annotated[str | None, typer.Option("--sheet", help="XLSX sheet name (
 # ---- validate (data side) ------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog="Exit codes: 0 every row valid; 1 some rows rejected; 2 usage or configuration problem.")
 def validate(
     sources: Sources,
     mapping: MappingOpt,
@@ -219,7 +219,11 @@ def plan(
     raise typer.Exit(int(ExitCode.REJECTED if validation.rows_rejected else ExitCode.OK))
 
 
-@app.command()
+@app.command(
+    epilog="Exit codes: 0 all loaded; 1 some rows rejected, refused, blocked or uncertain (see the report); "
+    "2 usage or configuration problem; 3 stopped early (API unreachable, key refused, --max-wait): "
+    "rerun to continue; 4 a bug in kayse-etl."
+)
 def load(
     sources: Sources,
     mapping: MappingOpt,
