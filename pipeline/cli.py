@@ -396,7 +396,8 @@ def resolve(
     base_url: BaseUrlOpt = None,
     api_key_file: KeyFileOpt = None,
 ) -> None:
-    """Settle uncertain records, knowingly: record the Kayse id you found, or have them re-created."""
+    """Settle uncertain records, knowingly: record the Kayse id you found, or have them re-created.
+    Also re-points any record whose Kayse copy was deleted (--recreate) or merged (--kayse-id)."""
     from pipeline import run
     from pipeline.settings import resolve_connection
 
@@ -421,7 +422,7 @@ def resolve(
             + (f"recorded as Kayse id {d.kayse_id}" if d.kayse_id else "will be created by the next load")
         )
     for d in unmatched:
-        typer.echo(f"{d.kind} {d.key}: not uncertain for this target (nothing changed)", err=True)
+        typer.echo(f"{d.kind} {d.key}: not in the ledger for this target (nothing changed)", err=True)
     if unmatched:
         raise typer.Exit(int(ExitCode.REJECTED))
 

@@ -390,22 +390,26 @@ class Ledger:
         return [UncertainRow(r[0], r[1], r[2], r[3]) for r in rows]
 
     def resolve(self, target: Target, kind: EntityKind, key: str, *, kayse_id: int | None) -> bool:
-        """Settle one uncertain record: with the Kayse id the operator found (it exists), or with
-        None (it does not: forget it, so the next load creates it). False when nothing matched."""
+        """Settle one record by the operator's word: the Kayse id it has (it exists: an uncertain
+        create that landed, or a record merged in the web app), or None (it does not exist: an
+        uncertain create that never landed, or a record deleted in the web app) so that the next
+        load creates it. False when the ledger has no such record."""
         with self.transaction() as db:
             tid = self.target_id(target, create=False)
             if tid is None:
                 return False
-            where = "target_id=? AND kind=? AND source_key=? AND state IN ('uncertain', 'in_flight')"
+            where = "target_id=? AND kind=? AND source_key=?"
             if kayse_id is None:
                 cursor = db.execute(f"DELETE FROM entities WHERE {where}", (tid, kind, key))
             else:
-                # payload_hash stays NULL: the next load sends the record once as an update, so
-                # Kayse ends up holding exactly our data whatever state the lost create left.
+                # payload_hash NULL: the next load sends the record once as an update, so Kayse
+                # ends up holding exactly our data whatever state it was left in.
                 cursor = db.execute(
                     f"UPDATE entities SET kayse_id=?, state='done', payload_hash=NULL WHERE {where}",
                     (kayse_id, tid, kind, key),
                 )
+            if kind == "case":  # its list membership was for the old id: attach it afresh
+                db.execute("DELETE FROM members WHERE target_id=? AND case_key=?", (tid, key))
             return cursor.rowcount > 0
 
     # ---- rollback ----------------------------------------------------------------------------

@@ -175,14 +175,15 @@ class _Loader:
                 if op.is_create:
                     dropped.append(op.key)
                 stats.failed += 1
+                message = item.message or ""
+                if not op.is_create and "not found" in f"{item.error} {message}".lower():
+                    message += (
+                        f" (deleted in Kayse? `kayse-etl resolve {op.kind} {op.key} --recreate` creates it"
+                        " again on the next load; --kayse-id ID points it at another record)"
+                    )
                 self.result.failed.append(
                     FailedRecord(
-                        op.kind,
-                        op.key,
-                        op.source_file,
-                        op.source_row,
-                        item.error or "refused",
-                        item.message or "",
+                        op.kind, op.key, op.source_file, op.source_row, item.error or "refused", message
                     )
                 )
                 continue

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import run
+from pipeline.kayse.client import KayseClient
 from pipeline.ledger import Ledger, Target
 from pipeline.settings import Connection, key_fingerprint
 from tests.conftest import SANDBOX_TEST_KEY
@@ -494,3 +495,34 @@ def test_plan_check_quota_reads_whats_left_with_one_request(sandbox: Any, tmp_pa
     assert len(sandbox.request_log()) == 1
     as_json = json.loads(cli_run(sandbox, *args, "--check-quota", "--format", "json").stdout)
     assert as_json["quota"]["remaining"] == 8 and as_json["quota"]["limit"] == 10
+
+
+def test_a_record_deleted_in_kayse_is_reported_with_the_way_to_recreate_it(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    first = load(sandbox, ledger)
+    valid = set(first.validation.clients["external_source_id"])
+    changed, contact = changed_copy(tmp_path, valid, "Case Status", "pending")
+    case = next(
+        c
+        for c in live(sandbox.state(), "cases")
+        if c["client_ids"]
+        and any(
+            r["external_source_id"] == c["external_source_id"] and r["client_external_source_id"] == contact
+            for r in first.validation.cases.iter_rows(named=True)
+        )
+    )
+    client = KayseClient(sandbox.base_url, SANDBOX_TEST_KEY)
+    client.cases.delete(case["id"])  # someone deleted it in the web app
+    second = load(sandbox, ledger, source=changed)
+    assert second.result is not None
+    (failed,) = second.result.failed
+    key = f"import:{case['external_source_id']}"
+    assert failed.key == key and f"kayse-etl resolve case {key} --recreate" in failed.message
+    assert cli_run(sandbox, "resolve", "case", key, "--recreate", "--ledger", str(ledger)).returncode == 0
+    third = load(sandbox, ledger, source=changed)
+    assert third.result is not None and third.result.failed == []
+    assert third.result.steps["cases"].created == 1
+    assert third.result.steps["membership"].created == 1  # the new case is put in its list
+    assert_exactly_one_of_everything(sandbox, third.validation, campaigns=False)
