@@ -526,3 +526,41 @@ def test_a_record_deleted_in_kayse_is_reported_with_the_way_to_recreate_it(
     assert third.result.steps["cases"].created == 1
     assert third.result.steps["membership"].created == 1  # the new case is put in its list
     assert_exactly_one_of_everything(sandbox, third.validation, campaigns=False)
+
+
+def settle_uncertain_from_kayse(sandbox: Any, ledger: Path) -> None:
+    """What an operator does with `kayse-etl uncertain`: look each record up, record its id or
+    have it re-created (here the sandbox's state stands in for the Kayse web app)."""
+    state = sandbox.state()
+    found = {
+        "client": {c["external_source_id"]: c["id"] for c in live(state, "clients")},
+        "case": {c["external_source_id"]: c["id"] for c in live(state, "cases")},
+        "campaign": {c["name"]: c["id"] for c in state["campaigns"]},
+        "case_list": {c["name"]: c["id"] for c in live(state, "case_lists")},
+    }
+    decisions = []
+    for row in run.list_uncertain(ledger):
+        lookup = row.source_key.split(":", 1)[1] if row.kind in ("client", "case") else row.source_key
+        decisions.append(run.Decision(row.kind, row.source_key, found[row.kind].get(lookup)))
+    run.resolve(decisions, connection=Connection(sandbox.base_url, SANDBOX_TEST_KEY), ledger_path=ledger)
+
+
+def test_under_random_faults_reruns_converge_to_exactly_one_of_everything(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Errors, extra 429s and answers lost after commit, at random, on every kind of write: each
+    rerun (after settling what is uncertain) gets further, and the end state is exact."""
+    ledger = tmp_path / "ledger.sqlite"
+    sandbox.configure(faults="error=0.2,ratelimit=0.05,lost=0.1,seed=11")
+    outcomes = []
+    for _ in range(12):
+        outcome = load(sandbox, ledger, campaign=True, batch_size=20)
+        assert outcome.result is not None
+        outcomes.append(outcome.result)
+        settle_uncertain_from_kayse(sandbox, ledger)
+        if outcome.plan.total_requests == 0:
+            break
+    assert outcomes[-1].requests_sent == 0, "the reruns never converged"
+    assert any(r.uncertain for r in outcomes), "the faults should have lost some answers"
+    sandbox.configure(faults="")
+    assert_exactly_one_of_everything(sandbox, run.validate([SAMPLE], MAPPING), campaigns=True)
