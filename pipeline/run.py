@@ -140,8 +140,8 @@ def load(
         )
         if dry_run:
             return LoadOutcome(validation, the_plan, None)
-        run_id = ledger.start_run(target, "load", _inputs(sources, validation), the_plan.total_requests)
         client = KayseClient(connection.base_url, connection.api_key, max_wait=max_wait, on_wait=on_wait)
+        run_id = ledger.start_run(target, "load", _inputs(sources, validation), the_plan.total_requests)
         try:
             result = load_stage.execute(the_plan, client, ledger, target, run_id, observer)
         finally:
