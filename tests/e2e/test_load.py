@@ -320,20 +320,12 @@ def test_kill_at_random_points_then_rerun_leaves_exactly_one_of_everything(
             pending = db.uncertain()
         if not pending:
             break
-        state = sandbox.state()
-        found = {
-            "client": {c["external_source_id"]: c["id"] for c in live(state, "clients")},
-            "case": {c["external_source_id"]: c["id"] for c in live(state, "cases")},
-            "campaign": {c["name"]: c["id"] for c in state["campaigns"]},
-            "case_list": {c["name"]: c["id"] for c in live(state, "case_lists")},
-        }
         decisions = tmp_path / "decisions.csv"
         with open(decisions, "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["kind", "key", "kayse_id"])
-            for row in pending:
-                lookup = row.source_key.split(":", 1)[1] if row.kind in ("client", "case") else row.source_key
-                writer.writerow([row.kind, row.source_key, found[row.kind].get(lookup) or "recreate"])
+            for d in decisions_from_kayse(sandbox, pending):
+                writer.writerow([d.kind, d.key, d.kayse_id or "recreate"])
         settle = cli_run(sandbox, "resolve", "--ledger", str(ledger), "--from-csv", str(decisions))
         assert settle.returncode == 0, settle.stderr
     final = cli_run(sandbox, *args)
@@ -528,9 +520,9 @@ def test_a_record_deleted_in_kayse_is_reported_with_the_way_to_recreate_it(
     assert_exactly_one_of_everything(sandbox, third.validation, campaigns=False)
 
 
-def settle_uncertain_from_kayse(sandbox: Any, ledger: Path) -> None:
-    """What an operator does with `kayse-etl uncertain`: look each record up, record its id or
-    have it re-created (here the sandbox's state stands in for the Kayse web app)."""
+def decisions_from_kayse(sandbox: Any, rows: list[Any]) -> list[run.Decision]:
+    """What an operator decides for each uncertain record after looking it up in the Kayse web
+    app (here the sandbox's state stands in for it): its id if it is there, else re-create it."""
     state = sandbox.state()
     found = {
         "client": {c["external_source_id"]: c["id"] for c in live(state, "clients")},
@@ -539,9 +531,14 @@ def settle_uncertain_from_kayse(sandbox: Any, ledger: Path) -> None:
         "case_list": {c["name"]: c["id"] for c in live(state, "case_lists")},
     }
     decisions = []
-    for row in run.list_uncertain(ledger):
+    for row in rows:
         lookup = row.source_key.split(":", 1)[1] if row.kind in ("client", "case") else row.source_key
         decisions.append(run.Decision(row.kind, row.source_key, found[row.kind].get(lookup)))
+    return decisions
+
+
+def settle_uncertain_from_kayse(sandbox: Any, ledger: Path) -> None:
+    decisions = decisions_from_kayse(sandbox, run.list_uncertain(ledger))
     run.resolve(decisions, connection=Connection(sandbox.base_url, SANDBOX_TEST_KEY), ledger_path=ledger)
 
 
