@@ -28,6 +28,14 @@ MappingOpt = Annotated[Path, typer.Option("--mapping", "-m", help="Mapping file 
 SheetOpt = Annotated[str | None, typer.Option("--sheet", help="XLSX sheet name (default: the first).")]
 
 
+FormatOpt = Annotated[str, typer.Option("--format", help="text or json.")]
+
+
+def _check_format(value: str) -> None:
+    if value not in ("text", "json"):
+        raise UserError(f"--format must be text or json, not {value!r}")
+
+
 # ---- validate (data side) ------------------------------------------------------------
 
 
@@ -39,7 +47,7 @@ def validate(
     report_dir: Annotated[
         Path | None, typer.Option(help="Write summary.json, rejects.csv, clients.csv, cases.csv here.")
     ] = None,
-    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    format: FormatOpt = "text",
 ) -> None:
     """Check a file against a mapping with no network: what would load, and what is wrong with the rest.
 
@@ -50,8 +58,7 @@ def validate(
     from pipeline import run
     from pipeline.report.validation import render_text, summary, write_validation_report
 
-    if format not in ("text", "json"):
-        raise typer.BadParameter(f"{format!r} is not one of 'text', 'json'.", param_hint="'--format'")
+    _check_format(format)
     result = run.validate(sources, mapping, sheet=sheet)
     report = summary(result)
     if format == "json":
@@ -156,18 +163,6 @@ CampaignFlag = Annotated[
     ),
 ]
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, max=500, help="Records per bulk request.")]
-FormatOpt = Annotated[str, typer.Option("--format", help="text or json.")]
-
-
-def _check_format(value: str) -> None:
-    if value not in ("text", "json"):
-        raise UserError(f"--format must be text or json, not {value!r}")
-
-
-def _ledger_for(mapping: Path, ledger: Path | None) -> Path:
-    from pipeline.run import default_ledger_path
-
-    return ledger or default_ledger_path(mapping)
 
 
 @app.command()
@@ -254,6 +249,7 @@ def load(
     from pipeline import run
     from pipeline.progress import make_observer
     from pipeline.report.load import load_summary, plan_summary, render_load, render_plan, write_load_report
+    from pipeline.report.validation import write_validation_report
     from pipeline.settings import resolve_connection
 
     _check_format(format)
@@ -277,7 +273,7 @@ def load(
         if observer is not None:
             observer.close()
     if report_dir is not None:
-        _write_validation_files(outcome.validation, report_dir)
+        write_validation_report(outcome.validation, report_dir)
         if outcome.result is not None:
             write_load_report(outcome.result, outcome.plan, report_dir)
     if format == "json":
@@ -298,12 +294,6 @@ def load(
         if report_dir is not None:
             typer.echo(f"reports written to {report_dir}")
     raise typer.Exit(int(outcome.exit_code))
-
-
-def _write_validation_files(validation: object, report_dir: Path) -> None:
-    from pipeline.report.validation import write_validation_report
-
-    write_validation_report(validation, report_dir)  # type: ignore[arg-type]
 
 
 @app.command()
