@@ -1,4 +1,4 @@
-"""`python -m bench` (`make bench`): the validate benchmark, then the load benchmark if present.
+"""`python -m bench` (`make bench`): the validate benchmark, then the load benchmark.
 
 Usage: python -m bench [--rows N]   (default 1,000,000 rows for the validate benchmark)
 """
@@ -6,10 +6,8 @@ Usage: python -m bench [--rows N]   (default 1,000,000 rows for the validate ben
 from __future__ import annotations
 
 import argparse
-import importlib
-from pathlib import Path
 
-from bench import validate_bench
+from bench import load_bench, validate_bench
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,8 +15,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=validate_bench.DEFAULT_ROWS, help="rows to generate")
     args = parser.parse_args(argv)
     validate_bench.main(args.rows)
-    if (Path(__file__).parent / "load_bench.py").exists():
-        importlib.import_module("bench.load_bench").main()
+    load_bench.main()
 
 
 if __name__ == "__main__":

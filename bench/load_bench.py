@@ -47,7 +47,7 @@ def main() -> None:
             cases = first.validation.cases.height
             lists = len(first.plan.case_lists)
             campaigns = len(first.plan.campaigns)
-            cap = 500  # the largest bulk the API takes (kayse-api.md G3, the sandbox's cap)
+            cap = 500  # the largest bulk the API takes (the sandbox enforces the same cap)
             minimum = math.ceil(clients / cap) + math.ceil(cases / cap) + lists + campaigns
             naive = clients + cases + cases + lists + campaigns  # create client, create case, attach
             sent = first.result.requests_sent

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.generate import write_generic_export
 from pipeline import run
-from pipeline.plan import estimate_hours
+from pipeline.model import estimate_hours
 from pipeline.sandbox.server import SandboxConfig, start_in_thread
 from pipeline.settings import Connection
 

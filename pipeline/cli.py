@@ -1,19 +1,21 @@
 """The `kayse-etl` command line: parse flags, call `pipeline.run`, print, exit.
 
 No logic lives here beyond turning flags into library arguments and results into output and
-exit codes (see the README). The API key is never a flag: it comes from KAYSE_API_KEY or
---api-key-file, so it never shows in `ps` or shell history.
+exit codes (see the README): every stage is reached through `pipeline.run`, every text through
+`pipeline.report`. The API key is never a flag: it comes from KAYSE_API_KEY or --api-key-file,
+so it never shows in `ps` or shell history.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pipeline.model import ExitCode, UserError
+from pipeline.model import Decision, ExitCode, UserError
 
 app = typer.Typer(
     name="kayse-etl",
@@ -26,14 +28,30 @@ app = typer.Typer(
 Sources = Annotated[list[Path], typer.Argument(help="CSV or XLSX files to read.", show_default=False)]
 MappingOpt = Annotated[Path, typer.Option("--mapping", "-m", help="Mapping file (YAML), see mappings/.")]
 SheetOpt = Annotated[str | None, typer.Option("--sheet", help="XLSX sheet name (default: the first).")]
-
-
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--encoding",
+        help="Text encoding of CSV files, e.g. cp1252 or utf-16 (default: detected). Ignored for XLSX.",
+    ),
+]
+DelimiterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--delimiter",
+        help="CSV delimiter: one character, or comma, semicolon, tab, pipe (default: detected).",
+    ),
+]
 FormatOpt = Annotated[str, typer.Option("--format", help="text or json.")]
 
 
 def _check_format(value: str) -> None:
     if value not in ("text", "json"):
         raise UserError(f"--format must be text or json, not {value!r}")
+
+
+def _print_json(body: object) -> None:
+    typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
 
 
 # ---- validate (data side) ------------------------------------------------------------
@@ -44,6 +62,8 @@ def validate(
     sources: Sources,
     mapping: MappingOpt,
     sheet: SheetOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
     report_dir: Annotated[
         Path | None, typer.Option(help="Write summary.json, rejects.csv, clients.csv, cases.csv here.")
     ] = None,
@@ -53,24 +73,23 @@ def validate(
 
     Exit 0: every row is valid. 1: some rows were rejected. 2: a usage or configuration problem.
     """
-    import json
-
     from pipeline import run
-    from pipeline.report.validation import render_text, summary, write_validation_report
+    from pipeline.report.validation import render_text, summary
 
     _check_format(format)
-    result = run.validate(sources, mapping, sheet=sheet)
-    report = summary(result)
+    outcome = run.validate(
+        sources, mapping, sheet=sheet, encoding=encoding, delimiter=delimiter, report_dir=report_dir
+    )
+    report = summary(outcome)
     if format == "json":
-        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        _print_json(report)
     else:
-        typer.echo(render_text(result, report))
+        typer.echo(render_text(outcome, report))
     if report_dir is not None:
-        written = write_validation_report(result, report_dir)
         # with --format json, stdout stays pure JSON
-        names = ", ".join(path.name for path in written)
+        names = ", ".join(path.name for path in outcome.report_files)
         typer.echo(f"Report written to {report_dir}: {names}", err=format == "json")
-    raise typer.Exit(int(ExitCode.REJECTED if result.rows_rejected else ExitCode.OK))
+    raise typer.Exit(int(outcome.exit_code))
 
 
 # ---- sandbox (Kayse side) ------------------------------------------------------------
@@ -122,6 +141,7 @@ def sandbox(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print a line per request.")] = False,
 ) -> None:
     """Run a local Kayse-compatible API (for rehearsals, the demo and the tests)."""
+    # The sandbox is a tool of its own, not a stage of the flow: the CLI only starts it.
     from pipeline.sandbox.server import SandboxConfig, serve
 
     serve(
@@ -171,6 +191,8 @@ def plan(
     mapping: MappingOpt,
     ledger: LedgerOpt = None,
     sheet: SheetOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
     campaign: CampaignFlag = False,
     batch_size: BatchOpt = 100,
     base_url: BaseUrlOpt = None,
@@ -185,33 +207,37 @@ def plan(
 ) -> None:
     """Show what a load would send, and how many API requests and hours that takes. Sends nothing
     (with --check-quota: one read-only request)."""
-    import json
-
     from pipeline import run
     from pipeline.report.load import plan_summary, render_plan
-    from pipeline.settings import resolve_api_key, resolve_base_url, resolve_connection
+    from pipeline.report.text import render_rows_valid
+    from pipeline.settings import Connection, resolve_api_key, resolve_base_url
 
     _check_format(format)
-    validation, the_plan = run.plan(
+    url = resolve_base_url(base_url)
+    # Planning needs no key (the ledger knows its targets); only --check-quota sends a request.
+    key = resolve_api_key(api_key_file, required=check_quota)
+    outcome = run.plan(
         sources,
         mapping,
-        base_url=resolve_base_url(base_url),
-        api_key=resolve_api_key(api_key_file, required=False),
+        connection=Connection(url, key) if key else None,
+        base_url=url,
         ledger_path=ledger,
         campaign=campaign,
         batch_size=batch_size,
+        check_quota=check_quota,
         sheet=sheet,
+        encoding=encoding,
+        delimiter=delimiter,
     )
-    quota = run.check_quota(resolve_connection(base_url, api_key_file)) if check_quota else None
     if format == "json":
-        body = plan_summary(the_plan)
-        if quota is not None:
-            body["quota"] = vars(quota)
-        typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
+        body = plan_summary(outcome.plan)
+        if outcome.quota is not None:
+            body["quota"] = vars(outcome.quota)
+        _print_json(body)
     else:
-        typer.echo(f"{validation.rows_valid:,} of {validation.rows_read:,} rows valid")
-        typer.echo(render_plan(the_plan, quota))
-    raise typer.Exit(int(ExitCode.REJECTED if validation.rows_rejected else ExitCode.OK))
+        typer.echo(render_rows_valid(outcome.validation))
+        typer.echo(render_plan(outcome.plan, outcome.quota))
+    raise typer.Exit(int(outcome.exit_code))
 
 
 @app.command(
@@ -224,6 +250,8 @@ def load(
     mapping: MappingOpt,
     ledger: LedgerOpt = None,
     sheet: SheetOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
     campaign: CampaignFlag = False,
     batch_size: BatchOpt = 100,
     dry_run: Annotated[
@@ -244,12 +272,10 @@ def load(
     format: FormatOpt = "text",
 ) -> None:
     """Validate, plan and load into Kayse. Safe to rerun: nothing is created twice."""
-    import json
-
     from pipeline import run
     from pipeline.progress import make_observer
-    from pipeline.report.load import load_summary, plan_summary, render_load, render_plan, write_load_report
-    from pipeline.report.validation import write_validation_report
+    from pipeline.report.load import load_summary, plan_summary, render_load, render_plan
+    from pipeline.report.text import render_rows_valid
     from pipeline.settings import resolve_connection
 
     _check_format(format)
@@ -265,31 +291,23 @@ def load(
             batch_size=batch_size,
             dry_run=dry_run,
             max_wait=max_wait,
+            report_dir=report_dir,
             sheet=sheet,
+            encoding=encoding,
+            delimiter=delimiter,
             observer=observer,
             on_wait=observer.wait if observer else None,
         )
     finally:
         if observer is not None:
             observer.close()
-    if report_dir is not None:
-        write_validation_report(outcome.validation, report_dir)
-        if outcome.result is not None:
-            write_load_report(outcome.result, outcome.plan, report_dir)
     if format == "json":
         body = {"plan": plan_summary(outcome.plan)}
         if outcome.result is not None:
             body["load"] = load_summary(outcome.result)
-        typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
+        _print_json(body)
     else:
-        typer.echo(
-            f"{outcome.validation.rows_valid:,} of {outcome.validation.rows_read:,} rows valid"
-            + (
-                f" ({outcome.validation.rows_rejected:,} rejected)"
-                if outcome.validation.rows_rejected
-                else ""
-            )
-        )
+        typer.echo(render_rows_valid(outcome.validation))
         typer.echo(render_plan(outcome.plan) if outcome.result is None else render_load(outcome.result))
         if report_dir is not None:
             typer.echo(f"reports written to {report_dir}")
@@ -304,40 +322,21 @@ def metadata(
 ) -> None:
     """Compare the mapping's allowed case types and statuses with the Kayse account's (one request)."""
     from pipeline import run
+    from pipeline.report.text import render_mapping_check
     from pipeline.settings import resolve_connection
 
     check = run.check_mapping(mapping, connection=resolve_connection(base_url, api_key_file))
-    typer.echo("The account's case types and their statuses:")
-    for name, statuses in sorted(check.account_types.items()):
-        typer.echo(f"  {name}: {', '.join(statuses) or '(none)'}")
-    typer.echo("As the mapping's `allowed` section:")
-    typer.echo(f"  case_types: [{', '.join(sorted(check.account_types))}]")
-    all_statuses = sorted({s for statuses in check.account_types.values() for s in statuses})
-    typer.echo(f"  case_statuses: [{', '.join(all_statuses)}]")
-    if check.unknown_types:
-        typer.echo(
-            f"The mapping allows case types Kayse does not know (their cases would be refused): {', '.join(check.unknown_types)}"
-        )
-    if check.unknown_statuses:
-        typer.echo(
-            f"The mapping allows statuses Kayse does not know yet (Kayse creates them on first use): {', '.join(check.unknown_statuses)}"
-        )
-    if not check.unknown_types and not check.unknown_statuses:
-        typer.echo("The mapping's allowed values all exist in the account.")
+    typer.echo(render_mapping_check(check))
     raise typer.Exit(int(check.exit_code))
 
 
 @app.command()
 def runs(ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger to read.")]) -> None:
     """The run history of a ledger: when, which inputs, what happened."""
-    from pipeline.ledger import Ledger
+    from pipeline import run
     from pipeline.report.load import render_runs
 
-    if not ledger.exists():
-        raise UserError(f"no ledger at {ledger}", hint="give the path a load used (--ledger), or load first")
-    with Ledger.open(ledger) as db:
-        rows = db.runs()
-    typer.echo(render_runs(rows))
+    typer.echo(render_runs(run.runs(ledger)))
 
 
 @app.command()
@@ -352,20 +351,9 @@ def uncertain(
 ) -> None:
     """Records whose create was sent but whose answer was lost: Kayse may or may not hold them."""
     from pipeline import run
+    from pipeline.report.text import render_uncertain
 
-    rows = run.list_uncertain(ledger)
-    if csv_out is not None:
-        run.write_decisions_template(rows, csv_out)
-    if not rows:
-        typer.echo("no uncertain records")
-        return
-    typer.echo(f"{len(rows)} uncertain record(s). Look each up in the Kayse web app, then either:")
-    typer.echo("  kayse-etl resolve KIND KEY --kayse-id ID   (it exists: record its id)")
-    typer.echo("  kayse-etl resolve KIND KEY --recreate      (it does not: the next load creates it)")
-    typer.echo("  or fill in the kayse_id column of `uncertain --csv FILE` (an id, or the word recreate)")
-    typer.echo("  and run `kayse-etl resolve --from-csv FILE`.")
-    for r in rows:
-        typer.echo(f"  {r.kind:<9} {r.source_key}  (run {r.run_id}, batch {r.batch_id})")
+    typer.echo(render_uncertain(run.list_uncertain(ledger, template=csv_out)))
 
 
 @app.command()
@@ -389,12 +377,13 @@ def resolve(
     """Settle uncertain records, knowingly: record the Kayse id you found, or have them re-created.
     Also re-points any record whose Kayse copy was deleted (--recreate) or merged (--kayse-id)."""
     from pipeline import run
+    from pipeline.report.text import render_settled, render_unmatched
     from pipeline.settings import resolve_connection
 
+    decisions: list[Decision] = []
     if from_csv is not None:
         if kind or key or kayse_id is not None or recreate:
             raise UserError("give either --from-csv FILE or KIND KEY with --kayse-id/--recreate, not both")
-        decisions = run.read_decisions(from_csv)
     else:
         if kind is None or key is None:
             raise UserError(
@@ -402,18 +391,17 @@ def resolve(
             )
         if (kayse_id is None) == (not recreate):
             raise UserError("give exactly one of --kayse-id ID or --recreate")
-        decisions = [run.Decision(kind, key, kayse_id)]
+        decisions = [Decision(kind, key, kayse_id)]
     settled, unmatched = run.resolve(
-        decisions, connection=resolve_connection(base_url, api_key_file), ledger_path=ledger
+        decisions,
+        connection=resolve_connection(base_url, api_key_file),
+        ledger_path=ledger,
+        from_csv=from_csv,
     )
-    for d in settled:
-        typer.echo(
-            f"{d.kind} {d.key}: "
-            + (f"recorded as Kayse id {d.kayse_id}" if d.kayse_id else "will be created by the next load")
-        )
-    for d in unmatched:
-        typer.echo(f"{d.kind} {d.key}: not in the ledger for this target (nothing changed)", err=True)
+    if settled:
+        typer.echo(render_settled(settled))
     if unmatched:
+        typer.echo(render_unmatched(unmatched), err=True)
         raise typer.Exit(int(ExitCode.REJECTED))
 
 
@@ -427,48 +415,80 @@ def rollback(
 ) -> None:
     """Delete from Kayse the clients and cases a run created (lists and campaigns: see README)."""
     from pipeline import run
+    from pipeline.report.text import render_rollback
     from pipeline.settings import resolve_connection
 
     connection = resolve_connection(base_url, api_key_file)
     if not yes:
         typer.confirm(f"Delete from Kayse every client and case run {run_id} created?", abort=True)
     summary = run.rollback(run_id, connection=connection, ledger_path=ledger)
-    typer.echo(summary.describe())
+    typer.echo(render_rollback(summary))
     raise typer.Exit(int(summary.exit_code))
 
 
 def main() -> None:
     """Entry point: run the app, turning foreseeable problems into one line and an exit code.
 
-    Click handles usage errors itself (exit 2); UserError is ours (one line + hint).
+    Click handles usage errors itself (exit 2). Everything else that escapes a command goes
+    through the one table below, most specific first: the Kayse client and the sandbox only
+    raise typed errors, and what they mean for the process is decided here, nowhere else.
     """
     try:
         app()
-    except UserError as error:
-        typer.echo(f"error: {error.message}", err=True)
-        if error.hint:
-            typer.echo(f"hint: {error.hint}", err=True)
-        sys.exit(int(error.exit_code))
-    except OSError as error:  # a file we could not write or read: permissions, a full disk
-        where = f" {error.filename}" if error.filename else ""
-        typer.echo(f"error: {error.strerror or error}{where}", err=True)
-        typer.echo("hint: check the path, its permissions and the free disk space", err=True)
-        sys.exit(int(ExitCode.USAGE))
     except KeyboardInterrupt:
         typer.echo(
             "interrupted: the ledger holds what was done; run the same command again to continue", err=True
         )
         sys.exit(int(ExitCode.STOPPED))
-    except Exception:  # a bug: say so, show where, and keep its exit code apart from "rows rejected"
-        import traceback
-
-        typer.echo(traceback.format_exc(), err=True)
-        typer.echo(
-            "internal error: this is a bug in kayse-etl, not a problem with your data. The ledger holds "
-            "what was done, so a rerun continues. Please report it with the lines above.",
-            err=True,
+    except Exception as error:
+        # Imported only now, so that a command that never talks to Kayse loads no HTTP stack.
+        from pipeline.kayse import (
+            AuthError,
+            ConfigurationError,
+            KayseError,
+            RateLimited,
+            RequestRejected,
+            ServerError,
+            TransportError,
         )
-        sys.exit(int(ExitCode.INTERNAL))
+        from pipeline.sandbox import SandboxError
+
+        exit_codes: tuple[tuple[type[Exception], ExitCode], ...] = (
+            (UserError, ExitCode.USAGE),  # or the exit_code it carries
+            (SandboxError, ExitCode.USAGE),  # bad setting, port in use: the sandbox did not start
+            (ConfigurationError, ExitCode.USAGE),  # no usable key or base URL: nothing was sent
+            (RequestRejected, ExitCode.REJECTED),  # the API refused the request itself
+            (AuthError, ExitCode.STOPPED),  # key refused: rerun with a good key continues
+            (RateLimited, ExitCode.STOPPED),  # also WaitTooLong: rerun later continues
+            (ServerError, ExitCode.STOPPED),
+            (TransportError, ExitCode.STOPPED),  # also OutcomeUnknown
+            (KayseError, ExitCode.STOPPED),  # any other unexpected answer
+            (OSError, ExitCode.USAGE),  # a file we could not write or read: permissions, a full disk
+        )
+        code = next((code for kind, code in exit_codes if isinstance(error, kind)), None)
+        if code is None:  # a bug: say so, show where, and keep its exit code apart from "rows rejected"
+            import traceback
+
+            typer.echo(traceback.format_exc(), err=True)
+            typer.echo(
+                "internal error: this is a bug in kayse-etl, not a problem with your data. The ledger holds "
+                "what was done, so a rerun continues. Please report it with the lines above.",
+                err=True,
+            )
+            sys.exit(int(ExitCode.INTERNAL))
+        if isinstance(error, UserError):
+            code = error.exit_code
+        if isinstance(error, UserError | SandboxError | KayseError):
+            message, hint = error.message, error.hint
+        else:
+            assert isinstance(error, OSError)
+            where = f" {error.filename}" if error.filename else ""
+            message = f"{error.strerror or error}{where}"
+            hint = "check the path, its permissions and the free disk space"
+        typer.echo(f"error: {message}", err=True)
+        if hint:
+            typer.echo(f"hint: {hint}", err=True)
+        sys.exit(int(code))
 
 
 if __name__ == "__main__":

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import requests
 
+from pipeline.sandbox import DEMO_KEY
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = Path("demo-output")
 SOURCE = ROOT / "sample_data" / "leads.csv"
 MAPPING = ROOT / "mappings" / "generic.yaml"
-DEMO_KEY = "sandbox-demo-key"
 
 
 def free_port() -> int:

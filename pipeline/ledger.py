@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.model import EntityKind, LedgerEntry, LedgerSnapshot, UserError
+from pipeline.model import EntityKind, LedgerEntry, LedgerSnapshot, RunRow, UncertainRow, UserError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -92,28 +92,6 @@ class Target:
 
     def __str__(self) -> str:
         return f"{self.base_url} (key {self.key_fingerprint})"
-
-
-@dataclass(frozen=True)
-class RunRow:
-    id: int
-    target: str
-    command: str
-    started_at: float
-    finished_at: float | None
-    inputs: dict[str, Any]
-    counts: dict[str, Any]
-    planned_requests: int | None
-    requests_sent: int | None
-    outcome: str
-
-
-@dataclass(frozen=True)
-class UncertainRow:
-    kind: EntityKind
-    source_key: str
-    batch_id: int | None
-    run_id: int | None
 
 
 class Ledger:

@@ -15,11 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
-from pipeline.kayse.errors import (
-    KayseError,
-    OutcomeUnknown,
-    RequestRejected,
-)
+from pipeline.kayse import KayseError, OutcomeUnknown, RequestRejected
 from pipeline.ledger import Ledger, Target
 from pipeline.model import (
     CampaignOp,
@@ -56,14 +52,10 @@ class QuietObserver:
         log.info("%s", message)
 
 
-class StopLoad(Exception):
-    """Ends the load early (key refused, API unreachable, wait too long); the ledger is current."""
-
-
 @dataclass
 class _Loader:
     plan: Plan
-    client: Any  # pipeline.kayse.KayseClient; Any keeps this stage's tests free to pass a real one
+    client: Any  # a pipeline.kayse.KayseClient, or any stand-in with the methods used below
     ledger: Ledger
     target: Target
     run_id: int
@@ -135,7 +127,7 @@ class _Loader:
             self._record(step, items, settled, batch_id, in_flight)
             if isinstance(error, OutcomeUnknown):
                 return  # the next batch may well get through; this one is reported uncertain
-            raise StopLoad(str(error)) from error
+            raise
         self._record(step, items, results, batch_id, set())
 
     def _record(
@@ -228,8 +220,6 @@ class _Loader:
                             FailedRecord("case", key, None, None, "attach-refused", str(error))
                         )
                     continue
-                except KayseError as error:
-                    raise StopLoad(str(error)) from error
                 self.ledger.record_members(self.target, self.run_id, op.key, chunk)
                 membership.sent += len(chunk)
                 membership.created += len(chunk)
@@ -248,18 +238,13 @@ class _Loader:
                     FailedRecord("case", key, None, None, "detach-refused", str(error)) for key in chunk
                 )
                 continue
-            except KayseError as error:
-                raise StopLoad(str(error)) from error
             self.ledger.remove_members(self.target, op.key, chunk)
             membership.sent += len(chunk)
             membership.removed += len(chunk)
 
     def _recover_list(self, op: ListOp) -> int | None:
         """A list create whose answer was lost: lists can be searched by name, so look first."""
-        try:
-            found = [x for x in self.client.case_lists.iter_all(key=op.key) if x.get("name") == op.key]
-        except KayseError as error:
-            raise StopLoad(str(error)) from error
+        found = [x for x in self.client.case_lists.iter_all(key=op.key) if x.get("name") == op.key]
         if not found:
             self.observer.note(f"list {op.key!r}: an earlier create did not land; creating it")
             return None
@@ -305,9 +290,9 @@ class _Loader:
                 FailedRecord(kind, key, None, None, error.error or "refused", str(error))
             )
             return None
-        except KayseError as error:  # never processed: forget the intent, stop, rerun later
+        except KayseError:  # never processed: forget the intent, stop (see `execute`), rerun later
             self.ledger.close_batch(self.target, batch_id, kind, {}, [key])
-            raise StopLoad(str(error)) from error
+            raise
         kayse_id = int(response["id"])
         self.ledger.close_batch(self.target, batch_id, kind, {key: (kayse_id, payload_hash(payload))}, [])
         stats.created += 1
@@ -355,10 +340,9 @@ def execute(
         loader.records("cases", plan.cases)
         loader.case_lists(plan.case_lists)  # lists, then membership
         loader.campaigns(plan.campaigns)
-    except StopLoad as stop:
-        result.outcome = "stopped"
-        result.stopped_reason = str(stop)
-    except KayseError as error:  # anything unforeseen from the API still ends cleanly
+    except KayseError as error:
+        # Any Kayse error a step did not settle itself (a refusal of one record is in the
+        # result) means going on cannot help: stop cleanly, every answer so far is recorded.
         result.outcome = "stopped"
         result.stopped_reason = str(error)
     result.requests_sent = client.requests_sent - sent_before

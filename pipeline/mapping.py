@@ -25,6 +25,8 @@ import yaml
 
 from pipeline.model import (
     CASE_CLIENT_KEY,
+    CASE_FIELDS,
+    CLIENT_FIELDS,
     CLIENT_KEY,
     EXTRA_DATA_PREFIX,
     REJECT_SCHEMA,
@@ -41,37 +43,6 @@ from pipeline.model import (
     UserError,
     empty_rejects,
 )
-
-CLIENT_FIELDS: tuple[str, ...] = (
-    "first_name",
-    "last_name",
-    "email",
-    "mobile",
-    "date_of_birth",
-    "address_line1",
-    "address_line2",
-    "city",
-    "state",
-    "postal_code",
-    "voice_calls_opted_out",
-)
-"""Kayse client fields a mapping may fill, in the order the clients frame lists them."""
-
-CASE_FIELDS: tuple[str, ...] = (
-    "case_number",
-    "name",
-    "type",
-    "status",
-    "description",
-    "court_name",
-    "jurisdiction",
-    "is_obo",
-    "created_date",
-    "court_date",
-    "end_date",
-    "opt_out_voice_calls",
-)
-"""Kayse case fields a mapping may fill (plus `external_source_data.<key>`), in frame order."""
 
 FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
 

@@ -7,6 +7,9 @@ free of behaviour beyond small helpers on the values themselves.
 
 from __future__ import annotations
 
+import math
+import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -47,6 +50,148 @@ class UserError(Exception):
 
 
 # --------------------------------------------------------------------------------------
+# Problems: every reason a row is refused or noted, with words for people
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One kind of problem a row can have: a stable code, a title and the message it gets.
+
+    `title` says what is wrong in words for the person fixing the spreadsheet (the report lists
+    problems under it); `template` is the message of one occurrence, with {placeholders} filled
+    per row. `variants` are other messages of the same problem (a date can be unreadable, have a
+    two-digit year or not exist): same code, other explanation.
+    """
+
+    code: str
+    title: str
+    template: str
+    variants: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def template_for(self, variant: str | None = None) -> str:
+        if variant is None:
+            return self.template
+        if variant not in self.variants:
+            raise ValueError(f"problem {self.code!r} has no variant {variant!r} (a bug in kayse-etl)")
+        return self.variants[variant]
+
+    def placeholders(self, variant: str | None = None) -> tuple[str, ...]:
+        """The names a message of this problem (or of its variant) needs."""
+        parsed = string.Formatter().parse(self.template_for(variant))
+        return tuple(dict.fromkeys(name for _, name, _, _ in parsed if name is not None))
+
+    def message(self, *, variant: str | None = None, **values: object) -> str:
+        """One occurrence's message, e.g. "ZIP '12' is not a ZIP code (use 12345 or 12345-6789)"."""
+        return self.template_for(variant).format(**values)
+
+    def expression(self, *, variant: str | None = None, **values: str | pl.Expr) -> pl.Expr:
+        """The message as a polars expression: a value may be a column, giving one message per row.
+
+        Same words as `message`; a null in a column makes that row's message null, so fill
+        columns that may hold empty cells first.
+        """
+        parts: list[pl.Expr] = []
+        for literal, name, _, _ in string.Formatter().parse(self.template_for(variant)):
+            if literal:
+                parts.append(pl.lit(literal))
+            if name is not None:
+                value = values[name]
+                parts.append(value if isinstance(value, pl.Expr) else pl.lit(str(value)))
+        return pl.concat_str(parts)
+
+
+PROBLEMS: dict[str, Problem] = {
+    found.code: found
+    for found in (
+        Problem("missing-required", "a required cell is empty", "{field} is empty, but it is required"),
+        Problem(
+            "invalid-phone",
+            "the phone number is not a real phone number",
+            "{field} '{value}' is not a valid phone number for region {region}",
+        ),
+        Problem(
+            "invalid-date",
+            "a date cannot be read or does not exist",
+            "{field} '{value}' is not a date we can read (write it as MM/DD/YYYY or YYYY-MM-DD)",
+            variants={
+                "day-first": "{field} '{value}' is not a date we can read (write it as DD/MM/YYYY or YYYY-MM-DD)",
+                "year-first": "{field} '{value}' is not a date we can read (write it as YYYY-MM-DD)",
+                "two-digit-year": "{field} '{value}' has a two-digit year, which is ambiguous "
+                "(write the year in full, e.g. 1985)",
+                "impossible": "{field} '{value}' is not a real calendar date",
+            },
+        ),
+        Problem(
+            "date-of-birth-in-future",
+            "the date of birth is in the future",
+            "{field} '{value}' is a date of birth in the future",
+        ),
+        Problem(
+            "date-of-birth-too-old",
+            "the date of birth is before 1900",
+            "{field} '{value}' is a date of birth before 1900",
+        ),
+        Problem(
+            "invalid-email",
+            "the email address is not a valid address",
+            "{field} '{value}' is not a valid email address",
+        ),
+        Problem(
+            "invalid-state",
+            "the state is not a US state or territory",
+            "{field} '{value}' is not a US state or territory (use a name like Texas or a code like TX)",
+        ),
+        Problem(
+            "invalid-zip",
+            "the ZIP code is not 5 digits (or ZIP+4)",
+            "{field} '{value}' is not a ZIP code (use 12345 or 12345-6789)",
+        ),
+        Problem(
+            "invalid-boolean",
+            "a yes/no cell holds something else",
+            "{field} '{value}' is not yes or no (use true/false, yes/no, y/n or 1/0)",
+        ),
+        Problem(
+            "unknown-case-type",
+            "the case type is not one this import allows",
+            "{field} '{value}' is not a known case type; allowed: {allowed}",
+        ),
+        Problem(
+            "unknown-case-status",
+            "the case status is not one this import allows",
+            "{field} '{value}' is not a known case status; allowed: {allowed}",
+        ),
+        Problem(
+            "duplicate-case-id",
+            "the case id was already used by an earlier row",
+            "{field} '{value}' appears more than once; the first, in row {first_row} of {first_file}, is kept",
+        ),
+        Problem(
+            "ragged-row",
+            "the row has a different number of cells than the header",
+            "row {row} has {found} but the header has {expected}",
+        ),
+        Problem(
+            "conflicting-contact",
+            "the same contact id appears with different details",
+            "{key_field} '{key}' has {field} {here} here but {there} in row {first_row} of {first_file}; "
+            "the contact is sent with the first row's value",
+        ),
+    )
+}
+"""The one catalogue of problem codes. A code used anywhere must be here (a test checks it)."""
+
+
+def problem(code: str) -> Problem:
+    """The catalogue's entry for `code`. An unknown code is a bug in kayse-etl, never the data's."""
+    found = PROBLEMS.get(code)
+    if found is None:
+        raise ValueError(f"problem code {code!r} is not in pipeline.model.PROBLEMS (a bug in kayse-etl)")
+    return found
+
+
+# --------------------------------------------------------------------------------------
 # Extract
 # --------------------------------------------------------------------------------------
 
@@ -63,7 +208,7 @@ class SourceInfo:
     """What a reader detected about one source, shown in reports ("read leads.csv as cp1252…")."""
 
     path: str
-    format: Literal["csv", "xlsx", "crm"]
+    format: Literal["csv", "xlsx"]
     rows: int
     columns: tuple[str, ...]
     encoding: str | None = None
@@ -97,7 +242,7 @@ REJECT_SCHEMA: dict[str, Any] = {
     "message": pl.String,
 }
 """One problem per row of a rejects frame. `field` is the source column name where there is one
-(what the user sees), `code` a stable slug (`invalid-phone`, `ragged-row`, …), `message` plain words."""
+(what the user sees), `code` a key of PROBLEMS (`invalid-phone`, `ragged-row`, …), `message` plain words."""
 
 
 def empty_rejects() -> pl.DataFrame:
@@ -120,6 +265,37 @@ class Extracted:
 # --------------------------------------------------------------------------------------
 # Mapping (parsed from mappings/*.yaml by pipeline.mapping)
 # --------------------------------------------------------------------------------------
+
+CLIENT_FIELDS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "email",
+    "mobile",
+    "date_of_birth",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "voice_calls_opted_out",
+)
+"""Kayse client fields a mapping may fill, in the order the clients frame lists them."""
+
+CASE_FIELDS: tuple[str, ...] = (
+    "case_number",
+    "name",
+    "type",
+    "status",
+    "description",
+    "court_name",
+    "jurisdiction",
+    "is_obo",
+    "created_date",
+    "court_date",
+    "end_date",
+    "opt_out_voice_calls",
+)
+"""Kayse case fields a mapping may fill (plus `external_source_data.<key>`), in frame order."""
 
 FieldType = Literal[
     "string",
@@ -368,6 +544,14 @@ class Plan:
         return sum(1 for op in ops if op.is_create == create)
 
 
+def estimate_hours(requests: int, limit_per_hour: int = 500, remaining: int | None = None) -> float:
+    """Hours a load of `requests` needs at the hourly quota (0 when it fits what is left now)."""
+    available = limit_per_hour if remaining is None else remaining
+    if requests <= available:
+        return 0.0
+    return math.ceil((requests - available) / limit_per_hour)
+
+
 STEPS = ("clients", "cases", "case_lists", "membership", "campaigns")
 
 
@@ -410,3 +594,130 @@ class RunResult:
     requests_sent: int = 0
     outcome: Literal["ok", "rejected", "stopped"] = "ok"
     stopped_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run as the ledger recorded it (`kayse-etl runs`)."""
+
+    id: int
+    target: str
+    command: str
+    started_at: float
+    finished_at: float | None
+    inputs: dict[str, Any]
+    counts: dict[str, Any]
+    planned_requests: int | None
+    requests_sent: int | None
+    outcome: str
+
+
+# --------------------------------------------------------------------------------------
+# Results of the orchestrator's checks
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quota:
+    """The key's rate-limit state right now, as the API reported it on one cheap request."""
+
+    limit: int
+    remaining: int
+    resets_in_seconds: float
+
+
+# --------------------------------------------------------------------------------------
+# Results of the orchestrator: what each `pipeline.run` function returns
+# --------------------------------------------------------------------------------------
+
+ENTITY_KINDS: tuple[EntityKind, ...] = ("client", "case", "case_list", "campaign")
+
+
+@dataclass(frozen=True)
+class ValidationOutcome(ValidationResult):
+    """What `run.validate` returns: the validation result itself (so every view of one takes it
+    as it is) plus the report files written, none unless a report folder was given."""
+
+    report_files: tuple[Path, ...] = ()
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.REJECTED if self.rows_rejected else ExitCode.OK
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """What `run.plan` returns: the rows checked, what a load would send, and (only when asked
+    for, at the cost of one request) what is left of this hour's quota."""
+
+    validation: ValidationResult
+    plan: Plan
+    quota: Quota | None = None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.REJECTED if self.validation.rows_rejected else ExitCode.OK
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    """What `run.load` returns. `result` is None for a dry run, which sends nothing."""
+
+    validation: ValidationResult
+    plan: Plan
+    result: RunResult | None
+    report_files: tuple[Path, ...] = ()
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.result is not None and self.result.outcome == "stopped":
+            return ExitCode.STOPPED
+        if self.validation.rows_rejected or (self.result is not None and self.result.outcome == "rejected"):
+            return ExitCode.REJECTED
+        return ExitCode.OK
+
+
+@dataclass(frozen=True)
+class UncertainRow:
+    """A record whose create was sent and whose answer was lost (`kayse-etl uncertain`)."""
+
+    kind: EntityKind
+    source_key: str
+    batch_id: int | None
+    run_id: int | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The operator's word on one uncertain record: its Kayse id, or None to re-create it."""
+
+    kind: str
+    key: str
+    kayse_id: int | None
+
+
+@dataclass(frozen=True)
+class MappingCheck:
+    """The mapping's allowed case types and statuses against what the Kayse account has."""
+
+    account_types: dict[str, list[str]]  # case type → its statuses
+    unknown_types: list[str]  # allowed by the mapping, unknown to Kayse: every such case is refused
+    unknown_statuses: list[str]  # allowed by the mapping, unknown to Kayse: Kayse creates them on first use
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.REJECTED if self.unknown_types else ExitCode.OK
+
+
+@dataclass(frozen=True)
+class RollbackSummary:
+    """What `run.rollback` deleted, per kind, and what it had to leave in Kayse."""
+
+    run_id: int
+    deleted: dict[str, int]
+    failed: dict[str, int]
+    left: dict[str, int]  # lists and campaigns: the API offers no delete for them
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.REJECTED if any(self.failed.values()) else ExitCode.OK

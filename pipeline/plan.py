@@ -30,7 +30,7 @@ from pipeline.model import (
     payload_hash,
 )
 
-DEFAULT_BATCH_SIZE = 100  # kayse-api.md G3: no documented maximum; 100 is the cautious default
+DEFAULT_BATCH_SIZE = 100  # the API documents no maximum bulk size; 100 is the cautious default
 LIST_SEARCH_PAGE_SIZE = 100
 
 _NOT_PAYLOAD = {SOURCE_FILE, SOURCE_ROW, CASE_CLIENT_KEY}
@@ -258,11 +258,3 @@ def _count_requests(
         "membership": membership,
         "campaigns": len(campaigns),
     }
-
-
-def estimate_hours(requests: int, limit_per_hour: int = 500, remaining: int | None = None) -> float:
-    """Hours a load of `requests` needs at the hourly quota (0 when it fits what is left now)."""
-    available = limit_per_hour if remaining is None else remaining
-    if requests <= available:
-        return 0.0
-    return math.ceil((requests - available) / limit_per_hour)

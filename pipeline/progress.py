@@ -25,6 +25,10 @@ def make_observer(force_plain: bool = False) -> PlainObserver | RichObserver:
 class PlainObserver:
     """One line per event, timestamped: readable in a cron mail or a log file."""
 
+    def __init__(self) -> None:
+        self._done = 0  # items of the current step sent so far
+        self._total = 0  # items the current step has to send
+
     def _line(self, text: str) -> None:
         print(f"{datetime.now().strftime('%Y-%m-%d %H:%M:%S')} {text}", file=sys.stderr, flush=True)
 

@@ -2,63 +2,110 @@
 
 extract → map → validate → plan → load → report. Each function here calls the stages in
 order and hands each the previous one's value; the stages never call each other. The CLI and
-any Python caller (a cron script, an Airflow or Dagster task) go through these functions.
+any Python caller (a cron script, an Airflow or Dagster task) go through these functions, and
+every flag of the CLI is a keyword here, so a script never has to redo what the CLI does.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import fields
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline import plan as plan_stage
-from pipeline.ledger import Ledger, Target, UncertainRow
-from pipeline.model import ExitCode, Plan, RunResult, UserError, ValidationResult
-from pipeline.settings import Connection, key_fingerprint
+from pipeline.ledger import Ledger, Target
+from pipeline.model import (
+    ENTITY_KINDS,
+    Decision,
+    LoadOutcome,
+    MappingCheck,
+    PlanOutcome,
+    Quota,
+    RollbackSummary,
+    RunRow,
+    UncertainRow,
+    UserError,
+    ValidationOutcome,
+    ValidationResult,
+)
+from pipeline.settings import Connection
 
 if TYPE_CHECKING:  # the loader pulls in the HTTP client: `validate` need not pay for it
     from pipeline.load import LoadObserver
+
+__all__ = [
+    "Decision",
+    "LoadOutcome",
+    "MappingCheck",
+    "PlanOutcome",
+    "Quota",
+    "RollbackSummary",
+    "ValidationOutcome",
+    "check_mapping",
+    "default_ledger_path",
+    "list_uncertain",
+    "load",
+    "plan",
+    "read_quota",
+    "resolve",
+    "rollback",
+    "runs",
+    "validate",
+]
 
 # ---- validate ----------------------------------------------------------------------------
 
 
 def validate(
-    sources: list[Path], mapping: Path, *, sheet: str | None = None, today: date | None = None
-) -> ValidationResult:
+    sources: list[Path],
+    mapping: Path,
+    *,
+    sheet: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    report_dir: Path | None = None,
+    today: date | None = None,
+) -> ValidationOutcome:
     """Read the sources, map them with the mapping file and check every row: no network.
 
-    extract → map → validate, each stage handed the previous one's value. `today` (default: the
-    local date) is the limit for dates of birth in the future.
+    extract → map → validate, each stage handed the previous one's value. `encoding` and
+    `delimiter` override what the CSV reader detects; `today` (default: the local date) is the
+    limit for dates of birth in the future. With `report_dir`, the report files are written
+    there and named in the outcome's `report_files`.
     """
+    result = _checked(sources, mapping, sheet=sheet, encoding=encoding, delimiter=delimiter, today=today)
+    written: list[Path] = []
+    if report_dir is not None:
+        from pipeline.report.validation import write_validation_report
+
+        written = write_validation_report(result, report_dir)
+    values = {f.name: getattr(result, f.name) for f in fields(ValidationResult) if f.init}
+    return ValidationOutcome(**values, report_files=tuple(written))
+
+
+def _checked(
+    sources: list[Path],
+    mapping: Path,
+    *,
+    sheet: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    today: date | None,
+) -> ValidationResult:
     from pipeline.extract import read_sources
     from pipeline.mapping import apply_mapping, load_mapping
     from pipeline.validate import validate as validate_rows
 
     spec = load_mapping(mapping)
-    extracted = read_sources(sources, sheet=sheet)
+    extracted = read_sources(sources, sheet=sheet, encoding=encoding, delimiter=delimiter)
     mapped = apply_mapping(extracted, spec)
     return validate_rows(mapped, spec, today=today)
 
 
 # ---- plan and load ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LoadOutcome:
-    validation: ValidationResult
-    plan: Plan
-    result: RunResult | None  # None for a dry run
-
-    @property
-    def exit_code(self) -> ExitCode:
-        if self.result is not None and self.result.outcome == "stopped":
-            return ExitCode.STOPPED
-        if self.validation.rows_rejected or (self.result is not None and self.result.outcome == "rejected"):
-            return ExitCode.REJECTED
-        return ExitCode.OK
 
 
 def default_ledger_path(mapping: Path) -> Path:
@@ -86,27 +133,45 @@ def plan(
     sources: list[Path],
     mapping: Path,
     *,
-    base_url: str,
-    api_key: str | None,
+    connection: Connection | None = None,
+    base_url: str | None = None,
     ledger_path: Path | None = None,
     campaign: bool = False,
     batch_size: int = plan_stage.DEFAULT_BATCH_SIZE,
+    check_quota: bool = False,
     sheet: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
     today: date | None = None,
-) -> tuple[ValidationResult, Plan]:
-    """What a load would send, from the ledger alone: no network. Without a key, the ledger's
-    one target for `base_url` is used (or, if it has none or several, a first load is planned)."""
-    validation = validate(sources, mapping, sheet=sheet)
+) -> PlanOutcome:
+    """What a load would send, from the ledger alone: no network unless `check_quota`.
+
+    With a `connection`, the plan is for its target (base URL and key). Without one — planning
+    with no key at hand — give `base_url`: the ledger's one target for that URL is used, or, if
+    it has none or several, a first load is planned. `check_quota` spends one read-only request
+    (so it needs the connection) to learn what is left of this hour's quota.
+    """
+    if connection is None and base_url is None:
+        raise ValueError("plan needs a connection, or the base_url to plan for without a key")
+    if check_quota and connection is None:
+        raise UserError(
+            "checking the quota needs the API key",
+            hint="export KAYSE_API_KEY=… or use --api-key-file PATH",
+        )
+    validation = _checked(sources, mapping, sheet=sheet, encoding=encoding, delimiter=delimiter, today=None)
     with Ledger.open(ledger_path or default_ledger_path(mapping)) as ledger:
-        if api_key is not None:
-            target = Target(base_url, key_fingerprint(api_key))
+        if connection is not None:
+            target = Target(connection.base_url, connection.fingerprint)
         else:
+            assert base_url is not None
             known = ledger.targets(base_url)
             target = known[0] if len(known) == 1 else Target(base_url, "no key given")
         snapshot = ledger.snapshot(target)
-    return validation, plan_stage.build_plan(
+    the_plan = plan_stage.build_plan(
         validation, snapshot, campaign=campaign, batch_size=batch_size, today=today
     )
+    quota = read_quota(connection) if check_quota and connection is not None else None
+    return PlanOutcome(validation, the_plan, quota)
 
 
 def load(
@@ -119,7 +184,10 @@ def load(
     batch_size: int = plan_stage.DEFAULT_BATCH_SIZE,
     dry_run: bool = False,
     max_wait: float | None = None,
+    report_dir: Path | None = None,
     sheet: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
     today: date | None = None,
     observer: LoadObserver | None = None,
     on_wait: Any = None,
@@ -127,66 +195,67 @@ def load(
     """Validate, plan and (unless `dry_run`) load into Kayse, recording every step in the ledger.
 
     Safe to rerun at any time with the same inputs: what is already in Kayse is skipped, what a
-    crash left half-done is finished, and nothing is created twice."""
+    crash left half-done is finished, and nothing is created twice. With `report_dir`, the
+    validation files (and, unless `dry_run`, load.json and failed.csv) are written there."""
     from pipeline import load as load_stage
-    from pipeline.kayse.client import KayseClient
+    from pipeline.kayse import KayseClient
 
-    validation = validate(sources, mapping, sheet=sheet)
+    validation = _checked(sources, mapping, sheet=sheet, encoding=encoding, delimiter=delimiter, today=None)
     target = Target(connection.base_url, connection.fingerprint)
+    result = None
     with Ledger.open(ledger_path or default_ledger_path(mapping)) as ledger, ledger.exclusive():
         snapshot = ledger.snapshot(target)
         the_plan = plan_stage.build_plan(
             validation, snapshot, campaign=campaign, batch_size=batch_size, today=today
         )
-        if dry_run:
-            return LoadOutcome(validation, the_plan, None)
-        client = KayseClient(connection.base_url, connection.api_key, max_wait=max_wait, on_wait=on_wait)
-        run_id = ledger.start_run(target, "load", _inputs(sources, validation), the_plan.total_requests)
-        try:
-            result = load_stage.execute(the_plan, client, ledger, target, run_id, observer)
-        finally:
-            client.close()
-        if result.outcome == "ok" and validation.rows_rejected:
-            result.outcome = "rejected"  # loaded all it could; some rows never got past validation
-        counts = {name: vars(step) for name, step in result.steps.items()}
-        ledger.finish_run(run_id, result.outcome, counts, result.requests_sent)
-    return LoadOutcome(validation, the_plan, result)
+        if not dry_run:
+            client = KayseClient(connection.base_url, connection.api_key, max_wait=max_wait, on_wait=on_wait)
+            run_id = ledger.start_run(target, "load", _inputs(sources, validation), the_plan.total_requests)
+            try:
+                result = load_stage.execute(the_plan, client, ledger, target, run_id, observer)
+            finally:
+                client.close()
+            if result.outcome == "ok" and validation.rows_rejected:
+                result.outcome = "rejected"  # loaded all it could; some rows never got past validation
+            counts = {name: vars(step) for name, step in result.steps.items()}
+            ledger.finish_run(run_id, result.outcome, counts, result.requests_sent)
+    written: list[Path] = []
+    if report_dir is not None:
+        from pipeline.report.load import write_load_report
+        from pipeline.report.validation import write_validation_report
+
+        written = write_validation_report(validation, report_dir)
+        if result is not None:
+            written += write_load_report(result, the_plan, report_dir)
+    return LoadOutcome(validation, the_plan, result, tuple(written))
 
 
-@dataclass(frozen=True)
-class RollbackSummary:
-    run_id: int
-    deleted: dict[str, int]
-    failed: dict[str, int]
-    left: dict[str, int]  # lists and campaigns: the API offers no delete for them
+# ---- the ledger's history, and undoing a run --------------------------------------------
 
-    def describe(self) -> str:
-        lines = [f"rollback of run {self.run_id}:"]
-        for kind in ("case", "client"):
-            lines.append(
-                f"  {kind}s deleted: {self.deleted.get(kind, 0)}, not deleted: {self.failed.get(kind, 0)}"
-            )
-        for kind, count in self.left.items():
-            if count:
-                lines.append(
-                    f"  {count} {kind}(s) left in place: the Kayse API cannot delete them; remove them in the web app"
-                )
-        return "\n".join(lines)
 
-    @property
-    def exit_code(self) -> ExitCode:
-        return ExitCode.REJECTED if any(self.failed.values()) else ExitCode.OK
+def _existing_ledger(ledger_path: Path) -> Ledger:
+    """Open a ledger a load made. Reading or settling a ledger that is not there must not
+    create an empty one, which would only hide a mistyped path."""
+    if not ledger_path.exists():
+        raise UserError(
+            f"no ledger at {ledger_path}", hint="give the path a load used (--ledger), or load first"
+        )
+    return Ledger.open(ledger_path)
+
+
+def runs(ledger_path: Path, *, limit: int = 50) -> list[RunRow]:
+    """The ledger's last `limit` runs, newest first: when, which inputs, what happened."""
+    with _existing_ledger(ledger_path) as ledger:
+        return ledger.runs(limit)
 
 
 def rollback(run_id: int, *, connection: Connection, ledger_path: Path) -> RollbackSummary:
     """Delete from Kayse what run `run_id` created (cases first, then their clients), and forget
     it in the ledger, so the next load would create it afresh."""
-    from pipeline.kayse.client import KayseClient
+    from pipeline.kayse import KayseClient
 
-    if not ledger_path.exists():
-        raise UserError(f"no ledger at {ledger_path}", hint="give the path a load used (--ledger)")
     target = Target(connection.base_url, connection.fingerprint)
-    with Ledger.open(ledger_path) as ledger, ledger.exclusive():
+    with _existing_ledger(ledger_path) as ledger, ledger.exclusive():
         run_target = ledger.run_target(run_id)
         if run_target is None:
             raise UserError(f"no run {run_id} in {ledger_path}", hint="see `kayse-etl runs --ledger ...`")
@@ -220,98 +289,53 @@ def rollback(run_id: int, *, connection: Connection, ledger_path: Path) -> Rollb
 
 # ---- settling uncertain records -------------------------------------------------------
 
-KINDS = ("client", "case", "case_list", "campaign")
 
+def list_uncertain(ledger_path: Path, *, template: Path | None = None) -> list[UncertainRow]:
+    """Records whose create was sent but whose answer was lost. With `template`, also write them
+    there as a decisions CSV for the operator to fill in and pass to `resolve(from_csv=...)`."""
+    with _existing_ledger(ledger_path) as ledger:
+        rows = ledger.uncertain()
+    if template is not None:
+        from pipeline.report.decisions import write_decisions_template
 
-@dataclass(frozen=True)
-class Decision:
-    """The operator's word on one uncertain record: its Kayse id, or None to re-create it."""
-
-    kind: str
-    key: str
-    kayse_id: int | None
-
-
-def list_uncertain(ledger_path: Path) -> list[UncertainRow]:
-    if not ledger_path.exists():
-        raise UserError(f"no ledger at {ledger_path}", hint="give the path a load used (--ledger)")
-    with Ledger.open(ledger_path) as ledger:
-        return ledger.uncertain()
-
-
-def write_decisions_template(rows: list[UncertainRow], path: Path) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["kind", "key", "run", "batch", "kayse_id"])
-        writer.writerows([r.kind, r.source_key, r.run_id, r.batch_id, ""] for r in rows)
-
-
-def read_decisions(path: Path) -> list[Decision]:
-    """Rows with a Kayse id or the word `recreate` in `kayse_id`; blank rows are left uncertain."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as error:
-        raise UserError(f"cannot read {path}: {error.strerror}") from None
-    decisions = []
-    for number, row in enumerate(rows, start=2):
-        kind, key, value = ((row.get(c) or "").strip() for c in ("kind", "key", "kayse_id"))
-        if not value:
-            continue
-        if kind not in KINDS or not key:
-            raise UserError(
-                f"{path} row {number}: kind must be one of {', '.join(KINDS)} and key must be set"
-            )
-        if value.lower() == "recreate":
-            decisions.append(Decision(kind, key, None))
-        elif value.isdigit():
-            decisions.append(Decision(kind, key, int(value)))
-        else:
-            raise UserError(
-                f"{path} row {number}: kayse_id must be a number or the word recreate, not {value!r}"
-            )
-    return decisions
+        write_decisions_template(rows, template)
+    return rows
 
 
 def resolve(
-    decisions: list[Decision], *, connection: Connection, ledger_path: Path
+    decisions: Sequence[Decision] = (),
+    *,
+    connection: Connection,
+    ledger_path: Path,
+    from_csv: Path | None = None,
 ) -> tuple[list[Decision], list[Decision]]:
-    """Apply the operator's decisions for `connection`'s target; returns (settled, not matched)."""
+    """Apply the operator's decisions (given, and/or read from a decisions CSV) for
+    `connection`'s target; returns (settled, not matched)."""
+    decisions = list(decisions)
+    if from_csv is not None:
+        from pipeline.report.decisions import read_decisions
+
+        decisions += read_decisions(from_csv)
     for d in decisions:
-        if d.kind not in KINDS:
-            raise UserError(f"unknown kind {d.kind!r}", hint=f"one of {', '.join(KINDS)}")
-    if not ledger_path.exists():
-        raise UserError(f"no ledger at {ledger_path}", hint="give the path a load used (--ledger)")
+        if d.kind not in ENTITY_KINDS:
+            raise UserError(f"unknown kind {d.kind!r}", hint=f"one of {', '.join(ENTITY_KINDS)}")
     target = Target(connection.base_url, connection.fingerprint)
     settled: list[Decision] = []
     unmatched: list[Decision] = []
-    with Ledger.open(ledger_path) as ledger, ledger.exclusive():
+    with _existing_ledger(ledger_path) as ledger, ledger.exclusive():
         for d in decisions:
             done = ledger.resolve(target, d.kind, d.key, kayse_id=d.kayse_id)  # type: ignore[arg-type]
             (settled if done else unmatched).append(d)
     return settled, unmatched
 
 
-# ---- checking a mapping against the account ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class MappingCheck:
-    """The mapping's allowed case types and statuses against what the Kayse account has."""
-
-    account_types: dict[str, list[str]]  # case type → its statuses
-    unknown_types: list[str]  # allowed by the mapping, unknown to Kayse: every such case is refused
-    unknown_statuses: list[str]  # allowed by the mapping, unknown to Kayse: created on first use (G13)
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return ExitCode.REJECTED if self.unknown_types else ExitCode.OK
+# ---- checking a mapping and the quota against the account --------------------------------
 
 
 def check_mapping(mapping: Path, *, connection: Connection) -> MappingCheck:
     """One request (`GET /metadata`): does the account know the case types the mapping allows?
     Run it before a first load; the mapping's `allowed` lists are then what to paste in."""
-    from pipeline.kayse.client import KayseClient
+    from pipeline.kayse import KayseClient
     from pipeline.mapping import load_mapping
 
     spec = load_mapping(mapping)
@@ -327,21 +351,12 @@ def check_mapping(mapping: Path, *, connection: Connection) -> MappingCheck:
     )
 
 
-@dataclass(frozen=True)
-class Quota:
-    """The key's rate-limit state right now, as the API reported it on one cheap request."""
-
-    limit: int
-    remaining: int
-    resets_in_seconds: float
-
-
-def check_quota(connection: Connection) -> Quota | None:
+def read_quota(connection: Connection) -> Quota | None:
     """One GET (`/metadata`) to read `X-RateLimit-*`: what is left of this hour's requests.
     None when the API sent no rate-limit headers."""
     import time
 
-    from pipeline.kayse.client import KayseClient
+    from pipeline.kayse import KayseClient
 
     with KayseClient(connection.base_url, connection.api_key) as client:
         client.metadata.case_types()

@@ -7,23 +7,25 @@ value, so it does not end up in `ps`, shell history or a scheduler's logged comm
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.model import UserError
 
-__all__ = ["PRODUCTION_BASE_URL", "SANDBOX_DEMO_KEY", "Connection", "key_fingerprint", "resolve_connection"]
+__all__ = ["PRODUCTION_BASE_URL", "Connection", "key_fingerprint", "resolve_connection"]
 
 PRODUCTION_BASE_URL = "https://public-api.kayse.ai/v1"
-SANDBOX_DEMO_KEY = "sandbox-demo-key"
 
 
 def key_fingerprint(api_key: str) -> str:
-    """The client's fingerprint of a key (imported late: `validate` needs no HTTP stack)."""
-    from pipeline.kayse.client import key_fingerprint as fingerprint
+    """A stable, non-reversible label for a key: "sha256:" + 12 hex characters.
 
-    return fingerprint(api_key)
+    The same text as `pipeline.kayse.key_fingerprint` (a test holds them together), computed
+    here so that settings, and `validate` with them, need no HTTP stack.
+    """
+    return "sha256:" + hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

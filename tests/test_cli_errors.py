@@ -61,6 +61,26 @@ def kayse_etl(*args: str, key: str | None = "some-key-123456", base_url: str = "
             "exactly one of",
         ),
         (["rollback", "1", "--yes", "--ledger", "/nonexistent/l.sqlite"], "k-123456", "no ledger at"),
+        # the read flags reach the reader on plan and load too (a tab split leaves one column)
+        (
+            ["plan", SAMPLE, "-m", MAPPING, "--delimiter", "tab", "--ledger", "/nonexistent/l.sqlite"],
+            None,
+            "Contact ID",
+        ),
+        (
+            [
+                "load",
+                SAMPLE,
+                "-m",
+                MAPPING,
+                "--encoding",
+                "no-such-codec",
+                "--ledger",
+                "/nonexistent/l.sqlite",
+            ],
+            "k-123456",
+            "no-such-codec",
+        ),
     ],
 )
 def test_one_line_and_exit_2(args: list[str], key: str | None, message: str) -> None:

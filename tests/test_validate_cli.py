@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -95,3 +96,46 @@ def test_wrong_format_is_a_usage_error() -> None:
     result = validate_cli(LEADS, "--mapping", GENERIC, "--format", "xml")
     assert result.returncode == 2
     assert "--format" in result.stderr and "xml" in result.stderr
+
+
+def mac_roman_semicolon_export(tmp_path: Path) -> Path:
+    """A clean export saved the way an old Mac CRM would: mac-roman, semicolon-delimited. The
+    encoding is one detection cannot tell (the bytes decode as cp1252 too, to other letters)."""
+    clean = write_generic_export(tmp_path / "clean.csv", 5, seed=9, defect_rate=0.0).path
+    with open(clean, newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.reader(handle))
+    rows[1][rows[0].index("First Name")] = "Renée"
+    path = tmp_path / "mac.csv"
+    with open(path, "w", newline="", encoding="mac_roman", errors="replace") as handle:
+        csv.writer(handle, delimiter=";").writerows(rows)
+    return path
+
+
+def test_encoding_and_delimiter_flags_override_detection(tmp_path: Path) -> None:
+    export = mac_roman_semicolon_export(tmp_path)
+    detected = json.loads(validate_cli(export, "--mapping", GENERIC, "--format", "json").stdout)
+    assert detected["sources"][0]["encoding"] == "cp1252"  # a wrong guess, but a readable one
+    report = tmp_path / "report"
+    result = validate_cli(
+        export,
+        "--mapping",
+        GENERIC,
+        "--encoding",
+        "mac-roman",
+        "--delimiter",
+        "semicolon",
+        "--format",
+        "json",
+        "--report-dir",
+        report,
+    )
+    assert result.returncode == 0, result.stderr
+    source = json.loads(result.stdout)["sources"][0]
+    assert source["delimiter"] == ";" and source["encoding"].replace("_", "-") == "mac-roman"
+    assert "Renée" in (report / "clients.csv").read_text(encoding="utf-8-sig")
+
+
+def test_a_wrong_delimiter_flag_is_obeyed_not_second_guessed(tmp_path: Path) -> None:
+    result = validate_cli(mac_roman_semicolon_export(tmp_path), "--mapping", GENERIC, "--delimiter", "tab")
+    assert result.returncode == 2
+    assert "Contact ID" in result.stderr  # one column only: the mapping's columns are missing

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from pipeline.model import REJECT_SCHEMA, SOURCE_FILE, SOURCE_ROW, UserError
+from pipeline.model import REJECT_SCHEMA, SOURCE_FILE, SOURCE_ROW, UserError, problem
 
-RAGGED_ROW = "ragged-row"
+RAGGED_ROW = problem("ragged-row")
 MAX_PROBLEM_VALUE_CHARS = 500
 
 
@@ -144,10 +144,13 @@ def ragged_problems(
             SOURCE_ROW: [row for row, _, _ in rows],
             "field": [None] * len(rows),
             "value": [truncate_value(raw) for _, _, raw in rows],
-            "code": [RAGGED_ROW] * len(rows),
+            "code": [RAGGED_ROW.code] * len(rows),
             "message": [
-                f"row {row} has {count} value{'s' if count != 1 else ''} but the header has "
-                f"{header_width} column{'s' if header_width != 1 else ''}"
+                RAGGED_ROW.message(
+                    row=row,
+                    found=f"{count} value{'s' if count != 1 else ''}",
+                    expected=f"{header_width} column{'s' if header_width != 1 else ''}",
+                )
                 for row, count, _ in rows
             ],
         },

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.extract._frame import finish, positional_names, ragged_problems
+from pipeline.extract._frame import RAGGED_ROW, finish, positional_names, ragged_problems
 from pipeline.model import SOURCE_ROW, Extracted, SourceInfo, UserError
 
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
@@ -457,17 +457,17 @@ def read_file_bytes(path: Path, size: int = -1) -> bytes:
         raise UserError(f"{path} cannot be read: {error.strerror}", "check the file's permissions") from None
 
 
-def read_csv(
-    path: str, data: bytes | None = None, *, encoding: str | None, delimiter: str | None
-) -> Extracted:
-    """Read delimited text `data` (the bytes of `path`; read here when None) into an Extracted.
+def read_csv(path: str, *, encoding: str | None = None, delimiter: str | None = None) -> Extracted:
+    """Read the delimited text file at `path` into an Extracted.
 
-    The file's bytes are dropped before the frame is finished, so a large file is not held
-    twice (as bytes and as a frame) at the peak.
+    encoding: a Python codec name (utf-8, cp1252, iso-8859-7, utf-16…) that replaces detection;
+    an unknown name is a UserError. delimiter: one character or a name (comma, semicolon, tab,
+    pipe) that replaces sniffing. The file's bytes are dropped before the frame is finished, so
+    a large file is not held twice (as bytes and as a frame) at the peak.
     """
     source_file = Path(path).name
     parsed, used_encoding, chosen = _parse_file(
-        path, source_file, data if data is not None else read_file_bytes(Path(path)), encoding, delimiter
+        path, source_file, read_file_bytes(Path(path)), encoding, delimiter
     )
     return _finish_parsed(path, source_file, parsed, used_encoding, chosen)
 
@@ -521,7 +521,7 @@ def _finish_parsed(path: str, source_file: str, parsed: _Parsed, encoding: str, 
     if parsed.ragged:
         notes.append(
             f"{len(parsed.ragged):,} row{'s' if len(parsed.ragged) != 1 else ''} with the wrong number "
-            "of values reported as problems (ragged-row)"
+            f"of values reported as problems ({RAGGED_ROW.code})"
         )
     info = SourceInfo(
         path=path,

@@ -1,7 +1,8 @@
 """The Kayse API client: `KayseClient` plus its typed errors and result types.
 
-Import from here, not from the submodules. This package knows nothing of frames, mappings
-or the ledger, and shares no code with `pipeline.sandbox`.
+Import from here, not from the submodules. This package imports nothing else of the pipeline
+(it knows nothing of frames, mappings, the ledger or exit codes) and shares no code with
+`pipeline.sandbox`, so a misreading of the API cannot hide in both.
 """
 
 from pipeline.kayse.bulk import BulkItemResult, map_bulk_response
@@ -9,6 +10,7 @@ from pipeline.kayse.client import KayseClient, key_fingerprint
 from pipeline.kayse.errors import (
     AuthError,
     BadRequest,
+    ConfigurationError,
     KayseError,
     NotFound,
     OutcomeUnknown,
@@ -26,6 +28,7 @@ __all__ = [
     "BadRequest",
     "BulkDeleteResult",
     "BulkItemResult",
+    "ConfigurationError",
     "KayseClient",
     "KayseError",
     "NotFound",

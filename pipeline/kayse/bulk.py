@@ -1,6 +1,6 @@
 """Bulk upserts that return one result per input item, whichever way the API reports failures.
 
-The docs disagree on bulk failures (G4): the current docs answer 200 with `failed[]` (partial
+The docs disagree on bulk failures: the current docs answer 200 with `failed[]` (partial
 success), the older ones refuse the whole batch with 400 on the first bad item (atomic).
 This module handles both: it maps `failed[]` back to input items, and when a batch is
 refused as a whole it splits it in halves, recursively, to isolate the bad items and still
@@ -136,7 +136,7 @@ def map_bulk_response(
 ) -> list[BulkItemResult]:
     """Turn a 200 bulk answer into one result per sent item (input indices given by `indices`).
 
-    Reads `failed[]` (G5: `index`, `id`, `external_source_id`, `error`, `message`) and the
+    Reads `failed[]` (its shape is undocumented; assumed `index`, `id`, `external_source_id`, `error`, `message`) and the
     echoed records under `entity_key` (or `successful_ids`). An update keeps the id it was
     sent with; a create whose id cannot be found in the answer is reported as `id-unknown`.
     """

@@ -4,8 +4,8 @@ Requests are the scarce resource (500 per hour per key), and a create whose answ
 cannot be checked afterwards (no lookup by external id). So this module:
 - paces itself on `X-RateLimit-*` instead of running into 429s, and waits out a spent window
   (or stops with `WaitTooLong` when the wait would exceed `max_wait`);
-- retries only what is safe to retry (design.md, "Failure semantics of the client"): a request
-  that creates records is never resent once it may have reached the server;
+- retries only what is safe to retry: a request that creates records is never resent once it
+  may have reached the server;
 - counts every attempt it sends (`requests_sent`) so the loader can compare with its plan.
 
 It knows nothing of frames, mappings or the ledger, shares no code with the sandbox, and
@@ -20,6 +20,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -30,6 +31,7 @@ from pipeline.kayse.bulk import BulkItemResult, OnChunk, iter_bulk_upsert
 from pipeline.kayse.errors import (
     AuthError,
     BadRequest,
+    ConfigurationError,
     KayseError,
     NotFound,
     OutcomeUnknown,
@@ -50,7 +52,6 @@ from pipeline.kayse.resources import (
     Crm,
     Metadata,
 )
-from pipeline.model import UserError
 
 log = logging.getLogger("pipeline.kayse")
 
@@ -103,6 +104,35 @@ def _never_sent(error: requests.RequestException) -> bool:
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One API call as `request` received it: `shown` is the path as messages name it."""
+
+    method: str
+    shown: str
+    url: str
+    json: Any
+    params: Mapping[str, Any] | None
+    creates: bool
+    items: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _NoAnswer:
+    """An attempt that got no response; `sent` is False only when it certainly never left."""
+
+    sent: bool
+    reason: str  # the transport error's text, key redacted
+
+
+@dataclass(slots=True)
+class _Attempts:
+    """What one call has spent so far of its retry and 429-wait budgets."""
+
+    transient_retries: int = 0
+    rate_limit_waits: int = 0
+
+
 class KayseClient:
     """A client for one Kayse API (base URL) and one key. Not safe for concurrent use.
 
@@ -131,21 +161,23 @@ class KayseClient:
         rng: random.Random | None = None,
     ) -> None:
         if not api_key or not api_key.strip():
-            raise UserError("no Kayse API key given", "set KAYSE_API_KEY or pass --api-key-file")
+            raise ConfigurationError(
+                "no Kayse API key given", hint="set KAYSE_API_KEY or pass --api-key-file"
+            )
         if not all(33 <= ord(char) <= 126 for char in api_key.strip()):
             # requests would reject the header and quote the key in its error message.
-            raise UserError(
+            raise ConfigurationError(
                 "the Kayse API key contains spaces, line breaks or other characters a key cannot have",
-                "copy the key again from Company Settings → API Keys (a key file should hold only the key)",
+                hint="copy the key again from Company Settings → API Keys (a key file should hold only the key)",
             )
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise UserError(
+            raise ConfigurationError(
                 f"the Kayse base URL {base_url!r} is not an http(s) URL",
-                "use e.g. https://public-api.kayse.ai/v1 (or the sandbox's URL)",
+                hint="use e.g. https://public-api.kayse.ai/v1 (or the sandbox's URL)",
             )
         if parts.username or parts.password or parts.query:
-            raise UserError("the Kayse base URL must not carry credentials or a query", None)
+            raise ConfigurationError("the Kayse base URL must not carry credentials or a query")
         self.base_url = base_url.rstrip("/")
         self._base_path = parts.path.rstrip("/")
         self._key = _Secret(api_key.strip())
@@ -243,113 +275,137 @@ class KayseClient:
         `path` is relative to the base URL ("/clients/bulk"). `creates` marks a call that may
         create records: once sent, it is never resent, and a lost answer raises
         `OutcomeUnknown`. `items` is only logged (how many records the body carries).
+
+        Three layers, as httpx splits `send`: `_send_once` sends and says whether a failed
+        attempt may have reached the server, `_send_with_retries` retries what is safe and
+        waits out 429s, `_status_error` turns a final refusal into its typed error.
         """
         method = method.upper()
-        shown = self._base_path + path
-        url = self.base_url + path
-        transient_retries = 0
-        rate_limit_waits = 0
-        while True:
-            self._wait_for_window(method, shown)
-            if creates:
-                self._drop_idle_connections()
-            try:
-                response = self._session.request(
-                    method,
-                    url,
-                    json=json,
-                    params=params,
-                    headers={"X-API-KEY": self._key.reveal(), "Accept": "application/json"},
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                )
-            except requests.RequestException as error:
-                sent = not _never_sent(error)
-                if sent:
-                    self.requests_sent += 1
-                reason = self._redact(f"{type(error).__name__}: {error}")
-                if sent and creates:
-                    log.warning("%s %s: answer lost after sending a create (%s)", method, shown, reason)
-                    raise OutcomeUnknown(
-                        "the request was sent but its answer was lost; it is not resent because it creates "
-                        "records",
-                        method=method,
-                        path=shown,
-                    ) from None
-                if transient_retries < self.max_retries:
-                    transient_retries += 1
-                    self._backoff(transient_retries, f"{method} {shown}: {reason}")
-                    continue
-                raise TransportError(
-                    f"no answer after {transient_retries + 1} attempts ({reason})",
-                    method=method,
-                    path=shown,
-                    maybe_processed=sent,
-                ) from None
+        call = _Call(method, self._base_path + path, self.base_url + path, json, params, creates, items)
+        response, attempts = self._send_with_retries(call)
+        if 200 <= response.status_code < 300:
+            return self._success_body(response, call.method, call.shown, call.creates)
+        raise self._status_error(response, call, attempts)
 
-            self.requests_sent += 1
-            self._last_exchange = time.monotonic()
-            self._observe(response)
-            status = response.status_code
-            log.debug(
-                "%s %s → %s (items=%s, remaining=%s)",
-                method,
-                shown,
-                status,
-                items if items is not None else "-",
-                self.rate_limit.remaining if self.rate_limit else "?",
+    def _send_once(self, call: _Call) -> requests.Response | _NoAnswer:
+        """One attempt, counted in `requests_sent` unless it certainly never left this machine.
+
+        A create after an idle spell goes on a fresh connection (see
+        IDLE_BEFORE_FRESH_CONNECTION). A transport failure comes back as `_NoAnswer`, never as
+        the exception itself: that holds the request, headers (and so the key) included.
+        """
+        if call.creates:
+            self._drop_idle_connections()
+        try:
+            response = self._session.request(
+                call.method,
+                call.url,
+                json=call.json,
+                params=call.params,
+                headers={"X-API-KEY": self._key.reveal(), "Accept": "application/json"},
+                timeout=self.timeout,
+                allow_redirects=False,
             )
-            if 200 <= status < 300:
-                return self._success_body(response, method, shown, creates)
+        except requests.RequestException as error:
+            sent = not _never_sent(error)
+            if sent:
+                self.requests_sent += 1
+            return _NoAnswer(sent=sent, reason=self._redact(f"{type(error).__name__}: {error}"))
+        self.requests_sent += 1
+        self._last_exchange = time.monotonic()
+        self._observe(response)
+        log.debug(
+            "%s %s → %s (items=%s, remaining=%s)",
+            call.method,
+            call.shown,
+            response.status_code,
+            call.items if call.items is not None else "-",
+            self.rate_limit.remaining if self.rate_limit else "?",
+        )
+        return response
 
-            body = self._error_body(response)
-            error_code, api_message = _error_fields(body)
-            if status == 429:
-                if rate_limit_waits >= self.max_rate_limit_waits:
-                    raise RateLimited(
-                        f"still rate limited after {rate_limit_waits} waits",
-                        method=method,
-                        path=shown,
-                        status=status,
-                        error=error_code,
-                        api_message=api_message,
-                        reset_at=self.rate_limit.reset_at if self.rate_limit else None,
-                    )
-                rate_limit_waits += 1
-                self._wait_after_429(method, shown, rate_limit_waits)
+    def _send_with_retries(self, call: _Call) -> tuple[requests.Response, _Attempts]:
+        """Send until the answer is final, pacing on the rate-limit headers before each attempt.
+
+        Transport failures and 5xx are retried with backoff (at most `max_retries` together),
+        429s waited out (at most `max_rate_limit_waits`). Returns the last response: a 2xx, a
+        refusal, or a 429/5xx whose budget is spent. Raises when no answer came at all.
+        """
+        attempts = _Attempts()
+        while True:
+            self._wait_for_window(call.method, call.shown)
+            outcome = self._send_once(call)
+            if isinstance(outcome, _NoAnswer):
+                self._retry_or_raise(call, outcome, attempts)
                 continue
-            if 500 <= status < 600:
-                if transient_retries < self.max_retries:
-                    transient_retries += 1
-                    self._backoff(transient_retries, f"{method} {shown} → {status}")
-                    continue
-                raise ServerError(
-                    f"server error after {transient_retries + 1} attempts",
-                    method=method,
-                    path=shown,
-                    status=status,
-                    error=error_code,
-                    api_message=api_message,
-                )
-            fields: dict[str, Any] = {
-                "method": method,
-                "path": shown,
-                "status": status,
-                "error": error_code,
-                "api_message": api_message,
-            }
-            if status in (401, 403):
-                raise AuthError(
-                    "the API key was refused" if status == 401 else "the API key may not do this", **fields
-                )
-            if status == 400:
-                raise BadRequest("the API refused the request as invalid", body=body, **fields)
-            if status == 404:
-                raise NotFound("not found", body=body, **fields)
-            if 400 <= status < 500:
-                raise RequestRejected("the API refused the request", body=body, **fields)
-            hint = "is the base URL right (…/v1, https)?" if 300 <= status < 400 else None
-            raise KayseError("unexpected answer", hint=hint, **fields)
+            status = outcome.status_code
+            if status == 429 and attempts.rate_limit_waits < self.max_rate_limit_waits:
+                attempts.rate_limit_waits += 1
+                self._wait_after_429(call.method, call.shown, attempts.rate_limit_waits)
+                continue
+            if 500 <= status < 600 and attempts.transient_retries < self.max_retries:
+                attempts.transient_retries += 1
+                self._backoff(attempts.transient_retries, f"{call.method} {call.shown} → {status}")
+                continue
+            return outcome, attempts
+
+    def _retry_or_raise(self, call: _Call, lost: _NoAnswer, attempts: _Attempts) -> None:
+        """After an attempt without an answer: back off for another try, or raise.
+
+        A create that may have reached the server is never resent (`OutcomeUnknown`); anything
+        else is retried while the budget lasts, then ends in `TransportError`.
+        """
+        if lost.sent and call.creates:
+            log.warning(
+                "%s %s: answer lost after sending a create (%s)", call.method, call.shown, lost.reason
+            )
+            raise OutcomeUnknown(
+                "the request was sent but its answer was lost; it is not resent because it creates records",
+                method=call.method,
+                path=call.shown,
+            )
+        if attempts.transient_retries < self.max_retries:
+            attempts.transient_retries += 1
+            self._backoff(attempts.transient_retries, f"{call.method} {call.shown}: {lost.reason}")
+            return
+        raise TransportError(
+            f"no answer after {attempts.transient_retries + 1} attempts ({lost.reason})",
+            method=call.method,
+            path=call.shown,
+            maybe_processed=lost.sent,
+        )
+
+    def _status_error(self, response: requests.Response, call: _Call, attempts: _Attempts) -> KayseError:
+        """The typed error for a final answer that is not a 2xx (the API's body fields kept)."""
+        status = response.status_code
+        body = self._error_body(response)
+        error_code, api_message = _error_fields(body)
+        fields: dict[str, Any] = {
+            "method": call.method,
+            "path": call.shown,
+            "status": status,
+            "error": error_code,
+            "api_message": api_message,
+        }
+        if status == 429:
+            reset_at = self.rate_limit.reset_at if self.rate_limit else None
+            return RateLimited(
+                f"still rate limited after {attempts.rate_limit_waits} waits", reset_at=reset_at, **fields
+            )
+        if 500 <= status < 600:
+            return ServerError(f"server error after {attempts.transient_retries + 1} attempts", **fields)
+        if status in (401, 403):
+            return AuthError(
+                "the API key was refused" if status == 401 else "the API key may not do this", **fields
+            )
+        if status == 400:
+            return BadRequest("the API refused the request as invalid", body=body, **fields)
+        if status == 404:
+            return NotFound("not found", body=body, **fields)
+        if 400 <= status < 500:
+            return RequestRejected("the API refused the request", body=body, **fields)
+        hint = "is the base URL right (…/v1, https)?" if 300 <= status < 400 else None
+        return KayseError("unexpected answer", hint=hint, **fields)
 
     # ---- internals ------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Kayse allows 500 requests per hour per key and reports the budget in `X-RateLimit-*`
 headers. This module turns those headers into a `RateLimitState` with an absolute reset time
-(G16: a reset value above 10^9 is an epoch, anything smaller is seconds remaining) and
+(the docs call the reset "time remaining" but show an epoch, so a value above 10^9 is read as an epoch, anything smaller as seconds remaining) and
 computes how long to wait. It never sleeps and never reads the clock itself: the caller
 passes `now`, so the arithmetic is testable without waiting.
 """
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 EPOCH_THRESHOLD = 1_000_000_000
-"""A reset header above this is an absolute UTC epoch; at or below it, seconds remaining (G16)."""
+"""A reset header above this is an absolute UTC epoch; at or below it, seconds remaining."""
 
 
 @dataclass(frozen=True)

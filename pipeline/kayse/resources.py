@@ -18,7 +18,7 @@ from urllib.parse import quote
 log = logging.getLogger("pipeline.kayse")
 
 BULK_DELETE_MAX = 500
-"""Documented for cases/bulk_delete; assumed for clients/bulk_delete (G19)."""
+"""Documented for cases/bulk_delete; assumed for clients/bulk_delete (the API gives no maximum there)."""
 
 
 class Requester(Protocol):
@@ -76,7 +76,7 @@ class _Records:
         return result
 
     def update(self, record_id: int, fields: Mapping[str, Any]) -> dict[str, Any]:
-        """PUT the complete record (required fields and link lists included: G6, G7)."""
+        """PUT the complete record (required fields and link lists included, so a partial and a full-replace PUT give the same result)."""
         result: dict[str, Any] = self._api.request(
             "PUT", f"{self.path}/{int(record_id)}", json=dict(fields), items=1
         )
@@ -126,7 +126,7 @@ class Clients(_Records):
     bulk_key = "clients"
 
     def bulk_delete(self, ids: Sequence[int], force: bool = False) -> BulkDeleteResult:
-        """Delete clients in chunks of 500. Without `force` the API may refuse linked clients (G19)."""
+        """Delete clients in chunks of 500. Without `force` the API may refuse clients linked to cases (what `force` does is undocumented)."""
         return self._bulk_delete(ids, "client_ids", "force", force)
 
 
@@ -221,7 +221,7 @@ class CaseLists:
         return result
 
     def attach(self, list_id: int, case_ids: Sequence[int]) -> dict[str, Any]:
-        """Add cases to a list (set semantics, so safe to repeat: G8)."""
+        """Add cases to a list (set semantics, so safe to repeat)."""
         ids = [int(i) for i in case_ids]
         result: dict[str, Any] = self._api.request(
             "PATCH", f"/case_lists/{int(list_id)}/attach", json={"include_ids": ids}, items=len(ids)
@@ -229,7 +229,7 @@ class CaseLists:
         return result
 
     def detach(self, list_id: int, case_ids: Sequence[int]) -> dict[str, Any]:
-        """Remove cases from a list (body key `include_ids`, G9)."""
+        """Remove cases from a list (body key `include_ids`, as the newer docs suggest; unconfirmed)."""
         ids = [int(i) for i in case_ids]
         result: dict[str, Any] = self._api.request(
             "PATCH", f"/case_lists/{int(list_id)}/detach", json={"include_ids": ids}, items=len(ids)
@@ -254,7 +254,7 @@ class CaseLists:
 
 
 class Campaigns:
-    """`/campaigns`: only create is documented (G27)."""
+    """`/campaigns`: only create is documented (no list, get, update or delete)."""
 
     def __init__(self, api: Requester) -> None:
         self._api = api
@@ -283,14 +283,14 @@ class Campaigns:
 
 
 class Metadata:
-    """Case types and statuses (path configurable: undocumented, G12) and `/metadata/objects`."""
+    """Case types and statuses (path configurable: the API does not document it) and `/metadata/objects`."""
 
     def __init__(self, api: Requester, case_types_path: str = "/metadata") -> None:
         self._api = api
         self.case_types_path = case_types_path
 
     def case_types(self) -> list[dict[str, Any]]:
-        """`[{"id", "name", "statuses": [{"id", "name"}]}]` as the sandbox and G12 assume."""
+        """`[{"id", "name", "statuses": [{"id", "name"}]}]` as the sandbox assumes (the real shape is undocumented)."""
         body = self._api.request("GET", self.case_types_path)
         result = _unwrap(body, "case_types")
         return list(result) if isinstance(result, list) else []

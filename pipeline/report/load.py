@@ -11,9 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.ledger import RunRow
-from pipeline.model import STEPS, Plan, RunResult
-from pipeline.plan import estimate_hours
+from pipeline.model import STEPS, Plan, Quota, RecordRef, RunResult, RunRow, estimate_hours
+from pipeline.report.cells import neutralize_cell
 
 
 def plan_summary(plan: Plan) -> dict[str, Any]:
@@ -50,9 +49,9 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
     }
 
 
-def render_plan(plan: Plan, quota: Any = None) -> str:
-    """The plan for a person. With `quota` (pipeline.run.Quota), the time estimate uses what is
-    left of this hour's requests; without, a full hour's 500."""
+def render_plan(plan: Plan, quota: Quota | None = None) -> str:
+    """The plan for a person. With `quota`, the time estimate uses what is left of this hour's
+    requests; without, a full hour's 500."""
     s = plan_summary(plan)
     lines = [f"Plan for {s['target']}"]
     for kind in ("clients", "cases"):
@@ -144,9 +143,8 @@ def write_load_report(result: RunResult, plan: Plan, report_dir: Path) -> list[P
         writer = csv.writer(handle)
         writer.writerow(["source_file", "source_row", "kind", "key", "error", "message"])
         for f in result.failed:
-            writer.writerow(
-                [f.source_file or "", f.source_row or "", f.kind, f.key, f.error, _safe(f.message)]
-            )
+            cells = [f.source_file or "", f.source_row or "", f.kind, f.key, f.error, f.message]
+            writer.writerow([neutralize_cell(cell) if isinstance(cell, str) else cell for cell in cells])
     return [load_json, failed_csv]
 
 
@@ -177,7 +175,7 @@ def render_runs(runs: list[RunRow]) -> str:
     return "\n".join(lines)
 
 
-def _ref(ref: Any) -> dict[str, Any]:
+def _ref(ref: RecordRef) -> dict[str, Any]:
     return {
         "kind": ref.kind,
         "key": ref.key,
@@ -185,8 +183,3 @@ def _ref(ref: Any) -> dict[str, Any]:
         "source_row": ref.source_row,
         "reason": ref.reason,
     }
-
-
-def _safe(text: str) -> str:
-    """Spreadsheet apps run cells that start with these as formulas."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -6,15 +6,13 @@ summary.json, the text and the CLI's `--format json` are all views of `summary(r
 cannot disagree.
 
 Never compute anything new here (no re-validation, no network), and never write a CSV cell that a
-spreadsheet would run as a formula: every text cell that starts with = + - @, tab or CR gets a
-leading apostrophe, except a plain signed number such as an E.164 phone (+12125550123), which
-Excel can only read as a number.
+spreadsheet would run as a formula (`cells.write_excel_safe_csv`). The words for each problem code
+come from the catalogue in pipeline.model.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,9 @@ from pipeline.model import (
     SOURCE_FILE,
     SOURCE_ROW,
     ValidationResult,
+    problem,
 )
+from pipeline.report.cells import write_excel_safe_csv
 
 EXAMPLES_PER_CODE = 3
 TOP_PROBLEMS_IN_TEXT = 15
@@ -35,75 +35,6 @@ WHOLE_ROW = "(whole row)"
 """Key in errors_by_field for problems that concern a row rather than one cell (ragged rows)."""
 
 REPORT_FILES = ("summary.json", "rejects.csv", "clients.csv", "cases.csv", "warnings.csv")
-
-# What each problem code means, in words for the person fixing the spreadsheet.
-CODE_WORDS: dict[str, str] = {
-    "missing-required": "a required cell is empty",
-    "invalid-phone": "the phone number is not a real phone number",
-    "invalid-date": "a date cannot be read or does not exist",
-    "date-of-birth-in-future": "the date of birth is in the future",
-    "date-of-birth-too-old": "the date of birth is before 1900",
-    "invalid-email": "the email address is not a valid address",
-    "invalid-state": "the state is not a US state or territory",
-    "invalid-zip": "the ZIP code is not 5 digits (or ZIP+4)",
-    "invalid-boolean": "a yes/no cell holds something else",
-    "unknown-case-type": "the case type is not one this import allows",
-    "unknown-case-status": "the case status is not one this import allows",
-    "duplicate-case-id": "the case id was already used by an earlier row",
-    "ragged-row": "the row has a different number of cells than the header",
-    "conflicting-contact": "the same contact id appears with different details",
-}
-
-_FORMULA_START = r"^[=+\-@\t\r]"
-_PLAIN_SIGNED_NUMBER = r"^[+-][0-9]+(\.[0-9]+)?$"  # for polars: $ is the very end of the text
-_PLAIN_SIGNED_NUMBER_PY = r"[+-][0-9]+(\.[0-9]+)?\Z"  # Python's $ would also accept a trailing newline
-
-
-# --------------------------------------------------------------------------------------
-# Spreadsheet safety
-# --------------------------------------------------------------------------------------
-
-
-def neutralize_cell(text: str) -> str:
-    """One cell made safe to open in Excel: a formula-looking value gets a leading apostrophe."""
-    if re.match(_FORMULA_START, text) and not re.match(_PLAIN_SIGNED_NUMBER_PY, text):
-        return "'" + text
-    return text
-
-
-def _formula_like(name: str) -> pl.Expr:
-    """Cells of text column `name` a spreadsheet would run as a formula (see neutralize_cell)."""
-    return (
-        pl.col(name).str.contains(_FORMULA_START) & ~pl.col(name).str.contains(_PLAIN_SIGNED_NUMBER)
-    ).alias(name)
-
-
-def neutralize_formulas(frame: pl.DataFrame) -> pl.DataFrame:
-    """Every text column (and every header) made safe to open in Excel (see neutralize_cell)."""
-    text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
-    if text_columns:
-        # Test every column first: most hold no such cell at all (E.164 phones all start with +,
-        # but are plain numbers), and those are written as they are, not rebuilt cell by cell.
-        for test in (lambda name: pl.col(name).str.contains(_FORMULA_START), _formula_like):
-            flagged = frame.select(test(name).any().alias(name) for name in text_columns)
-            text_columns = [name for name in text_columns if flagged.get_column(name)[0]]
-    safe = frame.with_columns(
-        pl.when(_formula_like(name))
-        .then(pl.concat_str(pl.lit("'"), pl.col(name)))
-        .otherwise(pl.col(name))
-        .alias(name)
-        for name in text_columns
-    )
-    return safe.rename(
-        {name: neutralize_cell(name) for name in safe.columns if neutralize_cell(name) != name}
-    )
-
-
-def write_excel_safe_csv(frame: pl.DataFrame, path: Path) -> Path:
-    """UTF-8 with a BOM (so Excel shows accents), formula cells neutralized."""
-    neutralize_formulas(frame).write_csv(path, include_bom=True)
-    return path
-
 
 # --------------------------------------------------------------------------------------
 # Summary
@@ -216,7 +147,7 @@ def _problem_lines(
 ) -> list[str]:
     lines: list[str] = []
     for code, rows in list(by_code.items())[:TOP_PROBLEMS_IN_TEXT]:
-        words = CODE_WORDS.get(code, code.replace("-", " "))
+        words = problem(code).title
         shown = examples.get(code, [])
         lines.append(f"  • {_plural(rows, 'row')}: {words} [{code}]")
         if shown:

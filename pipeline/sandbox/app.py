@@ -1,7 +1,7 @@
 """The sandbox's HTTP surface: Kayse's /v1 routes plus the sandbox-only /_sandbox/ routes.
 
 Why it exists: to turn HTTP into store calls and store answers (or `ApiError`s) back into
-Kayse-shaped JSON, with the status codes chosen in the README's sandbox section (G15). Routes stay thin.
+Kayse-shaped JSON, with the status codes chosen in the README's sandbox section (the API does not document them). Routes stay thin.
 
 Must never: hold business rules (validation.py and store.py do), answer with FastAPI's own error
 shapes (every error is `{"error", "message"}`), or put anything but Kayse's routes under /v1.
@@ -277,7 +277,12 @@ def build_app(runtime: SandboxRuntime) -> Gate:
 
     async def _membership_ids(request: Request) -> list[int]:
         body = require_object(await _json_body(request))
-        for key in ("include_ids", "exclude_ids", "ids", "case_ids"):  # G9: include_ids, others tolerated
+        for key in (
+            "include_ids",
+            "exclude_ids",
+            "ids",
+            "case_ids",
+        ):  # detach's body key is unconfirmed: include_ids, others tolerated
             ids = id_list(body, key)
             if ids is not None:
                 if key != "include_ids":

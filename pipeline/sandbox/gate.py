@@ -44,10 +44,15 @@ BULK_ROUTE_ENDS = (
 
 
 def key_fingerprint(key: str | None) -> str | None:
-    """A short, stable, non-reversible name for a key: safe to log and print."""
+    """A short, stable, non-reversible name for a key: safe to log and print.
+
+    "sha256:" + 12 hex characters, the same text the client prints for the same key (computed
+    here, not imported: the sandbox shares no code with the client), so a person can match the
+    sandbox's request log with the client's messages.
+    """
     if not key:
         return None
-    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:8]
+    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ class Quota:
     allowed: bool
     limit: int
     remaining: int
-    reset: int  # absolute epoch seconds (G16)
+    reset: int  # absolute epoch seconds, as the docs' example shows
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         return [
@@ -67,7 +72,7 @@ class Quota:
 
 @dataclass
 class RateLimiter:
-    """Fixed window per key (G17): the window opens at the key's first counted request."""
+    """Fixed window per key (the docs do not say fixed or rolling): the window opens at the key's first counted request."""
 
     limit: int
     window: float

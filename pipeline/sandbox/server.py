@@ -1,6 +1,6 @@
 """Run the sandbox: blocking for the CLI (`serve`), or in a background thread for tests.
 
-Why it exists: one place that binds the port (so "port in use" is a clear UserError, not a
+Why it exists: one place that binds the port (so "port in use" is a clear `SandboxError`, not a
 uvicorn traceback), pins uvicorn's h11 protocol (the "lost" fault depends on it), and gives
 callers a `RunningSandbox` handle whose helpers talk to the inspection routes over HTTP — so
 they work the same for a sandbox in this process, in a subprocess or on another terminal.
@@ -25,13 +25,13 @@ from typing import Any
 import requests
 import uvicorn
 
-from pipeline.model import UserError
 from pipeline.sandbox.app import SandboxRuntime, build_app
 from pipeline.sandbox.config import DEMO_KEY, ConfigError, SandboxConfig
+from pipeline.sandbox.errors import SandboxError
 from pipeline.sandbox.faults import parse_fault_spec
 from pipeline.sandbox.gate import key_fingerprint
 
-__all__ = ["DEMO_KEY", "RunningSandbox", "SandboxConfig", "serve", "start_in_thread"]
+__all__ = ["DEMO_KEY", "RunningSandbox", "SandboxConfig", "SandboxError", "serve", "start_in_thread"]
 
 INSPECTION_TIMEOUT = 10.0
 STARTUP_TIMEOUT = 15.0
@@ -41,14 +41,14 @@ def _checked(config: SandboxConfig) -> SandboxConfig:
     try:
         return config.checked()
     except ConfigError as error:
-        raise UserError(f"sandbox: {error}", hint="see `kayse-etl sandbox --help`") from None
+        raise SandboxError(f"sandbox: {error}", hint="see `kayse-etl sandbox --help`") from None
 
 
 def _runtime(config: SandboxConfig) -> SandboxRuntime:
     try:
         return SandboxRuntime(config)
     except sqlite3.Error as error:
-        raise UserError(
+        raise SandboxError(
             f"cannot open the sandbox database {config.db_path}: {error}",
             hint="give --db a writable path to a new file or to a file an earlier sandbox wrote",
         ) from None
@@ -63,11 +63,11 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as error:
         sock.close()
         if error.errno == errno.EADDRINUSE:
-            raise UserError(
+            raise SandboxError(
                 f"port {port} on {host} is already in use",
                 hint="pick another with --port (or --port 0 for any free port), or stop the other process",
             ) from None
-        raise UserError(
+        raise SandboxError(
             f"cannot listen on {host}:{port}: {error.strerror}", hint="check --host and --port"
         ) from None
     sock.listen(128)

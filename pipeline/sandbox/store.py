@@ -1,8 +1,8 @@
 """The sandbox's state: clients, cases, case lists, campaigns… in SQLite, behind one lock.
 
 Why it exists: the sandbox must behave like Kayse across requests and (with `--db`) across
-restarts, including the awkward parts the ETL depends on — soft deletes (G20), links replaced on
-update (G7), partial or all-or-nothing bulk batches (G4), dynamic list membership (G22).
+restarts, including the awkward parts the ETL depends on — soft deletes, links replaced on
+update, partial or all-or-nothing bulk batches, list membership evaluated at read time.
 
 Must never: know about HTTP, rate limits or faults (the gate does that), or share code with the
 client in `pipeline.kayse`. Every public method is one transaction: it commits completely or
@@ -35,7 +35,7 @@ OUTCOME_TYPES = (
     "wrong_number",
     "do_not_contact",
 )
-BULK_DELETE_MAX = 500  # documented for cases (§4.2), assumed for clients (G19)
+BULK_DELETE_MAX = 500  # documented for cases, assumed for clients
 
 BulkMode = Literal["partial", "atomic"]
 T = TypeVar("T")
@@ -141,7 +141,7 @@ class Store:
             db.execute("DELETE FROM sqlite_sequence WHERE name IN ('case_types', 'statuses')")
             self._seed_metadata()
 
-    # ---- metadata (§8, G12, G13) -------------------------------------------------------
+    # ---- metadata: case types and statuses; an unknown status is created, a type is not
 
     def metadata(self) -> dict[str, Any]:
         with self._lock:
@@ -172,7 +172,7 @@ class Store:
             row = self._db.execute(query, (case_type_id, name.strip())).fetchone()
         return row
 
-    # ---- clients (§3) ------------------------------------------------------------------
+    # ---- clients -----------------------------------------------------------------------
 
     def _live(self, table: str, entity_id: int) -> sqlite3.Row | None:
         return self._db.execute(
@@ -215,7 +215,7 @@ class Store:
             self._db.execute(
                 "UPDATE clients SET data = ?, update_origin = ? WHERE id = ?", (data, ORIGIN, client_id)
             )
-        if checked.case_ids is not None:  # present: replaces the links; absent: leaves them (G7)
+        if checked.case_ids is not None:  # present: replaces the links; absent: leaves them
             self._db.execute("DELETE FROM links WHERE client_id = ?", (client_id,))
             self._db.executemany(
                 "INSERT INTO links (case_id, client_id) VALUES (?, ?)",
@@ -249,7 +249,7 @@ class Store:
             db.execute("UPDATE clients SET deleted = 1 WHERE id = ?", (client_id,))
             return {"message": "client deleted successfully"}
 
-    # ---- cases (§4) --------------------------------------------------------------------
+    # ---- cases -------------------------------------------------------------------------
 
     def _case_view(self, row: sqlite3.Row) -> dict[str, Any]:
         clients = self._db.execute(
@@ -299,7 +299,7 @@ class Store:
                 "UPDATE cases SET data = ?, case_type_id = ?, status_id = ?, update_origin = ? WHERE id = ?",
                 (*values, ORIGIN, case_id),
             )
-        # Full replace (G7): the links become exactly client_ids, cleared when the key is absent.
+        # Full replace: the links become exactly client_ids, cleared when the key is absent.
         self._db.execute("DELETE FROM links WHERE case_id = ?", (case_id,))
         self._db.executemany(
             "INSERT INTO links (case_id, client_id) VALUES (?, ?)", [(case_id, c) for c in client_ids]
@@ -338,7 +338,7 @@ class Store:
             db.execute("UPDATE cases SET deleted = 1 WHERE id = ?", (case_id,))
             return {"message": "case deleted successfully"}
 
-    # ---- bulk upserts (G3, G4, G5) -----------------------------------------------------
+    # ---- bulk upserts: a size cap, partial or atomic batches, failed[] entries -----------
 
     def bulk_upsert(
         self, kind: Literal["clients", "cases"], body: Any, *, strict: bool, bulk_max: int, mode: BulkMode
@@ -366,7 +366,7 @@ class Store:
             return self._save_client(v.client_input(item, strict=strict, allow_id=True), entity_id)
         return self._save_case(v.case_input(item, strict=strict, allow_id=True), entity_id, strict=strict)
 
-    # ---- bulk deletes (§3.2, §4.2, G19, G21) -------------------------------------------
+    # ---- bulk deletes: clients (force), cases (with_clients) ---------------------------
 
     def bulk_delete_clients(self, body: Any) -> dict[str, Any]:
         body = v.require_object(body)
@@ -427,7 +427,7 @@ class Store:
                         live,
                     )
                 ]
-                for client_id in candidates:  # G21: every live case of the client is being deleted
+                for client_id in candidates:  # only when every live case of the client is being deleted
                     cases_of_client = {
                         r[0]
                         for r in db.execute(
@@ -442,7 +442,7 @@ class Store:
             db.executemany("UPDATE cases SET deleted = 1 WHERE id = ?", [(i,) for i in live])
         return {"deleted_ids": live, "deleted_client_ids": deleted_clients, "failed": failed}
 
-    # ---- case lists (§5, G8–G11, G22, G23) ---------------------------------------------
+    # ---- case lists: membership, attach/detach, clients append/remove, list type -------
 
     def _list_row(self, list_id: int) -> sqlite3.Row:
         row = self._live("case_lists", list_id)
@@ -454,7 +454,7 @@ class Store:
         return self._db.execute("SELECT id, case_type_id, status_id FROM cases WHERE deleted = 0").fetchall()
 
     def _members(self, row: sqlite3.Row, live_cases: list[sqlite3.Row] | None = None) -> list[int]:
-        """Resolved at read time (G22): (filter matches ∪ include_ids) − exclude_ids, live cases only."""
+        """Resolved at read time: (filter matches ∪ include_ids) − exclude_ids, live cases only."""
         live_cases = self._live_cases() if live_cases is None else live_cases
         case_filter = json.loads(row["filter"]) if row["filter"] else None
         include, exclude = set(json.loads(row["include_ids"])), set(json.loads(row["exclude_ids"]))
@@ -470,7 +470,7 @@ class Store:
         return sorted(members)
 
     def _list_case_type(self, row: sqlite3.Row, members: list[int]) -> int | None:
-        """G23: the filter's single case type, else the one type all members share, else None."""
+        """The list's case type: the filter's single case type, else the one type all members share, else None."""
         case_filter = json.loads(row["filter"]) if row["filter"] else None
         if case_filter and len(case_filter.get("case_type_ids", [])) == 1:
             return int(case_filter["case_type_ids"][0])
@@ -568,7 +568,7 @@ class Store:
         return {"data": views[start : start + page_size], "page": page, "total": len(views)}
 
     def change_membership(self, list_id: int, case_ids: list[int], *, attach: bool) -> dict[str, Any]:
-        """Set semantics (G8): attaching a member or detaching a non-member is a no-op, not an error."""
+        """Set semantics: attaching a member or detaching a non-member is a no-op, not an error."""
         with self._transaction():
             row = self._list_row(list_id)
             self._require_live("cases", case_ids, "include_ids")
@@ -590,7 +590,7 @@ class Store:
     def change_client_membership(
         self, list_id: int, client_ids: list[int], *, append: bool
     ) -> dict[str, Any]:
-        """G10: append adds the clients' cases of the list's case type (all if it has none); remove takes them out."""
+        """Append adds the clients' cases of the list's case type (all if it has none); remove takes them out."""
         with self._transaction() as db:
             row = self._list_row(list_id)
             self._require_live("clients", client_ids, "client_ids")
@@ -614,7 +614,7 @@ class Store:
                 "matched_case_count": len(matched),
             }
 
-    # ---- campaigns (§6, G23, G25, G26) -------------------------------------------------
+    # ---- campaigns: list type, calling window, agents ----------------------------------
 
     def create_campaign(self, body: Any, *, strict: bool) -> dict[str, Any]:
         checked = v.campaign_input(body, strict=strict)
@@ -644,7 +644,7 @@ class Store:
             ).lastrowid
             return {"id": campaign_id}
 
-    # ---- communication (§4.2) ----------------------------------------------------------
+    # ---- communication -----------------------------------------------------------------
 
     def schedule_message(self, channel: Literal["sms", "email"], body: Any) -> dict[str, Any]:
         body = v.require_object(body)
@@ -668,7 +668,7 @@ class Store:
             )
         return {"message": f"{channel} scheduled"}
 
-    # ---- agents (§7), CRM (§9) ---------------------------------------------------------
+    # ---- voice agents, CRM mappings -----------------------------------------------------
 
     def create_agent(self, body: Any) -> dict[str, Any]:
         fields = v.agent_input(body, partial=False)
@@ -791,7 +791,7 @@ def _delete_ids(body: dict[str, Any], key: str) -> list[int]:
 
 
 def _failure(index: int, item: Any, error: ApiError) -> dict[str, Any]:
-    """One `failed[]` entry (G5)."""
+    """One `failed[]` entry, in the shape the client assumes (the API does not document it)."""
     item_id = item.get("id") if isinstance(item, dict) else None
     source_id = item.get("external_source_id") if isinstance(item, dict) else None
     return {

@@ -20,11 +20,11 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 HH_MM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-CALL_WINDOW = ("08:00", "21:00")  # TCPA calling window (§6.1, G25)
+CALL_WINDOW = ("08:00", "21:00")  # TCPA calling window, 8 AM to 9 PM
 
 
 class ApiError(Exception):
-    """A Kayse-shaped error answer: HTTP status plus `{"error": ..., "message": ...}` (G18)."""
+    """A Kayse-shaped error answer: HTTP status plus `{"error": ..., "message": ...}`, the only error body documented."""
 
     def __init__(self, status: int, error: str, message: str):
         super().__init__(message)
@@ -104,7 +104,7 @@ def id_list(body: dict[str, Any], name: str) -> list[int] | None:
 
 
 def iso_date(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
-    """A `YYYY-MM-DD` calendar date (G28): anything else is a 400."""
+    """A `YYYY-MM-DD` calendar date: anything else is a 400."""
     value = text(body, name, required=required)
     if value is None:
         return None
@@ -132,14 +132,14 @@ def is_hh_mm(value: str) -> bool:
 
 
 def unknown_keys(body: dict[str, Any], known: frozenset[str], what: str) -> None:
-    """Strict mode only (G30): name the first key the API does not document."""
+    """Strict mode only: name the first key the API does not document."""
     extra = sorted(set(body) - known)
     if extra:
         raise bad_request(f"{what}: unknown field {extra[0]!r} (strict mode)")
 
 
 # --------------------------------------------------------------------------------------
-# Clients (§3.1)
+# Clients
 # --------------------------------------------------------------------------------------
 
 CLIENT_TEXT_FIELDS = ("email", "mobile", "city", "state", "postal_code", "address_line1", "address_line2")
@@ -176,7 +176,7 @@ def client_input(body: Any, *, strict: bool, allow_id: bool = False) -> ClientIn
 
 
 # --------------------------------------------------------------------------------------
-# Cases (§4.1)
+# Cases
 # --------------------------------------------------------------------------------------
 
 CASE_REQUIRED = ("case_number", "external_source", "external_source_id", "status", "type")
@@ -197,7 +197,7 @@ CASE_FIELDS = frozenset(
 
 @dataclass(frozen=True)
 class CaseInput:
-    """A checked case body. On PUT an absent `client_ids` clears the links (G7)."""
+    """A checked case body. On PUT an absent `client_ids` clears the links."""
 
     fields: dict[str, Any]
     client_ids: list[int] | None
@@ -222,7 +222,7 @@ def case_input(body: Any, *, strict: bool, allow_id: bool = False) -> CaseInput:
 
 
 # --------------------------------------------------------------------------------------
-# Case lists (§5.2)
+# Case lists
 # --------------------------------------------------------------------------------------
 
 LIST_FIELDS = frozenset(
@@ -276,7 +276,7 @@ def case_list_input(body: Any, *, strict: bool, allow_id: bool = False) -> CaseL
 
 
 # --------------------------------------------------------------------------------------
-# Campaigns (§6.1, §6.2, G24–G26)
+# Campaigns
 # --------------------------------------------------------------------------------------
 
 CAMPAIGN_FIELDS = frozenset(
@@ -327,7 +327,8 @@ class CampaignInput:
 
 
 def campaign_input(body: Any, *, strict: bool) -> CampaignInput:
-    """Rules 1–5 of §6.2; rules 6–8 need the database and live in the store."""
+    """The rules a body alone can break (required fields, agent, dates and times, business hours);
+    those that need the database (the list's case type, the form, known agents) live in the store."""
     body = require_object(body, "campaign")
     if strict:
         unknown_keys(body, CAMPAIGN_FIELDS, "campaign")
@@ -390,7 +391,7 @@ def campaign_input(body: Any, *, strict: bool) -> CampaignInput:
 
 
 # --------------------------------------------------------------------------------------
-# Voice agents (§7) and CRM mappings (§9)
+# Voice agents and CRM mappings
 # --------------------------------------------------------------------------------------
 
 AGENT_REQUIRED = ("name", "voice_id", "greeting", "task")

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from pipeline.mapping import CASE_FIELDS, CLIENT_FIELDS
 from pipeline.model import (
     CASE_CLIENT_KEY,
+    CASE_FIELDS,
+    CLIENT_FIELDS,
     CLIENT_KEY,
     REJECT_SCHEMA,
     SOURCE_FILE,
@@ -30,6 +31,7 @@ from pipeline.model import (
     MappingSpec,
     ValidationResult,
     empty_rejects,
+    problem,
 )
 from pipeline.validate import normalize as n
 from pipeline.validate.phones import to_e164
@@ -97,12 +99,16 @@ def _normalizer(check: _Check, spec: MappingSpec, text: pl.Series, today: dt.dat
 
 
 def _message(check: _Check, reason: str, value: pl.Expr, spec: MappingSpec) -> pl.Expr:
-    tail = n.REASONS[reason][1]
-    if reason == "missing":
-        return pl.lit(f"{check.label} {tail}")
+    """The message of each bad cell, in the catalogue's words for the normalizer's reason."""
+    code, variant = n.REASONS[reason]
     allowed = spec.case_types if reason == "case-type" else spec.case_statuses
-    tail = tail.replace("{region}", spec.phone_region).replace("{allowed}", ", ".join(allowed))
-    return pl.concat_str([pl.lit(f"{check.label} '"), value.fill_null(""), pl.lit(f"' {tail}")])
+    return problem(code).expression(
+        variant=variant,
+        field=check.label,
+        value=value.fill_null(""),
+        region=spec.phone_region,
+        allowed=", ".join(allowed),
+    )
 
 
 def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None = None) -> ValidationResult:
@@ -238,7 +244,7 @@ def _field_rejects(
             _ROW,
             field=pl.lit(check.label),
             value=pl.col("value"),
-            code=pl.lit(n.REASONS[reason_key][0]),
+            code=pl.lit(problem(n.REASONS[reason_key][0]).code),
             message=_message(check, reason_key, pl.col("value"), spec),
             **{_ORDER: pl.lit(i, dtype=pl.Int64)},
         )
@@ -312,17 +318,12 @@ def _duplicate_cases(
         _ROW,
         field=pl.lit(check.label),
         value=pl.col("value"),
-        code=pl.lit("duplicate-case-id"),
-        message=pl.concat_str(
-            [
-                pl.lit(f"{check.label} '"),
-                pl.col(case_key),
-                pl.lit("' appears more than once; the first, in row "),
-                pl.col("first_source_row").cast(pl.String),
-                pl.lit(" of "),
-                pl.col("first_file"),
-                pl.lit(", is kept"),
-            ]
+        code=pl.lit(problem("duplicate-case-id").code),
+        message=problem("duplicate-case-id").expression(
+            field=check.label,
+            value=pl.col(case_key),
+            first_row=pl.col("first_source_row").cast(pl.String),
+            first_file=pl.col("first_file"),
         ),
         **{_ORDER: pl.lit(len(checks), dtype=pl.Int64)},
     )
@@ -410,6 +411,7 @@ def _conflicting_contacts(
         here=valid_rows.gather(pairs.get_column("here")), there=valid_rows.gather(pairs.get_column("there"))
     )
     key_label = next(c.label for c in checks if c.entity == "client" and c.kayse_field == CLIENT_KEY)
+    conflicting = problem("conflicting-contact")
     warnings = [empty_rejects().with_columns(pl.lit(None, pl.Int64).alias(_ROW), pl.lit(0).alias(_ORDER))]
     if pairs.height:
         here, there = pairs.get_column("here"), pairs.get_column("there")
@@ -440,21 +442,15 @@ def _conflicting_contacts(
                     SOURCE_ROW,
                     field=pl.lit(check.label),
                     value=pl.col("__here"),
-                    code=pl.lit("conflicting-contact"),
-                    message=pl.concat_str(
-                        [
-                            pl.lit(f"{key_label} '"),
-                            pl.col(CLIENT_KEY),
-                            pl.lit(f"' has {check.label} "),
-                            _quoted(pl.col("__here")),
-                            pl.lit(" here but "),
-                            _quoted(pl.col("__there")),
-                            pl.lit(" in row "),
-                            pl.col("__there_row").cast(pl.String),
-                            pl.lit(" of "),
-                            pl.col("__there_file"),
-                            pl.lit("; the contact is sent with the first row's value"),
-                        ]
+                    code=pl.lit(conflicting.code),
+                    message=conflicting.expression(
+                        key_field=key_label,
+                        key=pl.col(CLIENT_KEY),
+                        field=check.label,
+                        here=_quoted(pl.col("__here")),
+                        there=_quoted(pl.col("__there")),
+                        first_row=pl.col("__there_row").cast(pl.String),
+                        first_file=pl.col("__there_file"),
                     ),
                     **{_ROW: pl.col(_ROW), _ORDER: pl.lit(order)},
                 )

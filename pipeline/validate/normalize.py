@@ -48,27 +48,25 @@ def _run(values: pl.Series, *stages: dict[str, pl.Expr], distinct: bool = False)
     return Normalized(value.alias(values.name), frame.get_column("reason"))
 
 
-REASONS: dict[str, tuple[str, str]] = {
-    # reason key: (public code, message after "<Field> '<value>' ")
-    "missing": ("missing-required", "is empty, but it is required"),
-    "phone": ("invalid-phone", "is not a valid phone number for region {region}"),
-    "date": ("invalid-date", "is not a date we can read (write it as MM/DD/YYYY or YYYY-MM-DD)"),
-    "date-dmy": ("invalid-date", "is not a date we can read (write it as DD/MM/YYYY or YYYY-MM-DD)"),
-    "date-ymd": ("invalid-date", "is not a date we can read (write it as YYYY-MM-DD)"),
-    "date-two-digit-year": (
-        "invalid-date",
-        "has a two-digit year, which is ambiguous (write the year in full, e.g. 1985)",
-    ),
-    "date-impossible": ("invalid-date", "is not a real calendar date"),
-    "dob-future": ("date-of-birth-in-future", "is a date of birth in the future"),
-    "dob-too-old": ("date-of-birth-too-old", "is a date of birth before 1900"),
-    "email": ("invalid-email", "is not a valid email address"),
-    "state": ("invalid-state", "is not a US state or territory (use a name like Texas or a code like TX)"),
-    "zip": ("invalid-zip", "is not a ZIP code (use 12345 or 12345-6789)"),
-    "bool": ("invalid-boolean", "is not yes or no (use true/false, yes/no, y/n or 1/0)"),
-    "case-type": ("unknown-case-type", "is not a known case type; allowed: {allowed}"),
-    "case-status": ("unknown-case-status", "is not a known case status; allowed: {allowed}"),
+REASONS: dict[str, tuple[str, str | None]] = {
+    # a normalizer's reason: (its code in pipeline.model.PROBLEMS, which of that problem's messages)
+    "missing": ("missing-required", None),
+    "phone": ("invalid-phone", None),
+    "date": ("invalid-date", None),
+    "date-dmy": ("invalid-date", "day-first"),
+    "date-ymd": ("invalid-date", "year-first"),
+    "date-two-digit-year": ("invalid-date", "two-digit-year"),
+    "date-impossible": ("invalid-date", "impossible"),
+    "dob-future": ("date-of-birth-in-future", None),
+    "dob-too-old": ("date-of-birth-too-old", None),
+    "email": ("invalid-email", None),
+    "state": ("invalid-state", None),
+    "zip": ("invalid-zip", None),
+    "bool": ("invalid-boolean", None),
+    "case-type": ("unknown-case-type", None),
+    "case-status": ("unknown-case-status", None),
 }
+"""The words of every problem live in the catalogue (pipeline.model.PROBLEMS), not here."""
 
 
 def trimmed(text: pl.Expr) -> pl.Expr:
@@ -98,8 +96,9 @@ def normalize_name(values: pl.Series) -> Normalized:
     return _run(values, {"value": trimmed(_T).str.replace_all(r"\s+", " "), "reason": _fine()})
 
 
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+$"
-"""One @, a non-empty local part, a domain with a dot and no empty labels, no spaces."""
+EMAIL_PATTERN = r"^[^@\s,]+@[^@\s.,]+(?:\.[^@\s.,]+)+$"
+"""One @, a non-empty local part, a domain with a dot and no empty labels, no spaces, no commas
+(an unquoted comma is not allowed in an address; it usually joins two addresses in one cell)."""
 
 
 def normalize_email(values: pl.Series) -> Normalized:

@@ -15,9 +15,10 @@ import pandera.errors
 import pandera.polars as pa
 import polars as pl
 
-from pipeline.mapping import CASE_FIELDS, CLIENT_FIELDS
 from pipeline.model import (
     CASE_CLIENT_KEY,
+    CASE_FIELDS,
+    CLIENT_FIELDS,
     CLIENT_KEY,
     SOURCE_FILE,
     SOURCE_ROW,
@@ -91,12 +92,6 @@ def case_schema(mapping: MappingSpec) -> pa.DataFrameSchema:
     columns[CASE_CLIENT_KEY] = pa.Column(pl.String, pa.Check.str_length(min_value=1), nullable=False)
     columns.update(_source_columns())
     return pa.DataFrameSchema(columns, strict=True, ordered=True, name="cases")
-
-
-def output_order(mapping: MappingSpec, entity: str) -> list[str]:
-    """The documented column order of the clients or cases frame."""
-    schema = client_schema(mapping) if entity == "clients" else case_schema(mapping)
-    return list(schema.columns)
 
 
 def check_output(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> None:

@@ -15,9 +15,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pipeline import run
-from pipeline.kayse.client import KayseClient
+from pipeline.kayse import KayseClient
 from pipeline.ledger import Ledger, Target
+from pipeline.model import Decision, LoadOutcome, UserError
 from pipeline.settings import Connection, key_fingerprint
 from tests.conftest import SANDBOX_TEST_KEY
 
@@ -26,7 +29,7 @@ SAMPLE = ROOT / "sample_data" / "leads.csv"
 MAPPING = ROOT / "mappings" / "generic.yaml"
 
 
-def load(sandbox: Any, ledger: Path, source: Path = SAMPLE, **options: Any) -> run.LoadOutcome:
+def load(sandbox: Any, ledger: Path, source: Path = SAMPLE, **options: Any) -> LoadOutcome:
     connection = Connection(options.pop("base_url", sandbox.base_url), SANDBOX_TEST_KEY)
     return run.load([source], MAPPING, connection=connection, ledger_path=ledger, **options)
 
@@ -520,7 +523,7 @@ def test_a_record_deleted_in_kayse_is_reported_with_the_way_to_recreate_it(
     assert_exactly_one_of_everything(sandbox, third.validation, campaigns=False)
 
 
-def decisions_from_kayse(sandbox: Any, rows: list[Any]) -> list[run.Decision]:
+def decisions_from_kayse(sandbox: Any, rows: list[Any]) -> list[Decision]:
     """What an operator decides for each uncertain record after looking it up in the Kayse web
     app (here the sandbox's state stands in for it): its id if it is there, else re-create it."""
     state = sandbox.state()
@@ -533,7 +536,7 @@ def decisions_from_kayse(sandbox: Any, rows: list[Any]) -> list[run.Decision]:
     decisions = []
     for row in rows:
         lookup = row.source_key.split(":", 1)[1] if row.kind in ("client", "case") else row.source_key
-        decisions.append(run.Decision(row.kind, row.source_key, found[row.kind].get(lookup)))
+        decisions.append(Decision(row.kind, row.source_key, found[row.kind].get(lookup)))
     return decisions
 
 
@@ -561,3 +564,38 @@ def test_under_random_faults_reruns_converge_to_exactly_one_of_everything(
     assert any(r.uncertain for r in outcomes), "the faults should have lost some answers"
     sandbox.configure(faults="")
     assert_exactly_one_of_everything(sandbox, run.validate([SAMPLE], MAPPING), campaigns=True)
+
+
+def test_the_library_keywords_do_what_the_flags_do(sandbox: Any, tmp_path: Path) -> None:
+    """A cron script or an Airflow task calls `pipeline.run` with the CLI's flags as keywords and
+    gets the same effects: the quota read, the report files written, the history, keyless plans."""
+    ledger = tmp_path / "ledger.sqlite"
+    report = tmp_path / "report"
+    connection = Connection(sandbox.base_url, SANDBOX_TEST_KEY)
+    planned = run.plan([SAMPLE], MAPPING, connection=connection, ledger_path=ledger, check_quota=True)
+    assert planned.quota is not None and (planned.quota.limit, planned.quota.remaining) == (500, 499)
+    assert planned.exit_code == 1  # rows rejected in the sample
+    assert len(sandbox.request_log()) == 1  # the quota's one read, nothing else
+    with pytest.raises(UserError, match="needs the API key"):
+        run.plan([SAMPLE], MAPPING, base_url=sandbox.base_url, ledger_path=ledger, check_quota=True)
+
+    outcome = run.load([SAMPLE], MAPPING, connection=connection, ledger_path=ledger, report_dir=report)
+    assert outcome.result is not None
+    assert [p.name for p in outcome.report_files] == [
+        "summary.json",
+        "rejects.csv",
+        "clients.csv",
+        "cases.csv",
+        "warnings.csv",
+        "load.json",
+        "failed.csv",
+    ]
+    assert all(p.parent == report and p.stat().st_size > 0 for p in outcome.report_files)
+    assert json.loads((report / "load.json").read_text())["run_id"] == outcome.result.run_id
+
+    assert [r.id for r in run.runs(ledger)] == [outcome.result.run_id]
+    keyless = run.plan([SAMPLE], MAPPING, base_url=sandbox.base_url, ledger_path=ledger)
+    assert keyless.plan.total_requests == 0 and keyless.quota is None
+    with pytest.raises(UserError, match="no ledger at"):
+        run.runs(tmp_path / "missing.sqlite")
+    assert not (tmp_path / "missing.sqlite").exists()

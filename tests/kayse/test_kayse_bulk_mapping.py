@@ -1,4 +1,4 @@
-"""Mapping a 200 bulk answer back to input items, whichever shape the API uses (G4, G5)."""
+"""Mapping a 200 bulk answer back to input items, whichever shape the API uses (partial success or a refused batch)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.kayse.bulk import BulkItemResult, map_bulk_response
+from pipeline.kayse import BulkItemResult, map_bulk_response
 
 
 def _batch(size: int, with_ids: set[int]) -> list[dict[str, Any]]:

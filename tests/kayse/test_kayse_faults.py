@@ -1,4 +1,4 @@
-"""What the client does when the network or the server misbehaves (design.md, failure table).
+"""What the client does when the network or the server misbehaves: retry what is safe, never resend a create.
 
 Each fault is injected into the real sandbox; the sandbox's request log is the witness of
 what was actually sent.

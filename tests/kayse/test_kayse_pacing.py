@@ -1,4 +1,4 @@
-"""Rate-limit header arithmetic (G16) and backoff bounds: pure functions, no clock, no network."""
+"""Rate-limit header arithmetic (epoch or seconds remaining) and backoff bounds: pure functions, no clock, no network."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ def test_exports() -> None:
         "BadRequest",
         "BulkDeleteResult",
         "BulkItemResult",
+        "ConfigurationError",
         "KayseClient",
         "KayseError",
         "NotFound",
@@ -50,11 +51,42 @@ def test_bulk_helper_signatures() -> None:
 
 
 def test_error_hierarchy() -> None:
-    from pipeline.kayse import errors
-    from pipeline.model import UserError
+    from pipeline import kayse
 
-    assert issubclass(errors.KayseError, UserError)
-    assert issubclass(errors.OutcomeUnknown, errors.TransportError)
-    assert issubclass(errors.WaitTooLong, errors.RateLimited)
-    assert issubclass(errors.BadRequest, errors.RequestRejected)
-    assert issubclass(errors.NotFound, errors.RequestRejected)
+    for name in kayse.__all__:
+        value = getattr(kayse, name)
+        if isinstance(value, type) and issubclass(value, Exception):
+            assert issubclass(value, kayse.KayseError), name
+    # The client's errors are its own: no exit codes, no pipeline vocabulary in their ancestry.
+    assert all(base.__module__ in ("builtins", "pipeline.kayse.errors") for base in kayse.KayseError.__mro__)
+    assert not hasattr(kayse.KayseError("x", method="GET", path="/v1/x"), "exit_code")
+    assert issubclass(kayse.OutcomeUnknown, kayse.TransportError)
+    assert issubclass(kayse.WaitTooLong, kayse.RateLimited)
+    assert issubclass(kayse.BadRequest, kayse.RequestRejected)
+    assert issubclass(kayse.NotFound, kayse.RequestRejected)
+    assert issubclass(kayse.ConfigurationError, ValueError)
+
+
+def test_every_error_says_whether_a_retry_is_safe() -> None:
+    from pipeline import kayse
+
+    retryable = {
+        name: getattr(kayse, name).retryable
+        for name in kayse.__all__
+        if isinstance(getattr(kayse, name), type) and issubclass(getattr(kayse, name), kayse.KayseError)
+    }
+    assert retryable == {
+        "AuthError": False,
+        "BadRequest": False,
+        "ConfigurationError": False,
+        "KayseError": False,
+        "NotFound": False,
+        "OutcomeUnknown": False,  # a create may have landed: a resend could duplicate it
+        "RateLimited": True,
+        "RequestRejected": False,
+        "ServerError": True,
+        "TransportError": True,
+        "WaitTooLong": True,
+    }
+    lost = kayse.OutcomeUnknown("answer lost", method="POST", path="/v1/clients/bulk")
+    assert lost.retryable is False and lost.maybe_processed is True

@@ -89,14 +89,15 @@ def test_fingerprint_is_stable_and_short() -> None:
     assert key_fingerprint("abc").startswith("sha256:") and len(key_fingerprint("abc")) == len("sha256:") + 12
 
 
-def test_missing_key_or_bad_url_is_a_user_error() -> None:
-    from pipeline.model import UserError
+def test_missing_key_or_bad_url_is_a_configuration_error() -> None:
+    from pipeline.kayse import ConfigurationError
 
-    with pytest.raises(UserError, match="no Kayse API key"):
+    with pytest.raises(ConfigurationError, match="no Kayse API key") as missing:
         KayseClient("https://public-api.kayse.ai/v1", "  ")
-    with pytest.raises(UserError, match="not an http"):
+    assert missing.value.hint == "set KAYSE_API_KEY or pass --api-key-file"
+    with pytest.raises(ConfigurationError, match="not an http"):
         KayseClient("public-api.kayse.ai/v1", "k")
-    with pytest.raises(UserError, match="line breaks") as caught:
+    with pytest.raises(ConfigurationError, match="line breaks") as caught:
         KayseClient("https://public-api.kayse.ai/v1", "first-half\nsecond-half")
     assert "first-half" not in str(caught.value)
     # Surrounding whitespace (a key file's trailing newline) is fine.

@@ -1,4 +1,4 @@
-"""Fixtures for the report tests: the committed samples, regenerated and validated once per session."""
+"""Fixtures for the report tests: the committed samples validated (and regenerated) once per session."""
 
 from __future__ import annotations
 
@@ -6,27 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from bench.generate import GeneratedExport
-from bench.make_samples import SAMPLE_DIR, make_samples
+from bench.make_samples import SAMPLE_DIR
 from pipeline import run
 from pipeline.model import ValidationResult
 from pipeline.report.validation import write_validation_report
+from tests.samples.generated import manifest, regenerated
+
+__all__ = ["manifest", "regenerated"]
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERIC_MAPPING = ROOT / "mappings" / "generic.yaml"
 LEGALEDGE_MAPPING = ROOT / "mappings" / "legaledge.yaml"
-
-
-@pytest.fixture(scope="session")
-def regenerated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, GeneratedExport]]:
-    """The samples made afresh in a temp dir, with the generator's record of every defect."""
-    out = tmp_path_factory.mktemp("samples")
-    return out, make_samples(out)
-
-
-@pytest.fixture(scope="session")
-def manifest(regenerated: tuple[Path, dict[str, GeneratedExport]]) -> dict[str, GeneratedExport]:
-    return regenerated[1]
 
 
 @pytest.fixture(scope="session")

@@ -15,18 +15,17 @@ from pipeline.model import (
     SOURCE_FILE,
     SOURCE_ROW,
     EntitySpec,
+    FailedRecord,
     MappingSpec,
+    Plan,
+    RunResult,
     SourceInfo,
     ValidationResult,
     empty_rejects,
 )
-from pipeline.report.validation import (
-    neutralize_cell,
-    neutralize_formulas,
-    render_text,
-    summary,
-    write_validation_report,
-)
+from pipeline.report.cells import neutralize_cell, neutralize_formulas
+from pipeline.report.load import write_load_report
+from pipeline.report.validation import render_text, summary, write_validation_report
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 formula_ish = st.text(
@@ -75,6 +74,25 @@ def test_e164_phones_stay_exact_but_formulas_do_not() -> None:
     assert neutralize_cell("\t=1") == "'\t=1"
     assert neutralize_cell("+1\n") == "'+1\n"  # not a plain number: a line break follows
     assert neutralize_cell("+²") == "'+²"  # only ASCII digits make a plain number
+
+
+def test_the_load_report_follows_the_same_rule(tmp_path: Path) -> None:
+    """failed.csv and the validation files share one rule: no formula runs, phones stay numbers."""
+    refused = [
+        FailedRecord("client", "=HYPERLINK(1)", "leads.csv", 2, "validation", "-2+3 is not allowed"),
+        FailedRecord("case", "K1", "=evil.csv", 3, "validation", "+12125550123"),
+    ]
+    result = RunResult(run_id=1, target="t", planned_requests=2, failed=refused)
+    plan = Plan("t", 100, (), (), (), (), {}, (), (), {})
+    failed_csv = next(path for path in write_load_report(result, plan, tmp_path) if path.name == "failed.csv")
+    with failed_csv.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))[1:]
+    assert rows == [
+        ["leads.csv", "2", "client", "'=HYPERLINK(1)", "validation", "'-2+3 is not allowed"],
+        ["'=evil.csv", "3", "case", "K1", "validation", "+12125550123"],
+    ]
+    for row in rows:
+        assert all(neutralize_cell(cell) == cell for cell in row)
 
 
 def _mapping() -> MappingSpec:

@@ -16,7 +16,8 @@ from polars.testing import assert_frame_equal
 from bench.generate import GENERIC_HEADERS, GeneratedExport
 from bench.make_samples import SAMPLE_DIR
 from pipeline.model import SOURCE_FILE, ValidationResult
-from pipeline.report.validation import neutralize_cell, render_text, summary
+from pipeline.report.cells import neutralize_cell
+from pipeline.report.validation import render_text, summary
 
 US_STATE_CODES = (
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND "

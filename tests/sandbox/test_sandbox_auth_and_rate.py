@@ -6,6 +6,7 @@ import time
 
 import requests
 
+from pipeline.sandbox import DEMO_KEY
 from pipeline.sandbox.server import RunningSandbox
 from tests.conftest import SECOND_TEST_KEY
 from tests.sandbox.conftest import Api
@@ -27,7 +28,7 @@ def test_header_name_is_case_insensitive_and_every_configured_key_works(sandbox:
 
 
 def test_demo_key_is_refused_when_keys_are_configured(sandbox: RunningSandbox) -> None:
-    assert Api(sandbox, key="sandbox-demo-key").get("/metadata").status_code == 401
+    assert Api(sandbox, key=DEMO_KEY).get("/metadata").status_code == 401
 
 
 def test_rate_headers_on_every_response_count_down_with_absolute_reset(api: Api) -> None:
@@ -38,7 +39,7 @@ def test_rate_headers_on_every_response_count_down_with_absolute_reset(api: Api)
     assert int(first.headers["X-RateLimit-Remaining"]) == 499
     assert int(second.headers["X-RateLimit-Remaining"]) == 498
     reset = int(first.headers["X-RateLimit-Reset"])
-    assert reset > 10**9 and time.time() < reset <= time.time() + 3601  # absolute epoch (G16)
+    assert reset > 10**9 and time.time() < reset <= time.time() + 3601  # an absolute epoch
     assert second.headers["X-RateLimit-Reset"] == first.headers["X-RateLimit-Reset"]  # fixed window
 
 

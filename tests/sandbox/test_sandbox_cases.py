@@ -28,7 +28,7 @@ def test_opt_out_voice_calls_marks_linked_clients(api: Api) -> None:
     assert api.ok("GET", f"/clients/{client['id']}")["voice_calls_opted_out"] is True
 
 
-def test_unknown_type_is_400_and_unknown_status_is_created(api: Api) -> None:  # G13
+def test_unknown_type_is_400_and_unknown_status_is_created(api: Api) -> None:
     response = api.post("/cases", case_body(type="family"))
     assert response.status_code == 400 and response.json()["message"].startswith("type")
     case = api.new_case(type="civil", status="Intake Review")
@@ -45,7 +45,7 @@ def test_metadata_lists_the_default_case_types(api: Api) -> None:
     assert all(isinstance(s["id"], int) for t in types for s in t["statuses"])
 
 
-def test_put_replaces_the_whole_case_and_clears_absent_links(api: Api) -> None:  # G7
+def test_put_replaces_the_whole_case_and_clears_absent_links(api: Api) -> None:
     client = api.new_client()
     case = api.new_case(client_ids=[client["id"]], description="old", court_name="Court A")
     replacement = case_body(case_number="CN-NEW", status="closed")
@@ -73,7 +73,7 @@ def test_invalid_case_fields_are_400(api: Api) -> None:
         assert response.json()["message"].startswith(field)
 
 
-def test_case_number_uniqueness_only_in_strict_mode(sandbox: RunningSandbox, api: Api) -> None:  # G2
+def test_case_number_uniqueness_only_in_strict_mode(sandbox: RunningSandbox, api: Api) -> None:
     api.new_case(case_number="DUP")
     api.new_case(case_number="DUP")
     sandbox.configure(strict=True)
@@ -117,7 +117,7 @@ def test_bulk_cases_atomic_and_cap(sandbox: RunningSandbox, api: Api) -> None:
     assert sandbox.state()["cases"] == []
 
 
-def test_bulk_delete_cap_deleted_ids_and_with_clients(api: Api) -> None:  # G21
+def test_bulk_delete_cap_deleted_ids_and_with_clients(api: Api) -> None:
     only_here = api.new_client()
     shared = api.new_client()
     a = api.new_case(client_ids=[only_here["id"], shared["id"]])

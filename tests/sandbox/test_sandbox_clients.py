@@ -24,13 +24,13 @@ def test_create_returns_201_with_the_record_and_origin(api: Api) -> None:
     assert api.ok("GET", f"/clients/{created['id']}") == created
 
 
-def test_duplicate_external_source_id_creates_a_second_client(api: Api) -> None:  # G1
+def test_duplicate_external_source_id_creates_a_second_client(api: Api) -> None:
     first = api.new_client(external_source_id="same")
     second = api.new_client(external_source_id="same")
     assert first["id"] != second["id"]
 
 
-def test_put_replaces_the_record_and_keeps_links_when_case_ids_is_absent(api: Api) -> None:  # G6, G7
+def test_put_replaces_the_record_and_keeps_links_when_case_ids_is_absent(api: Api) -> None:
     case = api.new_case()
     client = api.new_client(city="Boston", case_ids=[case["id"]])
     assert client["case_ids"] == [case["id"]]
@@ -50,7 +50,7 @@ def test_put_needs_the_required_fields_and_an_existing_client(api: Api) -> None:
     assert api.put("/clients/987654", client_body()).status_code == 404
 
 
-def test_delete_is_soft_and_get_after_delete_is_404(sandbox: RunningSandbox, api: Api) -> None:  # G20
+def test_delete_is_soft_and_get_after_delete_is_404(sandbox: RunningSandbox, api: Api) -> None:
     client = api.new_client()
     assert api.ok("DELETE", f"/clients/{client['id']}") == {"message": "client deleted successfully"}
     assert api.get(f"/clients/{client['id']}").status_code == 404
@@ -78,7 +78,7 @@ def test_invalid_fields_are_400_with_the_field_named(api: Api) -> None:
     assert bad_json.status_code == 400
 
 
-def test_unknown_keys_are_ignored_unless_strict(sandbox: RunningSandbox, api: Api) -> None:  # G30
+def test_unknown_keys_are_ignored_unless_strict(sandbox: RunningSandbox, api: Api) -> None:
     created = api.new_client(meta={"a": 1})
     assert "meta" not in created
     sandbox.configure(strict=True)
@@ -101,7 +101,7 @@ def test_mobile_must_be_e164(api: Api, mobile: str) -> None:
         st.dates().map(date.isoformat), st.text(max_size=12), st.from_regex(r"\A\d{4}-\d{2}-\d{2}\Z")
     )
 )
-def test_date_of_birth_must_be_a_real_iso_date(api: Api, value: str) -> None:  # G28
+def test_date_of_birth_must_be_a_real_iso_date(api: Api, value: str) -> None:
     try:
         valid = date.fromisoformat(value).isoformat() == value and len(value) == 10
     except ValueError:
@@ -114,7 +114,7 @@ def test_date_of_birth_must_be_a_real_iso_date(api: Api, value: str) -> None:  #
 
 def test_bulk_partial_success_reports_failed_items_and_applies_the_rest(
     sandbox: RunningSandbox, api: Api
-) -> None:  # G4, G5
+) -> None:
     existing = api.new_client()
     items = [
         client_body(external_source_id="ok-1"),
@@ -139,7 +139,7 @@ def test_bulk_partial_success_reports_failed_items_and_applies_the_rest(
     assert len(live) == 2
 
 
-def test_bulk_atomic_mode_fails_the_whole_batch(sandbox: RunningSandbox, api: Api) -> None:  # G4
+def test_bulk_atomic_mode_fails_the_whole_batch(sandbox: RunningSandbox, api: Api) -> None:
     sandbox.configure(bulk_mode="atomic")
     response = api.post("/clients/bulk", {"clients": [client_body(), client_body(mobile="bad")]})
     assert response.status_code == 400
@@ -149,7 +149,7 @@ def test_bulk_atomic_mode_fails_the_whole_batch(sandbox: RunningSandbox, api: Ap
     assert len(ok["successful_ids"]) == 2 and ok["failed"] == []
 
 
-def test_bulk_over_the_cap_is_400_for_the_whole_batch(sandbox: RunningSandbox, api: Api) -> None:  # G3
+def test_bulk_over_the_cap_is_400_for_the_whole_batch(sandbox: RunningSandbox, api: Api) -> None:
     sandbox.configure(bulk_max=3)
     response = api.post("/clients/bulk", {"clients": [client_body() for _ in range(4)]})
     assert response.status_code == 400 and "at most 3" in response.json()["message"]
@@ -182,7 +182,7 @@ def test_bulk_partial_outcome_matches_item_validity(
 # ---- bulk delete -------------------------------------------------------------------------
 
 
-def test_bulk_delete_refuses_linked_clients_without_force(api: Api) -> None:  # G19
+def test_bulk_delete_refuses_linked_clients_without_force(api: Api) -> None:
     lone = api.new_client()
     linked = api.new_client()
     case = api.new_case(client_ids=[linked["id"]])

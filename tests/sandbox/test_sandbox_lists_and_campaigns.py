@@ -15,7 +15,7 @@ def members(sandbox: RunningSandbox, list_id: int) -> list[int]:
     return list(found["case_ids"])
 
 
-def test_create_static_list_with_include_ids_and_no_filter(sandbox: RunningSandbox, api: Api) -> None:  # G22
+def test_create_static_list_with_include_ids_and_no_filter(sandbox: RunningSandbox, api: Api) -> None:
     a, b = api.new_case(), api.new_case()
     response = api.post("/case_lists", {"name": "Static", "include_ids": [a["id"], b["id"]]})
     assert response.status_code == 201
@@ -34,7 +34,7 @@ def test_list_create_errors(api: Api) -> None:
     assert api.post("/case_lists", {"name": "x", "filter": {"case_type_ids": [999]}}).status_code == 400
 
 
-def test_filter_membership_is_dynamic(sandbox: RunningSandbox, api: Api) -> None:  # G22
+def test_filter_membership_is_dynamic(sandbox: RunningSandbox, api: Api) -> None:
     types = api.type_ids()
     pi = api.new_case(type="personal_injury")
     api.new_case(type="civil")
@@ -87,7 +87,7 @@ def test_bulk_lists_create_and_update_as_a_set(sandbox: RunningSandbox, api: Api
     assert api.ok("GET", "/case_lists?key=renamed")["total"] == 1
 
 
-def test_attach_and_detach_are_idempotent_sets(sandbox: RunningSandbox, api: Api) -> None:  # G8
+def test_attach_and_detach_are_idempotent_sets(sandbox: RunningSandbox, api: Api) -> None:
     a, b = api.new_case(), api.new_case()
     case_list = api.ok("POST", "/case_lists", {"name": "L"}, status=201)
     path = f"/case_lists/{case_list['id']}"
@@ -115,7 +115,7 @@ def test_detach_removes_a_filter_match(sandbox: RunningSandbox, api: Api) -> Non
 
 def test_clients_append_adds_cases_of_the_list_type_and_remove_takes_them_out(
     sandbox: RunningSandbox, api: Api
-) -> None:  # G10
+) -> None:
     types = api.type_ids()
     client = api.new_client()
     pi = api.new_case(type="personal_injury", client_ids=[client["id"]])
@@ -249,7 +249,7 @@ def test_campaign_rules_reject_with_the_field_named(api: Api, changes: dict[str,
     assert response.json()["message"].startswith(field), response.json()["message"]
 
 
-def test_campaign_list_must_exist_have_a_type_and_one_type_only(api: Api) -> None:  # G23
+def test_campaign_list_must_exist_have_a_type_and_one_type_only(api: Api) -> None:
     assert api.post("/campaigns", campaign(8080808)).status_code == 400
     untyped = api.ok("POST", "/case_lists", {"name": "Empty, no filter"}, status=201)
     no_type = api.post("/campaigns", campaign(untyped["id"]))
@@ -275,9 +275,7 @@ def test_campaign_list_must_exist_have_a_type_and_one_type_only(api: Api) -> Non
     assert api.post("/campaigns", campaign(same_type["id"])).status_code == 201
 
 
-def test_strict_mode_checks_agent_ids_against_created_agents(
-    sandbox: RunningSandbox, api: Api
-) -> None:  # G26
+def test_strict_mode_checks_agent_ids_against_created_agents(sandbox: RunningSandbox, api: Api) -> None:
     case_list = typed_list(api)
     sandbox.configure(strict=True)
     body = campaign(case_list["id"], agent_id="agent_unknown", runs=[CALL_RUN])
@@ -293,7 +291,7 @@ def test_strict_mode_checks_agent_ids_against_created_agents(
 
 def test_detach_with_another_body_key_works_and_is_noted_in_the_log(
     sandbox: RunningSandbox, api: Api
-) -> None:  # G9
+) -> None:
     case = api.new_case()
     case_list = api.ok("POST", "/case_lists", {"name": "L", "include_ids": [case["id"]]}, status=201)
     assert api.ok("PATCH", f"/case_lists/{case_list['id']}/detach", {"ids": [case["id"]]})["case_count"] == 0

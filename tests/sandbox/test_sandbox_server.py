@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipeline.model import UserError
-from pipeline.sandbox.server import DEMO_KEY, RunningSandbox, SandboxConfig, start_in_thread
+from pipeline.sandbox.server import DEMO_KEY, RunningSandbox, SandboxConfig, SandboxError, start_in_thread
 from tests.sandbox.conftest import Api, client_body
 
 
@@ -36,25 +35,25 @@ def test_db_file_keeps_state_across_a_restart(tmp_path: Path) -> None:
         second.stop()
 
 
-def test_port_in_use_is_a_user_error(sandbox: RunningSandbox) -> None:
-    with pytest.raises(UserError, match=f"port {sandbox.port} .* already in use") as raised:
+def test_port_in_use_is_a_sandbox_error(sandbox: RunningSandbox) -> None:
+    with pytest.raises(SandboxError, match=f"port {sandbox.port} .* already in use") as raised:
         start_in_thread(SandboxConfig(port=sandbox.port))
     assert raised.value.hint and "--port" in raised.value.hint
 
 
-def test_bad_settings_are_user_errors() -> None:
-    with pytest.raises(UserError, match="bulk_mode"):
+def test_bad_settings_are_sandbox_errors() -> None:
+    with pytest.raises(SandboxError, match="bulk_mode"):
         start_in_thread(SandboxConfig(port=0, bulk_mode="sometimes"))
-    with pytest.raises(UserError, match="faults"):
+    with pytest.raises(SandboxError, match="faults"):
         start_in_thread(SandboxConfig(port=0, faults="error=2"))
 
 
-def test_unusable_db_path_is_a_user_error(tmp_path: Path) -> None:
+def test_unusable_db_path_is_a_sandbox_error(tmp_path: Path) -> None:
     not_a_db = tmp_path / "leads.csv"
     not_a_db.write_text("name,phone\n" * 200)
-    with pytest.raises(UserError, match="cannot open the sandbox database"):
+    with pytest.raises(SandboxError, match="cannot open the sandbox database"):
         start_in_thread(SandboxConfig(port=0, db_path=str(not_a_db)))
-    with pytest.raises(UserError, match="cannot open the sandbox database"):
+    with pytest.raises(SandboxError, match="cannot open the sandbox database"):
         start_in_thread(SandboxConfig(port=0, db_path=str(tmp_path / "missing-dir" / "s.db")))
 
 

@@ -21,7 +21,10 @@ from pipeline.model import (
     SourceInfo,
     UserError,
 )
-from tests.validate.export_maker import GENERIC_MAPPING
+
+GENERIC_MAPPING = (Path(__file__).resolve().parents[2] / "mappings" / "generic.yaml").read_text(
+    encoding="utf-8"
+)
 
 
 def write(tmp_path: Path, text: str, name: str = "m.yaml") -> Path:
@@ -76,13 +79,22 @@ def test_generic_mapping_parses_fully(tmp_path: Path) -> None:
     assert fields["postal_code"].type == "zip" and fields["state"].type == "state"
     case = {f.kayse_field: f for f in spec.case.fields}
     assert case["type"].type == "case_type" and case["type"].required
-    assert case["type"].value_map == {"pi": "personal_injury", "personal injury": "personal_injury"}
+    assert case["type"].value_map == {
+        "pi": "personal_injury",
+        "personal injury": "personal_injury",
+        "mass tort": "mass_tort",
+        "workers comp": "workers_comp",
+        "workers' compensation": "workers_comp",
+        "wc": "workers_comp",
+        "criminal defense": "criminal",
+    }
     assert case["status"].default == "open"
     assert case["case_number"].required and case["case_number"].type == "string"
     assert case["external_source_data.incident_date"].type == "date"
     assert spec.case_types[0] == "personal_injury"
     assert spec.case_list is not None and spec.case_list.per_case_type
-    assert spec.campaign is None
+    # The campaign is described in the mapping but stays off unless `load --campaign` is given.
+    assert spec.campaign is not None and spec.campaign.messaging_only and spec.campaign.days == 14
 
 
 def test_inferred_types_and_campaign(tmp_path: Path) -> None:
@@ -147,8 +159,9 @@ def test_a_key_written_twice_is_refused(tmp_path: Path) -> None:
     text = GENERIC_MAPPING.replace(
         "    mobile: Mobile Phone\n", "    mobile: Mobile Phone\n    mobile: Cell\n"
     )
+    again = text.splitlines().index("    mobile: Cell") + 1  # line 14 of mappings/generic.yaml
     error = load_error(write(tmp_path, text))
-    assert error.message == f"{tmp_path / 'm.yaml'} has the key 'mobile' twice (again at line 13)"
+    assert error.message == f"{tmp_path / 'm.yaml'} has the key 'mobile' twice (again at line {again})"
 
 
 def test_a_type_that_does_not_fit_the_field(tmp_path: Path) -> None:

@@ -1,0 +1,88 @@
+"""Text for a person, for the operator's commands: metadata, uncertain, resolve and rollback.
+
+Each function turns one `pipeline.run` result into the lines the CLI prints, and computes
+nothing new, so a script that calls `pipeline.run` can print exactly what the CLI would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pipeline.model import Decision, MappingCheck, RollbackSummary, UncertainRow, ValidationResult
+
+
+def render_rows_valid(validation: ValidationResult) -> str:
+    """The one line `plan` and `load` start with: how many rows passed the checks."""
+    rejected = f" ({validation.rows_rejected:,} rejected)" if validation.rows_rejected else ""
+    return f"{validation.rows_valid:,} of {validation.rows_read:,} rows valid{rejected}"
+
+
+def render_mapping_check(check: MappingCheck) -> str:
+    """The account's case types and statuses, as the mapping's `allowed` section to paste in,
+    then what the mapping allows that the account does not know."""
+    lines = ["The account's case types and their statuses:"]
+    for name, statuses in sorted(check.account_types.items()):
+        lines.append(f"  {name}: {', '.join(statuses) or '(none)'}")
+    lines.append("As the mapping's `allowed` section:")
+    lines.append(f"  case_types: [{', '.join(sorted(check.account_types))}]")
+    all_statuses = sorted({s for statuses in check.account_types.values() for s in statuses})
+    lines.append(f"  case_statuses: [{', '.join(all_statuses)}]")
+    if check.unknown_types:
+        lines.append(
+            "The mapping allows case types Kayse does not know (their cases would be refused): "
+            + ", ".join(check.unknown_types)
+        )
+    if check.unknown_statuses:
+        lines.append(
+            "The mapping allows statuses Kayse does not know yet (Kayse creates them on first use): "
+            + ", ".join(check.unknown_statuses)
+        )
+    if not check.unknown_types and not check.unknown_statuses:
+        lines.append("The mapping's allowed values all exist in the account.")
+    return "\n".join(lines)
+
+
+def render_uncertain(rows: Sequence[UncertainRow]) -> str:
+    """The uncertain records, and the two ways to settle each one."""
+    if not rows:
+        return "no uncertain records"
+    lines = [
+        f"{len(rows)} uncertain record(s). Look each up in the Kayse web app, then either:",
+        "  kayse-etl resolve KIND KEY --kayse-id ID   (it exists: record its id)",
+        "  kayse-etl resolve KIND KEY --recreate      (it does not: the next load creates it)",
+        "  or fill in the kayse_id column of `uncertain --csv FILE` (an id, or the word recreate)",
+        "  and run `kayse-etl resolve --from-csv FILE`.",
+    ]
+    lines.extend(f"  {r.kind:<9} {r.source_key}  (run {r.run_id}, batch {r.batch_id})" for r in rows)
+    return "\n".join(lines)
+
+
+def render_settled(decisions: Sequence[Decision]) -> str:
+    """One line per decision applied to the ledger."""
+    return "\n".join(
+        f"{d.kind} {d.key}: "
+        + (f"recorded as Kayse id {d.kayse_id}" if d.kayse_id else "will be created by the next load")
+        for d in decisions
+    )
+
+
+def render_unmatched(decisions: Sequence[Decision]) -> str:
+    """One line per decision that matched no record of the ledger (nothing changed for it)."""
+    return "\n".join(
+        f"{d.kind} {d.key}: not in the ledger for this target (nothing changed)" for d in decisions
+    )
+
+
+def render_rollback(summary: RollbackSummary) -> str:
+    """What a rollback deleted, and what it had to leave for the web app."""
+    lines = [f"rollback of run {summary.run_id}:"]
+    for kind in ("case", "client"):
+        lines.append(
+            f"  {kind}s deleted: {summary.deleted.get(kind, 0)}, not deleted: {summary.failed.get(kind, 0)}"
+        )
+    for kind, count in summary.left.items():
+        if count:
+            lines.append(
+                f"  {count} {kind}(s) left in place: the Kayse API cannot delete them; remove them in the web app"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""The README and the command line agree, as sqlite-utils checks its docs: every `--flag` the
+README names exists on some command, and every option of every command is named in the README.
+
+A flag added without its documentation, or a documented flag renamed or removed, fails here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+
+from pipeline.cli import app
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+OTHER_TOOLS_FLAGS = {
+    "--rows": "python -m bench --rows N (the benchmark, not kayse-etl)",
+    "--check": "ruff format --check (make lint)",
+}
+"""Flags the README names that belong to other programs it shows."""
+
+
+def commands() -> dict[str, Any]:
+    """The app as click sees it (typer carries its own copy of click: no isinstance checks)."""
+    return dict(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+def option_names() -> dict[str, list[str]]:
+    """Every long option name (`--x`) → the commands that have it; --help is click's own."""
+    names: dict[str, list[str]] = {}
+    for command_name, command in commands().items():
+        for param in command.params:
+            if param.param_type_name == "option":
+                for name in [*param.opts, *param.secondary_opts]:
+                    if name.startswith("--") and name != "--help":
+                        names.setdefault(name, []).append(command_name)
+    return names
+
+
+def readme_flags() -> set[str]:
+    return set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", README))
+
+
+def test_the_walk_finds_the_commands_and_their_options() -> None:
+    names = option_names()
+    assert {"validate", "plan", "load", "runs", "sandbox"} <= set(commands())
+    assert {"--mapping", "--ledger", "--report-dir", "--encoding", "--delimiter"} <= set(names)
+
+
+@pytest.mark.parametrize("flag", sorted(readme_flags() - set(OTHER_TOOLS_FLAGS)))
+def test_every_flag_the_readme_names_exists(flag: str) -> None:
+    assert flag in option_names(), f"the README names {flag}, but no kayse-etl command has it"
+
+
+@pytest.mark.parametrize("flag", sorted(option_names()))
+def test_every_option_is_named_in_the_readme(flag: str) -> None:
+    where = ", ".join(option_names()[flag])
+    assert flag in readme_flags(), f"{flag} (on {where}) is not named in the README"
+
+
+def test_flags_of_other_tools_are_still_named_there() -> None:
+    """The allowance above must not outlive its reason."""
+    stale = [flag for flag in OTHER_TOOLS_FLAGS if flag not in readme_flags() or flag in option_names()]
+    assert stale == []
