@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
+from pipeline.extract._package import find_workbook_part
 from pipeline.extract.csv_reader import read_csv, read_file_bytes
 from pipeline.extract.xlsx_reader import read_xlsx
 from pipeline.model import Extracted, UserError
@@ -28,15 +29,20 @@ HEAD_BYTES = 8192
 
 
 def sniff_format(path: Path, head: bytes) -> Literal["csv", "xlsx"]:
-    """Tell an .xlsx (a zip holding xl/workbook.xml) from delimited text, refusing anything else."""
+    """Tell an .xlsx (a zip holding a workbook part) from delimited text, refusing anything else.
+
+    The workbook part is the one the package's `_rels/.rels` names (usually xl/workbook.xml);
+    zip names written with backslashes count as the same parts.
+    """
     name = path.name
     if head.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(path) as archive:
                 members = set(archive.namelist())
+                workbook = find_workbook_part(archive)
         except (zipfile.BadZipFile, OSError):
             raise UserError(f"{name} is a damaged zip file, not a spreadsheet", SAVE_AS_HINT) from None
-        if "xl/workbook.xml" in members:
+        if workbook is not None:
             return "xlsx"
         if "content.xml" in members and "mimetype" in members:
             raise UserError(f"{name} is an OpenDocument spreadsheet (.ods), which is not read", SAVE_AS_HINT)
