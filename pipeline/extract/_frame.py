@@ -95,7 +95,8 @@ def finish(
     if unnamed_with_values:
         listed = ", ".join(label(position) for position in unnamed_with_values)
         raise UserError(
-            f"{source_file}: column {listed} of the header ({place}) has values but no name",
+            f"{source_file}: column{'s' if len(unnamed_with_values) > 1 else ''} {listed} of the header "
+            f"({place}) {'have' if len(unnamed_with_values) > 1 else 'has'} values but no name",
             "give every column a name in the header row, or delete the column",
         )
 
