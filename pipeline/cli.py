@@ -26,6 +26,12 @@ app = typer.Typer(
 Sources = Annotated[list[Path], typer.Argument(help="CSV or XLSX files to read.", show_default=False)]
 MappingOpt = Annotated[Path, typer.Option("--mapping", "-m", help="Mapping file (YAML), see mappings/.")]
 SheetOpt = Annotated[str | None, typer.Option("--sheet", help="XLSX sheet name (default: the first).")]
+HeaderRowOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--header-row", min=1, help="XLSX: the header's row number, as Excel shows it (default: found)."
+    ),
+]
 
 
 FormatOpt = Annotated[str, typer.Option("--format", help="text or json.")]
@@ -44,6 +50,7 @@ def validate(
     sources: Sources,
     mapping: MappingOpt,
     sheet: SheetOpt = None,
+    header_row: HeaderRowOpt = None,
     report_dir: Annotated[
         Path | None, typer.Option(help="Write summary.json, rejects.csv, clients.csv, cases.csv here.")
     ] = None,
@@ -59,7 +66,7 @@ def validate(
     from pipeline.report.validation import render_text, summary, write_validation_report
 
     _check_format(format)
-    result = run.validate(sources, mapping, sheet=sheet)
+    result = run.validate(sources, mapping, sheet=sheet, header_row=header_row)
     report = summary(result)
     if format == "json":
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
@@ -171,6 +178,7 @@ def plan(
     mapping: MappingOpt,
     ledger: LedgerOpt = None,
     sheet: SheetOpt = None,
+    header_row: HeaderRowOpt = None,
     campaign: CampaignFlag = False,
     batch_size: BatchOpt = 100,
     base_url: BaseUrlOpt = None,
@@ -201,6 +209,7 @@ def plan(
         campaign=campaign,
         batch_size=batch_size,
         sheet=sheet,
+        header_row=header_row,
     )
     quota = run.check_quota(resolve_connection(base_url, api_key_file)) if check_quota else None
     if format == "json":
@@ -224,6 +233,7 @@ def load(
     mapping: MappingOpt,
     ledger: LedgerOpt = None,
     sheet: SheetOpt = None,
+    header_row: HeaderRowOpt = None,
     campaign: CampaignFlag = False,
     batch_size: BatchOpt = 100,
     dry_run: Annotated[
@@ -266,6 +276,7 @@ def load(
             dry_run=dry_run,
             max_wait=max_wait,
             sheet=sheet,
+            header_row=header_row,
             observer=observer,
             on_wait=observer.wait if observer else None,
         )

@@ -26,19 +26,25 @@ if TYPE_CHECKING:  # the loader pulls in the HTTP client: `validate` need not pa
 
 
 def validate(
-    sources: list[Path], mapping: Path, *, sheet: str | None = None, today: date | None = None
+    sources: list[Path],
+    mapping: Path,
+    *,
+    sheet: str | None = None,
+    header_row: int | None = None,
+    today: date | None = None,
 ) -> ValidationResult:
     """Read the sources, map them with the mapping file and check every row: no network.
 
     extract → map → validate, each stage handed the previous one's value. `today` (default: the
-    local date) is the limit for dates of birth in the future.
+    local date) is the limit for dates of birth in the future. `header_row`: a workbook's header
+    row as Excel numbers it (default: found).
     """
     from pipeline.extract import read_sources
     from pipeline.mapping import apply_mapping, load_mapping
     from pipeline.validate import validate as validate_rows
 
     spec = load_mapping(mapping)
-    extracted = read_sources(sources, sheet=sheet)
+    extracted = read_sources(sources, sheet=sheet, header_row=header_row)
     mapped = apply_mapping(extracted, spec)
     return validate_rows(mapped, spec, today=today)
 
@@ -92,11 +98,12 @@ def plan(
     campaign: bool = False,
     batch_size: int = plan_stage.DEFAULT_BATCH_SIZE,
     sheet: str | None = None,
+    header_row: int | None = None,
     today: date | None = None,
 ) -> tuple[ValidationResult, Plan]:
     """What a load would send, from the ledger alone: no network. Without a key, the ledger's
     one target for `base_url` is used (or, if it has none or several, a first load is planned)."""
-    validation = validate(sources, mapping, sheet=sheet)
+    validation = validate(sources, mapping, sheet=sheet, header_row=header_row)
     with Ledger.open(ledger_path or default_ledger_path(mapping)) as ledger:
         if api_key is not None:
             target = Target(base_url, key_fingerprint(api_key))
@@ -120,6 +127,7 @@ def load(
     dry_run: bool = False,
     max_wait: float | None = None,
     sheet: str | None = None,
+    header_row: int | None = None,
     today: date | None = None,
     observer: LoadObserver | None = None,
     on_wait: Any = None,
@@ -131,7 +139,7 @@ def load(
     from pipeline import load as load_stage
     from pipeline.kayse.client import KayseClient
 
-    validation = validate(sources, mapping, sheet=sheet)
+    validation = validate(sources, mapping, sheet=sheet, header_row=header_row)
     target = Target(connection.base_url, connection.fingerprint)
     with Ledger.open(ledger_path or default_ledger_path(mapping)) as ledger, ledger.exclusive():
         snapshot = ledger.snapshot(target)
