@@ -250,8 +250,8 @@ def _open(path: str, source_file: str) -> tuple[Package, Any]:
             copy = Path(folder) / "workbook.xlsx"
             copy_for_calamine(path, package, copy)
             copy.chmod(0o600)
-            # calamine reads the whole package when opened, so the copy can go right after.
-            return package, fastexcel.read_excel(str(copy))
+            # calamine reads it from memory, so the copy (personal data) is gone when we return.
+            return package, fastexcel.read_excel(copy.read_bytes())
     except Exception as error:  # a damaged package fails in many ways, in zipfile, XML or calamine
         raise UserError(
             f"{source_file} could not be read as an Excel workbook ({type(error).__name__})",
