@@ -353,7 +353,7 @@ def _with_sheet_context(error: UserError, chosen: str, sheet_names: list[str], s
     return UserError(where, "; ".join(hints), exit_code=error.exit_code)
 
 
-def _error_notes(scan: SheetScan, header_index: int, first_column: int) -> list[str]:
+def _error_notes(scan: SheetScan, header_index: int) -> list[str]:
     """Excel error cells below the header (read as empty): one note naming the first few."""
     errors = [(column, row, text) for column, row, text in scan.errors if row > header_index + 1]
     if not errors:
@@ -419,7 +419,7 @@ def read_xlsx(path: str, *, sheet: str | None, header_row: int | None = None) ->
     if sheet is None and len(sheet_names) > 1:
         others = ", ".join(repr(name) for name in sheet_names[1:])
         notes.append(f"read the first sheet {chosen!r}; the others ({others}) can be read with --sheet")
-    notes += [*finished.notes, *_error_notes(scan, header_index, first_column)]
+    notes += [*finished.notes, *_error_notes(scan, header_index)]
     info = SourceInfo(
         path=path,
         format="xlsx",
