@@ -42,6 +42,14 @@ DelimiterOpt = Annotated[
         help="CSV delimiter: one character, or comma, semicolon, tab, pipe (default: detected).",
     ),
 ]
+HeaderRowOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--header-row", min=1, help="XLSX: the header's row number, as Excel shows it (default: found)."
+    ),
+]
+
+
 FormatOpt = Annotated[str, typer.Option("--format", help="text or json.")]
 
 
@@ -64,6 +72,7 @@ def validate(
     sheet: SheetOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
+    header_row: HeaderRowOpt = None,
     report_dir: Annotated[
         Path | None, typer.Option(help="Write summary.json, rejects.csv, clients.csv, cases.csv here.")
     ] = None,
@@ -78,7 +87,13 @@ def validate(
 
     _check_format(format)
     outcome = run.validate(
-        sources, mapping, sheet=sheet, encoding=encoding, delimiter=delimiter, report_dir=report_dir
+        sources,
+        mapping,
+        sheet=sheet,
+        encoding=encoding,
+        delimiter=delimiter,
+        header_row=header_row,
+        report_dir=report_dir,
     )
     report = summary(outcome)
     if format == "json":
@@ -193,6 +208,7 @@ def plan(
     sheet: SheetOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
+    header_row: HeaderRowOpt = None,
     campaign: CampaignFlag = False,
     batch_size: BatchOpt = 100,
     base_url: BaseUrlOpt = None,
@@ -228,6 +244,7 @@ def plan(
         sheet=sheet,
         encoding=encoding,
         delimiter=delimiter,
+        header_row=header_row,
     )
     if format == "json":
         body = plan_summary(outcome.plan)
@@ -252,6 +269,7 @@ def load(
     sheet: SheetOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
+    header_row: HeaderRowOpt = None,
     campaign: CampaignFlag = False,
     batch_size: BatchOpt = 100,
     dry_run: Annotated[
@@ -295,6 +313,7 @@ def load(
             sheet=sheet,
             encoding=encoding,
             delimiter=delimiter,
+            header_row=header_row,
             observer=observer,
             on_wait=observer.wait if observer else None,
         )

@@ -173,6 +173,17 @@ PROBLEMS: dict[str, Problem] = {
             "row {row} has {found} but the header has {expected}",
         ),
         Problem(
+            "nul-byte",
+            "a cell holds an invisible NUL character (a damaged export)",
+            "row {row}, column '{column}' (column {position}): holds a NUL byte, an invisible control "
+            "character (shown as {shown}); remove it and export the file again",
+        ),
+        Problem(
+            "excel-error",
+            "a cell held an Excel error such as #DIV/0! and was read as empty",
+            "{count} with an Excel error read as empty (excel-error): {cells}",
+        ),
+        Problem(
             "conflicting-contact",
             "the same contact id appears with different details",
             "{key_field} '{key}' has {field} {here} here but {there} in row {first_row} of {first_file}; "

@@ -66,6 +66,7 @@ def validate(
     sheet: str | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    header_row: int | None = None,
     report_dir: Path | None = None,
     today: date | None = None,
 ) -> ValidationOutcome:
@@ -76,7 +77,15 @@ def validate(
     limit for dates of birth in the future. With `report_dir`, the report files are written
     there and named in the outcome's `report_files`.
     """
-    result = _checked(sources, mapping, sheet=sheet, encoding=encoding, delimiter=delimiter, today=today)
+    result = _checked(
+        sources,
+        mapping,
+        sheet=sheet,
+        encoding=encoding,
+        delimiter=delimiter,
+        header_row=header_row,
+        today=today,
+    )
     written: list[Path] = []
     if report_dir is not None:
         from pipeline.report.validation import write_validation_report
@@ -93,6 +102,7 @@ def _checked(
     sheet: str | None,
     encoding: str | None,
     delimiter: str | None,
+    header_row: int | None,
     today: date | None,
 ) -> ValidationResult:
     from pipeline.extract import read_sources
@@ -100,7 +110,9 @@ def _checked(
     from pipeline.validate import validate as validate_rows
 
     spec = load_mapping(mapping)
-    extracted = read_sources(sources, sheet=sheet, encoding=encoding, delimiter=delimiter)
+    extracted = read_sources(
+        sources, sheet=sheet, encoding=encoding, delimiter=delimiter, header_row=header_row
+    )
     mapped = apply_mapping(extracted, spec)
     return validate_rows(mapped, spec, today=today)
 
@@ -142,6 +154,7 @@ def plan(
     sheet: str | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    header_row: int | None = None,
     today: date | None = None,
 ) -> PlanOutcome:
     """What a load would send, from the ledger alone: no network unless `check_quota`.
@@ -158,7 +171,15 @@ def plan(
             "checking the quota needs the API key",
             hint="export KAYSE_API_KEY=… or use --api-key-file PATH",
         )
-    validation = _checked(sources, mapping, sheet=sheet, encoding=encoding, delimiter=delimiter, today=None)
+    validation = _checked(
+        sources,
+        mapping,
+        sheet=sheet,
+        encoding=encoding,
+        delimiter=delimiter,
+        header_row=header_row,
+        today=None,
+    )
     with Ledger.open(ledger_path or default_ledger_path(mapping)) as ledger:
         if connection is not None:
             target = Target(connection.base_url, connection.fingerprint)
@@ -188,6 +209,7 @@ def load(
     sheet: str | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    header_row: int | None = None,
     today: date | None = None,
     observer: LoadObserver | None = None,
     on_wait: Any = None,
@@ -200,7 +222,15 @@ def load(
     from pipeline import load as load_stage
     from pipeline.kayse import KayseClient
 
-    validation = _checked(sources, mapping, sheet=sheet, encoding=encoding, delimiter=delimiter, today=None)
+    validation = _checked(
+        sources,
+        mapping,
+        sheet=sheet,
+        encoding=encoding,
+        delimiter=delimiter,
+        header_row=header_row,
+        today=None,
+    )
     target = Target(connection.base_url, connection.fingerprint)
     result = None
     with Ledger.open(ledger_path or default_ledger_path(mapping)) as ledger, ledger.exclusive():

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
+from pipeline.extract._package import find_workbook_part
 from pipeline.extract.csv_reader import read_csv, read_file_bytes
 from pipeline.extract.xlsx_reader import read_xlsx
 from pipeline.model import Extracted, UserError
@@ -25,18 +26,37 @@ __all__ = ["read_source", "read_sources", "sniff_format"]
 
 SAVE_AS_HINT = "open it in Excel or LibreOffice and save it as .xlsx or .csv"
 HEAD_BYTES = 8192
+# Bytes text never holds (tab, line ends, form feed and escape aside).
+CONTROL_BYTES = bytes([*range(0, 9), 11, *range(14, 27), *range(28, 32)])
+MIN_CONTROL_BYTES = 4
+CONTROL_BYTES_PER = 1000  # more control bytes than one in this many: not text
+BINARY_SIGNATURES = (
+    b"\x89PNG",
+    b"\xff\xd8\xff",  # JPEG
+    b"GIF8",
+    b"\x1f\x8b",  # gzip
+    b"\x7fELF",
+    b"7z\xbc\xaf",
+    b"Rar!",
+    b"SQLite format 3\x00",
+)
 
 
 def sniff_format(path: Path, head: bytes) -> Literal["csv", "xlsx"]:
-    """Tell an .xlsx (a zip holding xl/workbook.xml) from delimited text, refusing anything else."""
+    """Tell an .xlsx (a zip holding a workbook part) from delimited text, refusing anything else.
+
+    The workbook part is the one the package's `_rels/.rels` names (usually xl/workbook.xml);
+    zip names written with backslashes count as the same parts.
+    """
     name = path.name
     if head.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(path) as archive:
                 members = set(archive.namelist())
+                workbook = find_workbook_part(archive)
         except (zipfile.BadZipFile, OSError):
             raise UserError(f"{name} is a damaged zip file, not a spreadsheet", SAVE_AS_HINT) from None
-        if "xl/workbook.xml" in members:
+        if workbook is not None:
             return "xlsx"
         if "content.xml" in members and "mimetype" in members:
             raise UserError(f"{name} is an OpenDocument spreadsheet (.ods), which is not read", SAVE_AS_HINT)
@@ -56,10 +76,16 @@ def sniff_format(path: Path, head: bytes) -> Literal["csv", "xlsx"]:
 
 
 def _looks_binary(head: bytes) -> bool:
-    """NUL bytes never occur in 8-bit text; UTF-16/32 files are recognized by their BOM first."""
+    """Control bytes are rare in text and common in binaries; UTF-16/32 files are recognized by
+    their BOM first. A few stray NUL bytes in text happen (a bad export): the CSV reader reads
+    such a file and reports the cells, so only a head where control bytes are more than a few,
+    or a known binary signature, counts as binary."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf", b"\x00\x00\xfe\xff")):
         return False
-    return b"\x00" in head
+    if head.startswith(BINARY_SIGNATURES):
+        return True
+    controls = len(head) - len(head.translate(None, CONTROL_BYTES))
+    return controls > max(MIN_CONTROL_BYTES, len(head) // CONTROL_BYTES_PER)
 
 
 def read_source(
@@ -68,10 +94,13 @@ def read_source(
     sheet: str | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    header_row: int | None = None,
 ) -> Extracted:
     """Read one CSV/TSV or XLSX file into text columns plus source_file and source_row.
 
     sheet: XLSX sheet name (default: the first sheet); ignored for delimited text.
+    header_row: XLSX row number (as Excel shows it) of the header (default: found); ignored for
+    delimited text, whose header is its first non-blank line.
     encoding, delimiter: override detection for delimited text; ignored for XLSX.
     """
     path = Path(path)
@@ -85,7 +114,7 @@ def read_source(
     if not head:
         raise UserError(f"{path.name} is empty (0 bytes)", "export the data again; the file has no rows")
     if sniff_format(path, head) == "xlsx":
-        extracted = read_xlsx(str(path), sheet=sheet)
+        extracted = read_xlsx(str(path), sheet=sheet, header_row=header_row)
         ignored = [
             name for name, value in (("encoding", encoding), ("delimiter", delimiter)) if value is not None
         ]
@@ -100,9 +129,11 @@ def read_source(
             "pass a .csv or .xlsx; if it is UTF-16 text without a BOM, add --encoding utf-16",
         )
     extracted = read_csv(str(path), encoding=encoding, delimiter=delimiter)
-    return (
-        _with_note(extracted, f"sheet {sheet!r} ignored: not a workbook") if sheet is not None else extracted
-    )
+    if sheet is not None:
+        extracted = _with_note(extracted, f"sheet {sheet!r} ignored: not a workbook")
+    if header_row is not None:
+        extracted = _with_note(extracted, "header row ignored: a text file's header is its first line")
+    return extracted
 
 
 def _read_head(path: Path) -> bytes:
@@ -120,6 +151,10 @@ def read_sources(
     sheet: str | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    header_row: int | None = None,
 ) -> list[Extracted]:
     """Read several sources with the same options, in order."""
-    return [read_source(path, sheet=sheet, encoding=encoding, delimiter=delimiter) for path in paths]
+    return [
+        read_source(path, sheet=sheet, encoding=encoding, delimiter=delimiter, header_row=header_row)
+        for path in paths
+    ]

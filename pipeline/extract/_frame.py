@@ -7,7 +7,7 @@ never interpret values: it only decides which rows and columns exist.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -69,13 +69,16 @@ def finish(
     source_file: str,
     place: str,
     blank_elsewhere: int = 0,
+    column_label: Callable[[int], str] | None = None,
 ) -> Finished:
     """Name the positional columns `_0…` of `raw` after `header`, drop blank rows, add SOURCE_FILE.
 
     `raw` already holds SOURCE_ROW and only data rows; empty strings are turned into nulls here.
     `place` says where the header is ("row 1") for messages; `blank_elsewhere` counts blank rows
-    the reader already left out (e.g. an empty line in a many-column CSV).
+    the reader already left out (e.g. an empty line in a many-column CSV). `column_label` names
+    the header's 0-based position i in messages (default: i + 1; a workbook gives Excel's letters).
     """
+    label = column_label or (lambda index: str(index + 1))
     internal = positional_names(len(header))
     names = [(name or "").strip() for name in header]
     notes: list[str] = []
@@ -86,23 +89,24 @@ def finish(
         if name:
             keep.append(index)
         elif _all_empty(raw.get_column(internal[index])):
-            notes.append(f"ignored column {index + 1}: no header name and no values")
+            notes.append(f"ignored column {label(index)}: no header name and no values")
         else:
-            unnamed_with_values.append(index + 1)
+            unnamed_with_values.append(index)
     if unnamed_with_values:
-        listed = ", ".join(str(position) for position in unnamed_with_values)
+        listed = ", ".join(label(position) for position in unnamed_with_values)
         raise UserError(
-            f"{source_file}: column {listed} of the header ({place}) has values but no name",
+            f"{source_file}: column{'s' if len(unnamed_with_values) > 1 else ''} {listed} of the header "
+            f"({place}) {'have' if len(unnamed_with_values) > 1 else 'has'} values but no name",
             "give every column a name in the header row, or delete the column",
         )
 
     seen: dict[str, list[int]] = {}
     for index in keep:
-        seen.setdefault(names[index], []).append(index + 1)
+        seen.setdefault(names[index], []).append(index)
     duplicates = {name: positions for name, positions in seen.items() if len(positions) > 1}
     if duplicates:
         listed = "; ".join(
-            f"{name!r} (columns {', '.join(map(str, positions))})" for name, positions in duplicates.items()
+            f"{name!r} (columns {', '.join(map(label, positions))})" for name, positions in duplicates.items()
         )
         raise UserError(
             f"{source_file}: duplicate column names in the header ({place}): {listed}",

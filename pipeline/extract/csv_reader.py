@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +25,8 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.extract._frame import RAGGED_ROW, finish, positional_names, ragged_problems
-from pipeline.model import SOURCE_ROW, Extracted, SourceInfo, UserError
+from pipeline.extract._frame import RAGGED_ROW, finish, positional_names, ragged_problems, truncate_value
+from pipeline.model import REJECT_SCHEMA, SOURCE_FILE, SOURCE_ROW, Extracted, SourceInfo, UserError, problem
 
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "pipe": "|"}
@@ -33,6 +34,9 @@ SAMPLE_BYTES = 1 << 16
 QUOTE = '"'
 LINE_SEPARATOR_CANDIDATES = ("\x1f", "\x1e", "\x1d", "\x1c", "\x01", "\x02", "\x03", "\x00")
 FALLBACK_ERROR_HANDLER = "kayse-cp1252-latin1"
+NUL = "\x00"
+NUL_SHOWN = "\u2400"  # ␀, the printable symbol for a NUL byte
+NUL_BYTE = problem("nul-byte").code
 
 
 def _latin1_for_undefined(error: UnicodeError) -> tuple[str, int]:
@@ -318,6 +322,7 @@ class _Parsed:
     header_row: int
     ragged: list[tuple[int, int, str]]
     blank_elsewhere: int = 0
+    has_nul: bool = False  # the file holds a NUL byte somewhere (a stray one in a text export)
 
     def take_rows(self) -> pl.DataFrame:
         """Hand the rows over, keeping no reference, so they can be freed once finished."""
@@ -506,6 +511,7 @@ def _parse_decoded(source_file: str, decoded: Decoded, delimiter: str | None) ->
         parsed = _fast_parse(data, chosen, sample_records[0])
     except _NeedsSlowPath:
         parsed = _slow_parse(data, chosen)
+    parsed.has_nul = NUL.encode() in data
     return parsed, decoded.encoding, chosen
 
 
@@ -533,4 +539,45 @@ def _finish_parsed(path: str, source_file: str, parsed: _Parsed, encoding: str, 
         notes=tuple(notes),
     )
     problems = ragged_problems(source_file, parsed.ragged, len(parsed.header))
-    return Extracted(frame=finished.frame, info=info, problems=problems)
+    frame = finished.frame
+    if parsed.has_nul:
+        frame, nul_problems = _nul_cells(frame, finished.columns, source_file)
+        if nul_problems.height:
+            problems = pl.concat([problems, nul_problems])
+            info = dataclasses.replace(
+                info,
+                notes=(
+                    *info.notes,
+                    f"{nul_problems.height:,} cell{'s' if nul_problems.height != 1 else ''} with a NUL "
+                    f"byte reported as problems ({NUL_BYTE})",
+                ),
+            )
+    return Extracted(frame=frame, info=info, problems=problems)
+
+
+def _nul_cells(
+    frame: pl.DataFrame, columns: tuple[str, ...], source_file: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Report each cell holding a NUL byte, and show the byte as ␀ so no report or request
+    carries it. A stray NUL is a damaged export, not data: the row is refused, never guessed at."""
+    found = []
+    for position, name in enumerate(columns, start=1):
+        hits = frame.filter(pl.col(name).str.contains(NUL, literal=True)).select(
+            pl.col(SOURCE_FILE),
+            pl.col(SOURCE_ROW),
+            pl.lit(name).alias("field"),
+            pl.col(name).str.replace_all(NUL, NUL_SHOWN, literal=True).alias("value"),
+            pl.lit(NUL_BYTE).alias("code"),
+            problem(NUL_BYTE)
+            .expression(
+                row=pl.col(SOURCE_ROW).cast(pl.String), column=name, position=str(position), shown=NUL_SHOWN
+            )
+            .alias("message"),
+        )
+        if hits.height:
+            found.append(hits)
+    if not found:
+        return frame, pl.DataFrame(schema=REJECT_SCHEMA)
+    frame = frame.with_columns(pl.col(name).str.replace_all(NUL, NUL_SHOWN, literal=True) for name in columns)
+    problems = pl.concat(found).with_columns(pl.col("value").map_elements(truncate_value, pl.String))
+    return frame, problems.cast(REJECT_SCHEMA)  # type: ignore[arg-type]

@@ -15,6 +15,9 @@ ZIP), or renumber rows: SOURCE_ROW is Excel's own row number.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,15 @@ import fastexcel
 import polars as pl
 
 from pipeline.extract._frame import finish
-from pipeline.model import SOURCE_ROW, Extracted, SourceInfo, UserError
+from pipeline.extract._package import (
+    Package,
+    SheetScan,
+    column_letters,
+    copy_for_calamine,
+    read_package,
+    scan_sheet,
+)
+from pipeline.model import SOURCE_ROW, Extracted, SourceInfo, UserError, problem
 
 # How calamine renders a date/time cell when asked for a string.
 CALAMINE_DATETIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?$"
@@ -30,29 +41,79 @@ CALAMINE_BOOLEANS = ("true", "false")
 # How calamine renders a number cell as a string (integral in full, others rounded).
 CALAMINE_NUMBER = r"^-?\d+(\.\d+)?$"
 INT64_SAFE = 2.0**63
+EPOCH_1900 = dt.datetime(1899, 12, 30)
+EPOCH_1900_EARLY = dt.datetime(1899, 12, 31)  # for serials before Excel's fictional 29 Feb 1900
+FICTIONAL_LEAP_DAY_SERIAL = 60
+EPOCH_1904 = dt.datetime(1904, 1, 1)
 MAX_EXACT_DIGITS = 15  # calamine's text of a longer integral number may not be the stored one
 ONE_DAY_MS = 86_400_000
+HEADER_SEARCH_ROWS = 20  # a title block above the header is at most this many rows
+HEADER_CHECK_ROWS = 50  # rows below a header candidate whose values it must name
+# A cell that is a number, a date or a time, as read: a header names columns with words.
+VALUE_LIKE = re.compile(r"^[-+]?[\d.,:/ T]+$|^(TRUE|FALSE)$")
+EXCEL_ERROR = problem("excel-error").code
+MAX_NAMED_CELLS = 5
 
 
-def _load(
-    reader: Any, sheet: str, dtypes: str | dict[int, str], columns: list[int] | None = None
-) -> pl.DataFrame:
-    """Every row of the sheet from Excel row 1 (leading blank rows kept), no header.
+class _Sheet:
+    """One sheet as calamine sees it: its name and the sheet's own index of each column read.
 
-    Columns are named `_<position>` after their position in the sheet's used range.
+    calamine starts a sheet's columns at its first used column, but addresses columns (in
+    `use_columns` and `dtypes`) by their index in the sheet (A = 0). Positions here are the
+    frame's (`_0`, `_1`, …); `absolute` turns them into the sheet's own for every typed read.
     """
-    sheet_frame = reader.load_sheet(
-        sheet, header_row=None, skip_rows=0, dtypes=dtypes, use_columns=columns
-    ).to_polars()
-    positions = columns if columns is not None else range(sheet_frame.width)
-    return sheet_frame.rename(
-        {old: f"_{position}" for old, position in zip(sheet_frame.columns, positions, strict=True)}
-    )
+
+    def __init__(self, reader: Any, name: str):
+        self.reader = reader
+        self.name = name
+        self.absolute: list[int] = []
+
+    def load(self, dtypes: str | dict[int, str], positions: list[int] | None = None) -> pl.DataFrame:
+        """Every row of the sheet from Excel row 1 (leading blank rows kept), no header.
+
+        Columns are named `_<position>` after their position in the sheet's used range.
+        """
+        if positions is None:
+            sheet = self.reader.load_sheet(self.name, header_row=None, skip_rows=0, dtypes=dtypes)
+            self.absolute = [column.absolute_index for column in sheet.available_columns()]
+            positions = list(range(len(self.absolute)))
+        else:
+            by_sheet_index = (
+                {self.absolute[position]: dtype for position, dtype in dtypes.items()}
+                if isinstance(dtypes, dict)
+                else dtypes
+            )
+            sheet = self.reader.load_sheet(
+                self.name,
+                header_row=None,
+                skip_rows=0,
+                dtypes=by_sheet_index,
+                use_columns=[self.absolute[position] for position in positions],
+            )
+        frame = sheet.to_polars()
+        return frame.rename(
+            {old: f"_{position}" for old, position in zip(frame.columns, positions, strict=True)}
+        )
 
 
-def _date_text(text: pl.Expr, serial: pl.Expr) -> pl.Expr:
-    """The ISO text of a date cell: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS with a time, HH:MM:SS alone."""
-    moment = text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="ms").dt.round("1s")
+def _date_text(serial: pl.Expr, date1904: bool) -> pl.Expr:
+    """The ISO text of a date cell from its serial number (days since the workbook's epoch):
+    YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS with a time, HH:MM:SS alone (a serial under one day).
+
+    The date comes from the serial and the date system read from the package, never from
+    calamine's own text, which misses the 1904 system in some workbooks. In the 1900 system
+    Excel counts a 29 February 1900 that never was, so serials before it start a day later.
+    """
+    if date1904:
+        moment = pl.lit(EPOCH_1904, dtype=pl.Datetime("ms")) + serial
+    else:
+        moment = (
+            pl.when(serial < pl.duration(days=FICTIONAL_LEAP_DAY_SERIAL))
+            .then(pl.lit(EPOCH_1900_EARLY, dtype=pl.Datetime("ms")))
+            .otherwise(pl.lit(EPOCH_1900, dtype=pl.Datetime("ms")))
+            + serial
+        )
+    moment = moment.dt.round("1s")
     time_only = serial.dt.total_milliseconds() < ONE_DAY_MS
     midnight = moment.dt.time() == pl.time(0, 0, 0)
     return (
@@ -61,6 +122,22 @@ def _date_text(text: pl.Expr, serial: pl.Expr) -> pl.Expr:
         .when(midnight)
         .then(moment.dt.strftime("%Y-%m-%d"))
         .otherwise(moment.dt.strftime("%Y-%m-%dT%H:%M:%S"))
+    )
+
+
+def _elapsed_text(serial: pl.Expr) -> pl.Expr:
+    """An elapsed time (`[h]:mm:ss`) as hours:minutes:seconds, hours past 24 kept: 255:10:10."""
+    seconds = (serial.dt.total_milliseconds() / 1000).round(0).cast(pl.Int64)
+    size = seconds.abs()
+    return pl.concat_str(
+        [
+            pl.when(seconds < 0).then(pl.lit("-")).otherwise(pl.lit("")),
+            (size // 3600).cast(pl.String).str.zfill(2),
+            pl.lit(":"),
+            (size % 3600 // 60).cast(pl.String).str.zfill(2),
+            pl.lit(":"),
+            (size % 60).cast(pl.String).str.zfill(2),
+        ]
     )
 
 
@@ -77,14 +154,17 @@ def _number_text(number: pl.Expr) -> pl.Expr:
     )
 
 
-def _typed_cells_as_text(reader: Any, sheet: str, text: pl.DataFrame) -> pl.DataFrame:
+def _typed_cells_as_text(
+    sheet: _Sheet, text: pl.DataFrame, date1904: bool, elapsed: dict[int, list[int]]
+) -> pl.DataFrame:
     """Rewrite the cells that are numbers, dates or booleans into the text a person meant.
 
     Read as text, calamine rounds numbers to nine decimals, writes dates as "2024-03-05 00:00:00"
     and booleans as "true", so such cells look like text cells holding the same characters.
     Typed reads of only the columns that may hold them tell them apart: as durations only date
     cells have a value; as booleans only numbers and booleans do; as floats a number keeps the
-    precision its text lost (read only for columns with such numbers).
+    precision its text lost (read only for columns with such numbers). `elapsed` names, per
+    column position, the frame rows whose cells are elapsed times (`[h]:mm:ss`).
     """
     names = text.columns
     date_like = text.select([pl.col(name).str.contains(CALAMINE_DATETIME).any() for name in names]).row(0)
@@ -103,20 +183,21 @@ def _typed_cells_as_text(reader: Any, sheet: str, text: pl.DataFrame) -> pl.Data
     first_read = {index: "duration" for index in date_columns} | {
         index: "boolean" for index in number_columns if index not in date_columns
     }
-    typed = _load(reader, sheet, first_read, sorted(first_read))
+    typed = sheet.load(first_read, sorted(first_read))
     both = [index for index in number_columns if index in date_columns]
-    second = _load(reader, sheet, "boolean", both) if both else None
+    second = sheet.load("boolean", both) if both else None
 
     helpers: dict[str, pl.Series] = {}
     rewritten = {name: pl.col(name) for name in names}
     for index in date_columns:
         name = names[index]
         serial = helpers[f"serial {index}"] = typed.get_column(name).alias(f"serial {index}")
-        rewritten[name] = (
-            pl.when(pl.col(serial.name).is_not_null())
-            .then(_date_text(pl.col(name), pl.col(serial.name)))
-            .otherwise(rewritten[name])
-        )
+        as_text = _date_text(pl.col(serial.name), date1904)
+        if index in elapsed:
+            rows = pl.Series(elapsed[index], dtype=pl.UInt32).implode()
+            is_elapsed = pl.int_range(pl.len(), dtype=pl.UInt32).is_in(rows)
+            as_text = pl.when(is_elapsed).then(_elapsed_text(pl.col(serial.name))).otherwise(as_text)
+        rewritten[name] = pl.when(pl.col(serial.name).is_not_null()).then(as_text).otherwise(rewritten[name])
     number_cells: dict[int, pl.Expr] = {}
     for index in number_columns:
         name = names[index]
@@ -146,7 +227,7 @@ def _typed_cells_as_text(reader: Any, sheet: str, text: pl.DataFrame) -> pl.Data
     )
     precise_columns = [index for index in number_columns if imprecise.get_column(names[index])[0]]
     if precise_columns:
-        numbers = _load(reader, sheet, "float", precise_columns)
+        numbers = sheet.load("float", precise_columns)
         for index in precise_columns:
             name = names[index]
             number = helpers[f"number {index}"] = numbers.get_column(name).alias(f"number {index}")
@@ -159,63 +240,190 @@ def _typed_cells_as_text(reader: Any, sheet: str, text: pl.DataFrame) -> pl.Data
     return with_helpers.select([expression.alias(name) for name, expression in rewritten.items()])
 
 
-def read_xlsx(path: str, *, sheet: str | None) -> Extracted:
-    """Read the first sheet (or `sheet` by name) of the workbook at `path`."""
-    source_file = Path(path).name
+def _open(path: str, source_file: str) -> tuple[Package, Any]:
+    """Read the package's own facts and open it with calamine (through a copy if it must)."""
     try:
-        reader = fastexcel.read_excel(path)
-    except Exception as error:  # calamine reports damaged workbooks with many error types
+        package = read_package(path)
+        if package.calamine_can_open:
+            return package, fastexcel.read_excel(path)
+        with tempfile.TemporaryDirectory(prefix="kayse-xlsx-") as folder:  # made 0700
+            copy = Path(folder) / "workbook.xlsx"
+            copy_for_calamine(path, package, copy)
+            copy.chmod(0o600)
+            # calamine reads it from memory, so the copy (personal data) is gone when we return.
+            return package, fastexcel.read_excel(copy.read_bytes())
+    except Exception as error:  # a damaged package fails in many ways, in zipfile, XML or calamine
         raise UserError(
             f"{source_file} could not be read as an Excel workbook ({type(error).__name__})",
             "open it in Excel or LibreOffice and save it again as .xlsx, or export it as .csv",
         ) from None
-    sheet_names = list(reader.sheet_names)
+
+
+def _choose_sheet(sheet_names: list[str], sheet: str | None, source_file: str) -> str:
     if not sheet_names:
         raise UserError(f"{source_file} has no sheets", "save a workbook with the data on its first sheet")
     if sheet is None:
-        chosen = sheet_names[0]
-    elif sheet in sheet_names:
-        chosen = sheet
-    else:
-        listed = ", ".join(repr(name) for name in sheet_names)
-        raise UserError(f"{source_file} has no sheet named {sheet!r}", f"its sheets are: {listed}")
+        return sheet_names[0]
+    if sheet in sheet_names:
+        return sheet
+    listed = ", ".join(repr(name) for name in sheet_names)
+    raise UserError(f"{source_file} has no sheet named {sheet!r}", f"its sheets are: {listed}")
 
+
+def _filled(cell: str | None) -> bool:
+    return cell is not None and not cell.isspace() and cell != ""
+
+
+def find_header(rows: list[tuple[str | None, ...]]) -> int:
+    """Index of the header among the sheet's first rows, or -1 when every row is blank.
+
+    The header is the first row, among the first HEADER_SEARCH_ROWS non-blank ones, that is wider
+    than every non-blank row above it (a title block is narrower than the table), whose cells are
+    mostly distinct text (not numbers or dates), and whose columns cover every value in the
+    rows below it (checked over HEADER_CHECK_ROWS). When no row qualifies it is the first
+    non-blank row, as a person would expect, and the header rules then say what is wrong.
+    """
+    filled = [{column for column, cell in enumerate(row) if _filled(cell)} for row in rows]
+    non_blank = [index for index, columns in enumerate(filled) if columns]
+    if not non_blank:
+        return -1
+    widest_above = 0
+    for index in non_blank[:HEADER_SEARCH_ROWS]:
+        columns = filled[index]
+        values = [str(rows[index][column]).strip() for column in columns]
+        below = set().union(*filled[index + 1 : index + 1 + HEADER_CHECK_ROWS])
+        textual = sum(not VALUE_LIKE.match(value) for value in values)
+        if (
+            len(columns) > widest_above
+            and 2 * textual >= len(values)
+            and 2 * len(set(values)) > len(values)
+            and below
+            and below <= columns
+        ):
+            return index
+        widest_above = max(widest_above, len(columns))
+    return non_blank[0]
+
+
+def _header_index(
+    text: pl.DataFrame, header_row: int | None, chosen: str, source_file: str
+) -> tuple[int, str | None]:
+    """The header's index in `text` (Excel row - 1) and a note saying how it was found."""
+    if header_row is not None:
+        if header_row < 1:
+            raise UserError(
+                f"header row {header_row} does not exist", "rows are numbered from 1, as in Excel"
+            )
+        index = header_row - 1
+        if index >= text.height or not any(_filled(cell) for cell in text.row(index)):
+            raise UserError(
+                f"row {header_row} of sheet {chosen!r} of {source_file} is blank, so it cannot be the header",
+                "give the row that names the columns, as Excel numbers it (--header-row)",
+            )
+        skipped = any(_filled(cell) for row in text.head(index).iter_rows() for cell in row)
+        return (
+            index,
+            f"header at row {header_row} as asked; the rows above it were skipped" if skipped else None,
+        )
+    head = text.head(HEADER_SEARCH_ROWS * 4 + HEADER_CHECK_ROWS).rows()
+    index = find_header(head)
+    if index < 0:
+        raise UserError(
+            f"sheet {chosen!r} of {source_file} is empty", "pick the sheet with the data (--sheet)"
+        )
+    first = next(position for position, row in enumerate(head) if any(_filled(cell) for cell in row))
+    if index == first:
+        return index, None
+    above = f"row {first + 1}" if index == first + 1 else f"rows {first + 1}–{index}"
+    return index, (
+        f"header found at row {index + 1} ({above} look like a title block and were skipped; "
+        "pass --header-row to choose another)"
+    )
+
+
+def _with_sheet_context(error: UserError, chosen: str, sheet_names: list[str], source_file: str) -> UserError:
+    """A header problem, said with the sheet that was read and the others a person may have meant."""
+    others = [name for name in sheet_names if name != chosen]
+    where = f"{error.message} (sheet {chosen!r} of {source_file}"
+    where += f"; its other sheets: {', '.join(repr(name) for name in others)})" if others else ")"
+    hints = [error.hint] if error.hint else []
+    hints.append("if the header is not the first row of the table, give its row with --header-row")
+    if others:
+        hints.append("if the data is on another sheet, pick it with --sheet")
+    return UserError(where, "; ".join(hints), exit_code=error.exit_code)
+
+
+def _error_notes(scan: SheetScan, header_index: int) -> list[str]:
+    """Excel error cells below the header (read as empty): one note naming the first few."""
+    errors = [(column, row, text) for column, row, text in scan.errors if row > header_index + 1]
+    if not errors:
+        return []
+    errors.sort(key=lambda error: (error[1], error[0]))
+    named = ", ".join(
+        f"{column_letters(column)}{row} ({text})" for column, row, text in errors[:MAX_NAMED_CELLS]
+    )
+    more = f" and {len(errors) - MAX_NAMED_CELLS:,} more" if len(errors) > MAX_NAMED_CELLS else ""
+    count = len(errors)
+    cells = f"{count:,} cell{'s' if count != 1 else ''}"
+    return [problem(EXCEL_ERROR).message(count=cells, cells=named + more)]
+
+
+def read_xlsx(path: str, *, sheet: str | None, header_row: int | None = None) -> Extracted:
+    """Read the first sheet (or `sheet` by name) of the workbook at `path`.
+
+    header_row: the Excel row number of the header; found when None (see `find_header`).
+    """
+    source_file = Path(path).name
+    package, reader = _open(path, source_file)
+    sheet_names = list(reader.sheet_names)
+    chosen = _choose_sheet(sheet_names, sheet, source_file)
+    calamine_sheet = _Sheet(reader, chosen)
     try:
-        text = _load(reader, chosen, "string")
+        text = calamine_sheet.load("string")
         if text.width == 0 or text.height == 0:
             raise UserError(
                 f"sheet {chosen!r} of {source_file} is empty", "pick the sheet with the data (--sheet)"
             )
-        text = _typed_cells_as_text(reader, chosen, text)
+        first_column = calamine_sheet.absolute[0]
+        scan = scan_sheet(path, package, chosen)
+        elapsed: dict[int, list[int]] = {}
+        for column, row in scan.elapsed:
+            if 0 <= column - first_column < text.width and row <= text.height:
+                elapsed.setdefault(column - first_column, []).append(row - 1)
+        text = _typed_cells_as_text(calamine_sheet, text, package.date1904, elapsed)
     except fastexcel.FastExcelError as error:
         raise UserError(
             f"sheet {chosen!r} of {source_file} could not be read ({type(error).__name__})",
             "open the workbook in Excel or LibreOffice and save it again as .xlsx, or export it as .csv",
         ) from None
-    internal = text.columns
-    non_blank = text.select(
-        pl.any_horizontal(
-            [pl.col(name).is_not_null() & pl.col(name).str.contains(r"\S") for name in internal]
-        )
-    ).to_series()
-    header_index = int(non_blank.arg_true()[0]) if non_blank.any() else -1
-    if header_index < 0:
-        raise UserError(
-            f"sheet {chosen!r} of {source_file} is empty", "pick the sheet with the data (--sheet)"
-        )
+    header_index, header_note = _header_index(text, header_row, chosen, source_file)
     header = list(text.row(header_index))
     rows = (
         text.with_row_index(SOURCE_ROW, offset=1)
         .with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
         .slice(header_index + 1)
     )
-    finished = finish(rows, header, source_file=source_file, place=f"row {header_index + 1}")
+    try:
+        finished = finish(
+            rows,
+            header,
+            source_file=source_file,
+            place=f"row {header_index + 1}",
+            column_label=lambda position: column_letters(first_column + position),
+        )
+    except UserError as error:
+        raise _with_sheet_context(error, chosen, sheet_names, source_file) from None
+    notes = [note for note in (header_note,) if note]
+    if sheet is None and len(sheet_names) > 1:
+        others = ", ".join(repr(name) for name in sheet_names[1:])
+        notes.append(f"read the first sheet {chosen!r}; the others ({others}) can be read with --sheet")
+    notes += [*finished.notes, *_error_notes(scan, header_index)]
     info = SourceInfo(
         path=path,
         format="xlsx",
         rows=finished.frame.height,
         columns=finished.columns,
         sheet=chosen,
-        notes=finished.notes,
+        notes=tuple(notes),
     )
     return Extracted(frame=finished.frame, info=info)

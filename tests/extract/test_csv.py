@@ -267,3 +267,28 @@ def test_the_frame_has_one_chunk_per_column(tmp_path: Path) -> None:
     frame = read_source(write(tmp_path, "chunks.csv", body)).frame
     assert frame.height == 100_001
     assert set(frame.n_chunks("all")) == {1}
+
+
+def test_a_stray_nul_byte_is_read_and_its_cell_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, "nul.csv", b"name,notes,phone\nAnn,ok,1\nBob,bad\x00byte,2\nCy,,3\n")
+    extracted = read_source(path)
+    # Shown as the visible ␀, so no report or request carries the NUL itself.
+    assert rows(path) == [("Ann", "ok", "1", 2), ("Bob", "bad\u2400byte", "2", 3), ("Cy", None, "3", 4)]
+    problems = extracted.problems
+    assert problems.schema == pl.Schema(REJECT_SCHEMA)
+    assert problems.select(SOURCE_ROW, "field", "value", "code").rows() == [
+        (3, "notes", "bad\u2400byte", "nul-byte")
+    ]
+    assert "row 3, column 'notes' (column 2)" in problems.get_column("message")[0]
+    assert "1 cell with a NUL byte reported as problems (nul-byte)" in extracted.info.notes
+
+
+def test_real_binaries_are_still_refused(tmp_path: Path) -> None:
+    for name, data in [
+        ("blob.csv", bytes(range(256)) * 8),
+        ("utf16-no-bom.csv", "name,city\nAnn,Paris\n".encode("utf-16-le")),
+        ("photo.csv", b"\x89PNG\r\n\x1a\n" + b"name,x\n" * 50),
+        ("archive.csv", b"\x1f\x8b\x08\x00" + b"a" * 100),
+    ]:
+        with pytest.raises(UserError, match="not a text or spreadsheet file"):
+            read_source(write(tmp_path, name, data))

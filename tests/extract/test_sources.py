@@ -92,12 +92,10 @@ def test_read_sources_keeps_order_and_traces_rows_to_files(tmp_path: Path) -> No
 def test_public_api_is_pinned() -> None:
     assert set(extract.__all__) >= {"read_source", "read_sources"}
     read_source_parameters = inspect.signature(read_source).parameters
-    assert list(read_source_parameters) == ["path", "sheet", "encoding", "delimiter"]
-    assert all(
-        read_source_parameters[name].kind is inspect.Parameter.KEYWORD_ONLY
-        for name in ("sheet", "encoding", "delimiter")
-    )
-    assert list(inspect.signature(read_sources).parameters) == ["paths", "sheet", "encoding", "delimiter"]
+    options = ["sheet", "encoding", "delimiter", "header_row"]
+    assert list(read_source_parameters) == ["path", *options]
+    assert all(read_source_parameters[name].kind is inspect.Parameter.KEYWORD_ONLY for name in options)
+    assert list(inspect.signature(read_sources).parameters) == ["paths", *options]
     assert inspect.signature(read_source).return_annotation in (Extracted, "Extracted")
 
 

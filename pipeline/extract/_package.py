@@ -1,0 +1,309 @@
+"""What calamine does not tell us about an .xlsx package, read from the package's own XML.
+
+Why it exists: calamine reads cell values fast, but some facts it gets wrong or hides:
+- the date system (Mac Excel's 1904 epoch is missed when a `x14:workbookPr` extension follows
+  the workbook's own `workbookPr`), so dates would come out four years and a day early;
+- which cells are elapsed times (`[h]:mm:ss`): calamine gives them as 1900 dates;
+- which cells hold Excel errors (`#DIV/0!`): calamine gives them as empty cells;
+- where the workbook part is: a package names it through `_rels/.rels`, not always at
+  `xl/workbook.xml`, and some writers store zip names with backslashes.
+This module reads only the small parts (relationships, workbook, styles) whole; a sheet is
+scanned in chunks and only when a cheap byte search says it holds what we look for.
+
+It must never interpret cell values beyond those facts: calamine stays the reader of values.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import xml.etree.ElementTree as ElementTree
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+OFFICE_DOCUMENT = "/officedocument"  # relationship types end with .../relationships/officeDocument
+WORKSHEET = "/worksheet"
+STYLES = "/styles"
+DEFAULT_WORKBOOK = "xl/workbook.xml"
+CALAMINE_WORKBOOK_NAME = "workbook.xml"  # calamine looks for this file name in the folder found
+RELATIONSHIPS_NS = (
+    "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+    "http://purl.oclc.org/ooxml/officeDocument/relationships",
+)
+# Built-in number formats that are elapsed times: 46 is [h]:mm:ss.
+BUILTIN_ELAPSED_FORMATS = frozenset({46})
+ELAPSED_TOKEN = re.compile(r"\[(h+|m+|s+)\]", re.IGNORECASE)
+QUOTED_OR_ESCAPED = re.compile(r'"[^"]*"|\\.')
+SCAN_CHUNK_BYTES = 1 << 22
+CELL = re.compile(rb"<c\s([^>]*?)(/>|>(.*?)</c>)", re.DOTALL)
+ATTRIBUTE = re.compile(rb"""([\w:]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+VALUE = re.compile(rb"<v>([^<]*)</v>")
+REFERENCE = re.compile(rb"([A-Z]{1,3})(\d+)")
+ERROR_MARKERS = (b't="e"', b"t='e'")
+
+
+class NotAWorkbook(Exception):
+    """The zip holds no workbook part (neither through `_rels/.rels` nor at xl/workbook.xml)."""
+
+
+def column_letters(index: int) -> str:
+    """Excel's letters for a 0-based column index: 0 → A, 25 → Z, 26 → AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters
+
+
+def column_index(letters: str) -> int:
+    """The 0-based column index of Excel's letters: A → 0, AA → 26."""
+    index = 0
+    for letter in letters:
+        index = index * 26 + ord(letter) - ord("A") + 1
+    return index - 1
+
+
+def _member_names(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Part name (forward slashes, no leading slash, lower case: parts are case-insensitive) →
+    the zip member's own name."""
+    names: dict[str, str] = {}
+    for name in archive.namelist():
+        names.setdefault(name.replace("\\", "/").lstrip("/").lower(), name)
+    return names
+
+
+def _resolve(source_part: str, target: str) -> str:
+    """A relationship target as a part name, relative to the folder of the part it belongs to."""
+    target = target.replace("\\", "/")
+    if target.startswith("/"):
+        joined = target.lstrip("/")
+    else:
+        joined = posixpath.join(posixpath.dirname(source_part), target)
+    return posixpath.normpath(joined).lstrip("/")
+
+
+def _relationships_part(part: str) -> str:
+    folder, name = posixpath.split(part)
+    return posixpath.join(folder, "_rels", f"{name}.rels")
+
+
+@dataclass(frozen=True)
+class _Relationship:
+    id: str
+    type: str
+    target: str  # resolved part name
+
+
+class _Parts:
+    """Read parts of an open archive by part name, whatever slashes or case the zip uses."""
+
+    def __init__(self, archive: zipfile.ZipFile):
+        self.archive = archive
+        self.names = _member_names(archive)
+
+    def has(self, part: str) -> bool:
+        return part.lower() in self.names
+
+    def member(self, part: str) -> str:
+        return self.names[part.lower()]
+
+    def read(self, part: str) -> bytes:
+        return self.archive.read(self.member(part))
+
+    def relationships(self, part: str) -> list[_Relationship]:
+        """The relationships of `part` ("" for the package's own), empty when it has none."""
+        rels = "_rels/.rels" if part == "" else _relationships_part(part)
+        if not self.has(rels):
+            return []
+        root = ElementTree.fromstring(self.read(rels))
+        found = []
+        for element in root:
+            if _local(element.tag) != "Relationship" or element.get("TargetMode") == "External":
+                continue
+            found.append(
+                _Relationship(
+                    id=element.get("Id", ""),
+                    type=element.get("Type", "").lower(),
+                    target=_resolve(part, element.get("Target", "")),
+                )
+            )
+        return found
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _namespace(tag: str) -> str:
+    return tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
+
+
+def find_workbook_part(archive: zipfile.ZipFile) -> str | None:
+    """The workbook part's name: the package's officeDocument relationship, else xl/workbook.xml."""
+    parts = _Parts(archive)
+    return _workbook_part(parts)
+
+
+def _workbook_part(parts: _Parts) -> str | None:
+    try:
+        relationships = parts.relationships("")
+    except ElementTree.ParseError:
+        relationships = []
+    for relationship in relationships:
+        if relationship.type.endswith(OFFICE_DOCUMENT) and parts.has(relationship.target):
+            return relationship.target
+    return DEFAULT_WORKBOOK if parts.has(DEFAULT_WORKBOOK) else None
+
+
+@dataclass(frozen=True)
+class Package:
+    """The facts read from a workbook package (see the module docstring)."""
+
+    workbook: str
+    date1904: bool
+    sheets: dict[str, str]  # sheet name → its part name
+    elapsed_styles: frozenset[int]  # cell style indices whose number format is an elapsed time
+    calamine_can_open: bool  # calamine finds the workbook only as <folder>/workbook.xml
+
+
+def _is_elapsed_format(code: str) -> bool:
+    return ELAPSED_TOKEN.search(QUOTED_OR_ESCAPED.sub("", code)) is not None
+
+
+def _elapsed_styles(parts: _Parts, workbook: str) -> frozenset[int]:
+    styles = next(
+        (r.target for r in parts.relationships(workbook) if r.type.endswith(STYLES) and parts.has(r.target)),
+        None,
+    )
+    if styles is None:
+        return frozenset()
+    root = ElementTree.fromstring(parts.read(styles))
+    elapsed_formats = set(BUILTIN_ELAPSED_FORMATS)
+    cell_formats: list[ElementTree.Element] = []
+    for child in root:
+        if _local(child.tag) == "numFmts":
+            for number_format in child:
+                if _is_elapsed_format(number_format.get("formatCode", "")):
+                    elapsed_formats.add(int(number_format.get("numFmtId", "-1")))
+        elif _local(child.tag) == "cellXfs":
+            cell_formats = [xf for xf in child if _local(xf.tag) == "xf"]
+    return frozenset(
+        index for index, xf in enumerate(cell_formats) if int(xf.get("numFmtId", "0") or 0) in elapsed_formats
+    )
+
+
+def read_package(path: str) -> Package:
+    """Read the workbook's facts; raises NotAWorkbook, zipfile.BadZipFile or ParseError."""
+    with zipfile.ZipFile(path) as archive:
+        parts = _Parts(archive)
+        workbook = _workbook_part(parts)
+        if workbook is None:
+            raise NotAWorkbook(path)
+        root = ElementTree.fromstring(parts.read(workbook))
+        main = _namespace(root.tag)
+        # Only the workbook's own workbookPr (a direct child in its namespace) sets the date system;
+        # extension elements of the same local name (x14:workbookPr) say nothing about it.
+        properties = root.find(f"{{{main}}}workbookPr" if main else "workbookPr")
+        date1904 = properties is not None and properties.get("date1904", "").lower() in ("1", "true")
+        targets = {r.id: r.target for r in parts.relationships(workbook) if r.type.endswith(WORKSHEET)}
+        sheets: dict[str, str] = {}
+        for element in root.iter():
+            if _local(element.tag) != "sheet":
+                continue
+            relationship_id = next(
+                (element.get(f"{{{ns}}}id") for ns in RELATIONSHIPS_NS if element.get(f"{{{ns}}}id")), None
+            )
+            if relationship_id in targets and element.get("name") is not None:
+                sheets[element.get("name", "")] = targets[relationship_id]
+        return Package(
+            workbook=workbook,
+            date1904=date1904,
+            sheets=sheets,
+            elapsed_styles=_elapsed_styles(parts, workbook),
+            calamine_can_open=posixpath.basename(workbook) == CALAMINE_WORKBOOK_NAME,
+        )
+
+
+def copy_for_calamine(path: str, package: Package, destination: Path) -> None:
+    """Write the package again with its workbook part also at `<folder>/workbook.xml` (and its
+    relationships beside it), the one name calamine opens. Same folder, so every relative target
+    still resolves; only for packages calamine cannot open as they are."""
+    folder = posixpath.dirname(package.workbook)
+    alias = posixpath.join(folder, CALAMINE_WORKBOOK_NAME)
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as copy:
+        parts = _Parts(source)
+        for info in source.infolist():
+            copy.writestr(info.filename.replace("\\", "/"), source.read(info), zipfile.ZIP_DEFLATED)
+        copy.writestr(alias, parts.read(package.workbook))
+        relationships = _relationships_part(package.workbook)
+        if parts.has(relationships):
+            copy.writestr(_relationships_part(alias), parts.read(relationships))
+
+
+@dataclass
+class SheetScan:
+    """Cells of one sheet calamine does not describe: errors and elapsed times (0-based column
+    index as in the sheet, Excel row number)."""
+
+    errors: list[tuple[int, int, str]] = field(default_factory=list)
+    elapsed: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _chunks(archive: zipfile.ZipFile, member: str) -> Iterator[bytes]:
+    """The sheet's XML in pieces that each end before a cell starts (no cell is cut in two)."""
+    leftover = b""
+    with archive.open(member) as stream:
+        while block := stream.read(SCAN_CHUNK_BYTES):
+            buffer = leftover + block
+            cut = buffer.rfind(b"<c ")
+            if cut <= 0:
+                leftover = buffer
+                continue
+            yield buffer[:cut]
+            leftover = buffer[cut:]
+    if leftover:
+        yield leftover
+
+
+def scan_sheet(path: str, package: Package, sheet: str) -> SheetScan:
+    """Find the sheet's error cells and elapsed-time cells (only what the byte search hints at)."""
+    scan = SheetScan()
+    part = package.sheets.get(sheet)
+    if part is None:
+        return scan
+    style_markers = [f's="{index}"'.encode() for index in sorted(package.elapsed_styles)]
+    with zipfile.ZipFile(path) as archive:
+        parts = _Parts(archive)
+        if not parts.has(part):
+            return scan
+        for chunk in _chunks(archive, parts.member(part)):
+            wants_errors = any(marker in chunk for marker in ERROR_MARKERS)
+            wants_elapsed = any(marker in chunk for marker in style_markers)
+            if wants_errors or wants_elapsed:
+                _scan_cells(chunk, package.elapsed_styles, scan)
+    return scan
+
+
+def _scan_cells(chunk: bytes, elapsed_styles: frozenset[int], scan: SheetScan) -> None:
+    for cell in CELL.finditer(chunk):
+        attributes = {
+            match.group(1): match.group(2) if match.group(2) is not None else match.group(3)
+            for match in ATTRIBUTE.finditer(cell.group(1))
+        }
+        reference = REFERENCE.fullmatch(attributes.get(b"r", b""))
+        if reference is None:
+            continue  # a cell without its reference cannot be named; calamine still reads it
+        column, row = column_index(reference.group(1).decode()), int(reference.group(2))
+        body = cell.group(3) or b""
+        if attributes.get(b"t") == b"e":
+            value = VALUE.search(body)
+            scan.errors.append((column, row, value.group(1).decode(errors="replace") if value else "#error"))
+        elif (
+            attributes.get(b"s", b"").isdigit()
+            and int(attributes[b"s"]) in elapsed_styles
+            and VALUE.search(body)
+        ):
+            scan.elapsed.append((column, row))
