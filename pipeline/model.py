@@ -30,6 +30,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # usage or configuration problem: nothing was done
     STOPPED = 3  # stopped early (API unreachable, key refused, --max-wait exceeded); rerun continues
     INTERNAL = 4  # a bug in kayse-etl (never a data problem): reported with its traceback
+    TOO_MANY_REJECTED = 5  # load --max-rejected: the export is bad, nothing was sent
 
 
 class UserError(Exception):

@@ -6,6 +6,7 @@ knows the tool is waiting on purpose, and for how long.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -20,6 +21,32 @@ def make_observer(force_plain: bool = False) -> PlainObserver | RichObserver:
     if force_plain or not sys.stderr.isatty():
         return PlainObserver()
     return RichObserver()
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def describe_wait(seconds: float, reason: str, now: float | None = None) -> str:
+    """'waiting 14 min for the hourly quota (500/h) — resumes 02:15 local': the unit, the time
+    it ends on the wall clock, and why, from the client's own reason for waiting.
+
+    The quota is Kayse's per-key hourly limit; the client says how many requests it allows
+    ("500 per window"). Any other wait (a retry's backoff) keeps the client's words."""
+    resumes_at = datetime.fromtimestamp((time.time() if now is None else now) + seconds)
+    resumes = f"{resumes_at:%H:%M:%S}" if seconds < 120 else f"{resumes_at:%H:%M}"
+    if reason.startswith("rate limit: no requests left") or "waiting for the window to reset" in reason:
+        limit = re.search(r"\((\d+) per window\)", reason)
+        per_hour = f" ({limit.group(1)}/h)" if limit else ""
+        why = "all requests used" if "no requests left" in reason else "Kayse answered 429 Too Many Requests"
+        return f"waiting {_span(seconds)} for the hourly quota{per_hour} — resumes {resumes} local ({why})"
+    return f"waiting {_span(seconds)} — resumes {resumes} local ({reason})"
 
 
 class PlainObserver:
@@ -46,8 +73,7 @@ class PlainObserver:
         self._line(message)
 
     def wait(self, seconds: float, reason: str) -> None:
-        until = datetime.fromtimestamp(time.time() + seconds).strftime("%H:%M:%S")
-        self._line(f"waiting {seconds:,.0f}s until {until}: {reason}")
+        self._line(describe_wait(seconds, reason))
 
     def close(self) -> None:
         pass
@@ -80,6 +106,7 @@ class RichObserver:
         self.progress.console.print(message)
 
     def wait(self, seconds: float, reason: str) -> None:
+        self.progress.console.print(describe_wait(seconds, reason), highlight=False)
         task = self.progress.add_task("waiting for the quota", total=max(seconds, 0.1))
         started = time.monotonic()
 

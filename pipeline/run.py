@@ -8,8 +8,10 @@ every flag of the CLI is a keyword here, so a script never has to redo what the 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
@@ -17,11 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline import plan as plan_stage
 from pipeline.ledger import Ledger, Target
+from pipeline.mapping_draft import Draft
 from pipeline.model import (
     ENTITY_KINDS,
+    SOURCE_FILE,
+    SOURCE_ROW,
     Decision,
+    ExitCode,
+    LedgerSnapshot,
     LoadOutcome,
     MappingCheck,
+    Plan,
     PlanOutcome,
     Quota,
     RollbackSummary,
@@ -46,14 +54,17 @@ __all__ = [
     "ValidationOutcome",
     "check_mapping",
     "default_ledger_path",
+    "draft_mapping",
     "list_uncertain",
     "load",
+    "parse_max_rejected",
     "plan",
     "read_quota",
     "resolve",
     "rollback",
     "runs",
     "validate",
+    "without_lock_files",
 ]
 
 # ---- validate ----------------------------------------------------------------------------
@@ -110,11 +121,40 @@ def _checked(
     from pipeline.validate import validate as validate_rows
 
     spec = load_mapping(mapping)
+    sources, skipped = without_lock_files(sources)
     extracted = read_sources(
         sources, sheet=sheet, encoding=encoding, delimiter=delimiter, header_row=header_row
     )
     mapped = apply_mapping(extracted, spec)
-    return validate_rows(mapped, spec, today=today)
+    result = validate_rows(mapped, spec, today=today)
+    if skipped and result.sources:  # said where the summary lists how each file was read
+        first = result.sources[0]
+        notes = (*first.notes, *(lock_file_note(path) for path in skipped))
+        result = dataclasses.replace(
+            result, sources=(dataclasses.replace(first, notes=notes), *result.sources[1:])
+        )
+    return result
+
+
+LOCK_FILE_PREFIX = "~$"
+"""Excel writes `~$name.xlsx` next to a workbook while it is open: a few bytes of owner name, no data."""
+
+
+def without_lock_files(sources: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """The sources to read, and the Excel lock files among them (skipped: a folder's glob, say
+    `exports/*.xlsx`, picks them up while someone has the workbook open)."""
+    kept = [Path(p) for p in sources if not Path(p).name.startswith(LOCK_FILE_PREFIX)]
+    skipped = [Path(p) for p in sources if Path(p).name.startswith(LOCK_FILE_PREFIX)]
+    if skipped and not kept:
+        raise UserError(
+            "only Excel lock files were given: " + ", ".join(p.name for p in skipped),
+            hint="name the workbook itself (without the leading ~$); close it in Excel if it is open",
+        )
+    return kept, skipped
+
+
+def lock_file_note(path: Path) -> str:
+    return f"skipped {path.name}: an Excel lock file (the workbook is open somewhere), not data"
 
 
 # ---- plan and load ---------------------------------------------------------------------
@@ -213,15 +253,23 @@ def load(
     today: date | None = None,
     observer: LoadObserver | None = None,
     on_wait: Any = None,
+    max_rejected: str | int | None = None,
+    on_start: Callable[[int, Plan], None] | None = None,
 ) -> LoadOutcome:
     """Validate, plan and (unless `dry_run`) load into Kayse, recording every step in the ledger.
 
     Safe to rerun at any time with the same inputs: what is already in Kayse is skipped, what a
     crash left half-done is finished, and nothing is created twice. With `report_dir`, the
-    validation files (and, unless `dry_run`, load.json and failed.csv) are written there."""
+    validation files (and, unless `dry_run`, load.json and failed.csv) are written there.
+
+    `max_rejected` (a count, or a share like "5%") refuses a bad export before anything is sent:
+    more rejected rows than that raise a UserError with exit code 5 (the validation report is
+    still written). `on_start(run_id, plan)` is called once the run is recorded, before the
+    first request, e.g. for a log's start line."""
     from pipeline import load as load_stage
     from pipeline.kayse import KayseClient
 
+    limit = parse_max_rejected(max_rejected)
     validation = _checked(
         sources,
         mapping,
@@ -231,6 +279,12 @@ def load(
         header_row=header_row,
         today=None,
     )
+    if limit is not None and _over_limit(validation, limit):
+        if report_dir is not None:
+            from pipeline.report.validation import write_validation_report
+
+            write_validation_report(validation, report_dir)
+        raise _too_many_rejected(validation, str(max_rejected), report_dir)
     target = Target(connection.base_url, connection.fingerprint)
     result = None
     with Ledger.open(ledger_path or default_ledger_path(mapping)) as ledger, ledger.exclusive():
@@ -241,6 +295,8 @@ def load(
         if not dry_run:
             client = KayseClient(connection.base_url, connection.api_key, max_wait=max_wait, on_wait=on_wait)
             run_id = ledger.start_run(target, "load", _inputs(sources, validation), the_plan.total_requests)
+            if on_start is not None:
+                on_start(run_id, the_plan)
             try:
                 result = load_stage.execute(the_plan, client, ledger, target, run_id, observer)
             finally:
@@ -258,6 +314,49 @@ def load(
         if result is not None:
             written += write_load_report(result, the_plan, report_dir)
     return LoadOutcome(validation, the_plan, result, tuple(written))
+
+
+_MAX_REJECTED = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
+
+
+def parse_max_rejected(value: str | int | None) -> tuple[float, bool] | None:
+    """`--max-rejected`: "20" (rows) or "5%" (of the rows read) → (number, is_share)."""
+    if value is None:
+        return None
+    match = _MAX_REJECTED.match(str(value))
+    if match is None or (not match.group(2) and "." in match.group(1)):
+        raise UserError(
+            f"--max-rejected must be a number of rows or a share like 5%, not {value!r}",
+            hint="e.g. --max-rejected 20 or --max-rejected 2.5%",
+        )
+    number, is_share = float(match.group(1)), bool(match.group(2))
+    if is_share and number > 100:
+        raise UserError(f"--max-rejected {value} is more than 100%", hint="give a share from 0% to 100%")
+    return number, is_share
+
+
+def _over_limit(validation: ValidationResult, limit: tuple[float, bool]) -> bool:
+    number, is_share = limit
+    if is_share:
+        return validation.rows_rejected * 100 > number * validation.rows_read
+    return validation.rows_rejected > number
+
+
+def _too_many_rejected(validation: ValidationResult, given: str, report_dir: Path | None) -> UserError:
+    from pipeline.report.nightly import render_reasons
+
+    share = validation.rows_rejected / validation.rows_read * 100 if validation.rows_read else 0.0
+    where = (
+        f"see rejects.csv in {report_dir}"
+        if report_dir is not None
+        else "run `kayse-etl validate` with --report-dir DIR for rejects.csv"
+    )
+    return UserError(
+        f"too many rows rejected: {validation.rows_rejected:,} of {validation.rows_read:,} ({share:.1f}%), "
+        f"more than --max-rejected {given}; nothing was sent. Mostly: {render_reasons(validation)}",
+        hint=f"{where}; fix the export (or raise --max-rejected) and run again",
+        exit_code=ExitCode.TOO_MANY_REJECTED,
+    )
 
 
 # ---- the ledger's history, and undoing a run --------------------------------------------
@@ -353,10 +452,23 @@ def resolve(
     settled: list[Decision] = []
     unmatched: list[Decision] = []
     with _existing_ledger(ledger_path) as ledger, ledger.exclusive():
+        snapshot = ledger.snapshot(target)
         for d in decisions:
+            d = dataclasses.replace(d, key=_ledger_key(snapshot, d.kind, d.key))
             done = ledger.resolve(target, d.kind, d.key, kayse_id=d.kayse_id)  # type: ignore[arg-type]
             (settled if done else unmatched).append(d)
     return settled, unmatched
+
+
+def _ledger_key(snapshot: LedgerSnapshot, kind: str, key: str) -> str:
+    """The ledger's key for what the operator typed: clients and cases are keyed
+    "<external_source>:<id>" (import:C-1001), and the id alone (C-1001) names the same record
+    when exactly one external source has it."""
+    known: dict[str, Any] = {"client": snapshot.clients, "case": snapshot.cases}.get(kind, {})
+    if key in known or not known:
+        return key
+    candidates = [k for k in known if k.split(":", 1)[-1] == key]
+    return candidates[0] if len(candidates) == 1 else key
 
 
 # ---- checking a mapping and the quota against the account --------------------------------
@@ -365,13 +477,10 @@ def resolve(
 def check_mapping(mapping: Path, *, connection: Connection) -> MappingCheck:
     """One request (`GET /metadata`): does the account know the case types the mapping allows?
     Run it before a first load; the mapping's `allowed` lists are then what to paste in."""
-    from pipeline.kayse import KayseClient
     from pipeline.mapping import load_mapping
 
     spec = load_mapping(mapping)
-    with KayseClient(connection.base_url, connection.api_key) as client:
-        case_types = client.metadata.case_types()
-    account = {str(t.get("name")): [str(s.get("name")) for s in t.get("statuses") or []] for t in case_types}
+    account = account_case_types(connection)
     known_statuses = {s.lower() for statuses in account.values() for s in statuses}
     known_types = {t.lower() for t in account}
     return MappingCheck(
@@ -379,6 +488,57 @@ def check_mapping(mapping: Path, *, connection: Connection) -> MappingCheck:
         unknown_types=[t for t in spec.case_types if t.lower() not in known_types],
         unknown_statuses=[s for s in spec.case_statuses if s.lower() not in known_statuses],
     )
+
+
+def account_case_types(connection: Connection) -> dict[str, list[str]]:
+    """One request (`GET /metadata`): the account's case types, each with its statuses."""
+    from pipeline.kayse import KayseClient
+
+    with KayseClient(connection.base_url, connection.api_key) as client:
+        case_types = client.metadata.case_types()
+    return {str(t.get("name")): [str(s.get("name")) for s in t.get("statuses") or []] for t in case_types}
+
+
+def draft_mapping(
+    source: Path,
+    *,
+    out: Path | None = None,
+    force: bool = False,
+    connection: Connection | None = None,
+    sheet: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    header_row: int | None = None,
+) -> Draft:
+    """Draft a commented mapping from a source's headers (and its type and status values).
+
+    With a `connection`, the allowed case types and statuses come from the account (one
+    request); without one, from the file itself, marked for a person to replace. With `out`,
+    the draft is written there; an existing file is kept unless `force`.
+    """
+    from pipeline.extract import read_source
+    from pipeline.mapping_draft import MAX_VALUES
+    from pipeline.mapping_draft import draft_mapping as draft
+
+    if out is not None and out.exists() and not force:
+        raise UserError(
+            f"{out} already exists", hint="choose another --out FILE, or add --force to replace it"
+        )
+    extracted = read_source(
+        source, sheet=sheet, encoding=encoding, delimiter=delimiter, header_row=header_row
+    )
+    frame = extracted.frame
+    headers = [c for c in frame.columns if c not in (SOURCE_FILE, SOURCE_ROW)]
+    distinct = {
+        column: [str(v) for v in frame[column].drop_nulls().unique(maintain_order=True).head(MAX_VALUES * 2)]
+        for column in headers
+    }
+    account = account_case_types(connection) if connection is not None else None
+    result = draft(headers, distinct, source_name=Path(source).name, account_types=account)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(result.text, encoding="utf-8")
+    return result
 
 
 def read_quota(connection: Connection) -> Quota | None:
