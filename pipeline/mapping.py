@@ -15,9 +15,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, cast, get_args
+from typing import Any, TypeVar, cast, get_args
 
 import phonenumbers
 import polars as pl
@@ -45,6 +45,7 @@ from pipeline.model import (
 )
 
 FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
+_T = TypeVar("_T")
 
 _INFERRED_TYPE: dict[str, FieldType] = {
     "first_name": "name",
@@ -97,6 +98,27 @@ class _Reader:
 
     def __init__(self, path: Path) -> None:
         self.label = str(path)
+        self.problems: list[UserError] = []  # collected, so a person sees every mistake at once
+
+    def collect(self, check: Callable[..., _T], *args: Any) -> _T | None:
+        """Run one independent check; a mistake is kept for the end, and None returned."""
+        try:
+            return check(*args)
+        except UserError as error:
+            self.problems.append(error)
+            return None
+
+    def raise_collected(self) -> None:
+        """One mistake as it is; several as one UserError listing them all."""
+        if len(self.problems) == 1:
+            raise self.problems[0]
+        if self.problems:
+            lines = [f"{self.label} has {len(self.problems)} problems:"]
+            lines += [f"  - {error.message}" for error in self.problems]
+            hints = list(dict.fromkeys(error.hint for error in self.problems if error.hint))
+            raise UserError(
+                "\n".join(lines), "fix them all, then run again" + "".join(f"; {h}" for h in hints)
+            )
 
     def fail(self, key_path: str, problem: str, hint: str | None = None) -> UserError:
         where = f"{self.label}: {key_path}" if key_path else self.label
@@ -212,39 +234,33 @@ def load_mapping(path: Path) -> MappingSpec:
     if parsed is None:
         raise reader.fail("", "is empty", 'see the README, "Mapping files", for the format')
     top = reader.table(parsed, "")
-    reader.known_keys(top, _TOP_KEYS, "")
+    reader.collect(reader.known_keys, top, _TOP_KEYS, "")
 
-    name = reader.text(top["name"], "name").strip() if top.get("name") is not None else path.stem
-    external_source = reader.text(reader.required(top, "external_source", ""), "external_source").strip()
+    name = reader.collect(
+        lambda: reader.text(top["name"], "name").strip() if top.get("name") is not None else path.stem
+    )
+    external_source = reader.collect(
+        lambda: reader.text(reader.required(top, "external_source", ""), "external_source").strip()
+    )
+    region = reader.collect(_phone_region, reader, top)
+    date_order = reader.collect(_date_order, reader, top)
+    allowed_lists = reader.collect(_allowed, reader, top) or ((), ())
+    case_types, case_statuses = allowed_lists
 
-    region = reader.text(top.get("phone_region", "US"), "phone_region").strip().upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise reader.fail(
-            "phone_region",
-            f"is {region!r}, which is not a known region code",
-            "use a two-letter country code such as US, CA or GB",
-        )
-    date_order = reader.text(top.get("date_order", "MDY"), "date_order").strip().upper()
-    if date_order not in ("MDY", "DMY", "YMD"):
-        raise reader.fail("date_order", f"is {date_order!r}; it must be MDY, DMY or YMD")
-
-    case_types: tuple[str, ...] = ()
-    case_statuses: tuple[str, ...] = ()
-    if top.get("allowed") is not None:
-        allowed = reader.table(top["allowed"], "allowed")
-        reader.known_keys(allowed, _ALLOWED_KEYS, "allowed")
-        if allowed.get("case_types") is not None:
-            case_types = reader.text_list(allowed["case_types"], "allowed.case_types")
-        if allowed.get("case_statuses") is not None:
-            case_statuses = reader.text_list(allowed["case_statuses"], "allowed.case_statuses")
-
-    client = _entity(reader, reader.required(top, "client", ""), "client", CLIENT_FIELDS)
-    case = _entity(reader, reader.required(top, "case", ""), "case", CASE_FIELDS)
-    for field_spec in case.fields:
+    client = reader.collect(
+        lambda: _entity(reader, reader.required(top, "client", ""), "client", CLIENT_FIELDS)
+    )
+    case = reader.collect(lambda: _entity(reader, reader.required(top, "case", ""), "case", CASE_FIELDS))
+    for field_spec in case.fields if case is not None else ():
         if field_spec.type == "case_type":
-            _check_choices(reader, field_spec, case_types, "allowed.case_types")
+            reader.collect(_check_choices, reader, field_spec, case_types, "allowed.case_types")
         elif field_spec.type == "case_status":
-            _check_choices(reader, field_spec, case_statuses, "allowed.case_statuses")
+            reader.collect(_check_choices, reader, field_spec, case_statuses, "allowed.case_statuses")
+    case_list = reader.collect(_case_list, reader, top.get("case_list"))
+    campaign = reader.collect(_campaign, reader, top.get("campaign"))
+    reader.raise_collected()
+    assert name is not None and external_source is not None and region is not None and date_order is not None
+    assert client is not None and case is not None
 
     return MappingSpec(
         name=name,
@@ -256,10 +272,41 @@ def load_mapping(path: Path) -> MappingSpec:
         date_order=cast(Any, date_order),
         case_types=case_types,
         case_statuses=case_statuses,
-        case_list=_case_list(reader, top.get("case_list")),
-        campaign=_campaign(reader, top.get("campaign")),
+        case_list=case_list,
+        campaign=campaign,
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+def _phone_region(reader: _Reader, top: dict[str, Any]) -> str:
+    region = reader.text(top.get("phone_region", "US"), "phone_region").strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise reader.fail(
+            "phone_region",
+            f"is {region!r}, which is not a known region code",
+            "use a two-letter country code such as US, CA or GB",
+        )
+    return region
+
+
+def _date_order(reader: _Reader, top: dict[str, Any]) -> str:
+    date_order = reader.text(top.get("date_order", "MDY"), "date_order").strip().upper()
+    if date_order not in ("MDY", "DMY", "YMD"):
+        raise reader.fail("date_order", f"is {date_order!r}; it must be MDY, DMY or YMD")
+    return date_order
+
+
+def _allowed(reader: _Reader, top: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    case_types: tuple[str, ...] = ()
+    case_statuses: tuple[str, ...] = ()
+    if top.get("allowed") is not None:
+        allowed = reader.table(top["allowed"], "allowed")
+        reader.known_keys(allowed, _ALLOWED_KEYS, "allowed")
+        if allowed.get("case_types") is not None:
+            case_types = reader.text_list(allowed["case_types"], "allowed.case_types")
+        if allowed.get("case_statuses") is not None:
+            case_statuses = reader.text_list(allowed["case_statuses"], "allowed.case_statuses")
+    return case_types, case_statuses
 
 
 def _entity(reader: _Reader, value: Any, where: str, kayse_fields: tuple[str, ...]) -> EntitySpec:
@@ -269,22 +316,30 @@ def _entity(reader: _Reader, value: Any, where: str, kayse_fields: tuple[str, ..
     fields_table = reader.table(reader.required(table, "fields", where), f"{where}.fields")
     specs: list[FieldSpec] = []
     for kayse_field, field_value in fields_table.items():
-        key_path = f"{where}.fields.{kayse_field}"
-        if kayse_field.startswith(EXTRA_DATA_PREFIX) and where == "case":
-            extra_key = kayse_field[len(EXTRA_DATA_PREFIX) :]
-            if not _EXTRA_KEY.match(extra_key):
-                raise reader.fail(
-                    key_path,
-                    "needs a key after 'external_source_data.' made of letters, digits, _ or -",
-                    "e.g. external_source_data.incident_date",
-                )
-        elif kayse_field not in kayse_fields:
-            choices = list(kayse_fields) + (["external_source_data.<key>"] if where == "case" else [])
-            raise reader.fail(key_path, f"is not a Kayse {where} field", _did_you_mean(kayse_field, choices))
-        specs.append(_field(reader, kayse_field, field_value, key_path))
+        spec = reader.collect(_entity_field, reader, where, kayse_fields, kayse_field, field_value)
+        if spec is not None:
+            specs.append(spec)
     order = {name: i for i, name in enumerate(kayse_fields)}
     specs.sort(key=lambda spec: order.get(spec.kayse_field, len(order)))
     return EntitySpec(key_column=key_column, fields=tuple(specs))
+
+
+def _entity_field(
+    reader: _Reader, where: str, kayse_fields: tuple[str, ...], kayse_field: str, field_value: Any
+) -> FieldSpec:
+    key_path = f"{where}.fields.{kayse_field}"
+    if kayse_field.startswith(EXTRA_DATA_PREFIX) and where == "case":
+        extra_key = kayse_field[len(EXTRA_DATA_PREFIX) :]
+        if not _EXTRA_KEY.match(extra_key):
+            raise reader.fail(
+                key_path,
+                "needs a key after 'external_source_data.' made of letters, digits, _ or -",
+                "e.g. external_source_data.incident_date",
+            )
+    elif kayse_field not in kayse_fields:
+        choices = list(kayse_fields) + (["external_source_data.<key>"] if where == "case" else [])
+        raise reader.fail(key_path, f"is not a Kayse {where} field", _did_you_mean(kayse_field, choices))
+    return _field(reader, kayse_field, field_value, key_path)
 
 
 def _field(reader: _Reader, kayse_field: str, value: Any, key_path: str) -> FieldSpec:
@@ -449,7 +504,7 @@ def apply_mapping(sources: list[Extracted], spec: MappingSpec) -> MappedFrames:
             file_name = Path(source.info.path).name
             raise UserError(
                 f"{file_name} lacks {len(missing)} column(s) the mapping {Path(spec.path).name} names: "
-                + ", ".join(repr(c) for c in missing)
+                + ", ".join(repr(c) + _column_like(c, present) for c in missing)
                 + ". The file has: "
                 + ", ".join(repr(c) for c in present),
                 f"fix the column names in {spec.path}, or rename the headers in {file_name}",
@@ -467,6 +522,20 @@ def apply_mapping(sources: list[Extracted], spec: MappingSpec) -> MappedFrames:
         sources=tuple(s.info for s in sources),
         problems=problems,
     )
+
+
+def _column_like(name: str, present: list[str]) -> str:
+    """' (did you mean 'First Name'?)' for a header that differs in case, spaces or a typo."""
+
+    def folded(text: str) -> str:
+        return re.sub(r"[\s_\-]+", "", text).casefold()
+
+    same = [c for c in present if folded(c) == folded(name)]
+    close = same or difflib.get_close_matches(name, present, n=1, cutoff=0.75)
+    if not close:
+        by_fold = {folded(c): c for c in present}
+        close = [by_fold[m] for m in difflib.get_close_matches(folded(name), list(by_fold), n=1, cutoff=0.8)]
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _entity_frame(
