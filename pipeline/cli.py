@@ -8,31 +8,83 @@ so it never shows in `ps` or shell history.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from pipeline.model import Decision, ExitCode, UserError
+from pipeline.model import Decision, ExitCode, Plan, UserError
 
 app = typer.Typer(
     name="kayse-etl",
     help="Move leads and cases from spreadsheets and legacy CRMs into Kayse.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals could hold the API key
-    add_completion=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-Sources = Annotated[list[Path], typer.Argument(help="CSV or XLSX files to read.", show_default=False)]
-MappingOpt = Annotated[Path, typer.Option("--mapping", "-m", help="Mapping file (YAML), see mappings/.")]
-SheetOpt = Annotated[str | None, typer.Option("--sheet", help="XLSX sheet name (default: the first).")]
+
+def _help_in_words() -> None:
+    """Help that reads as words: typer prints a type beside every parameter (`<bool>` after a
+    flag, `<list[Path]>` after the sources). A flag takes no value, so it shows none; a
+    parameter given a metavar (PATH, N, DIR) shows only that."""
+    from typer.core import TyperArgument, TyperOption
+
+    option_type = TyperOption.display_type_rich
+    argument_type = TyperArgument.display_type_rich
+
+    def option_words(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag or self.count else option_type(self, ctx)
+
+    def argument_words(self: TyperArgument, ctx: Any) -> str | None:
+        return None if self.metavar is not None else argument_type(self, ctx)
+
+    TyperOption.display_type_rich = option_words  # type: ignore[method-assign,assignment]
+    TyperArgument.display_type_rich = argument_words  # type: ignore[method-assign,assignment]
+
+
+_help_in_words()
+mappings_app = typer.Typer(
+    help="Write and check mapping files.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(mappings_app, name="mappings")
+
+
+@dataclasses.dataclass
+class _Session:
+    """What the global options and --format asked for, read by `main` when a command fails."""
+
+    quiet: bool = False
+    verbose: bool = False
+    format: str = "text"
+
+
+SESSION = _Session()
+
+Sources = Annotated[
+    list[Path], typer.Argument(help="CSV or XLSX files to read.", show_default=False, metavar="SOURCE")
+]
+MappingOpt = Annotated[
+    Path, typer.Option("--mapping", "-m", help="Mapping file (YAML), see mappings/.", metavar="PATH")
+]
+SheetOpt = Annotated[
+    str | None, typer.Option("--sheet", help="XLSX sheet name (default: the first).", metavar="NAME")
+]
 EncodingOpt = Annotated[
     str | None,
     typer.Option(
         "--encoding",
         help="Text encoding of CSV files, e.g. cp1252 or utf-16 (default: detected). Ignored for XLSX.",
+        metavar="NAME",
     ),
 ]
 DelimiterOpt = Annotated[
@@ -40,26 +92,103 @@ DelimiterOpt = Annotated[
     typer.Option(
         "--delimiter",
         help="CSV delimiter: one character, or comma, semicolon, tab, pipe (default: detected).",
+        metavar="D",
     ),
 ]
 HeaderRowOpt = Annotated[
     int | None,
     typer.Option(
-        "--header-row", min=1, help="XLSX: the header's row number, as Excel shows it (default: found)."
+        "--header-row",
+        min=1,
+        help="XLSX: the header's row number, as Excel shows it (default: found).",
+        metavar="N",
     ),
 ]
 
 
-FormatOpt = Annotated[str, typer.Option("--format", help="text or json.")]
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="text for a person, or json (errors too: {error, hint, exit_code} on stdout).",
+        metavar="text|json",
+    ),
+]
 
 
 def _check_format(value: str) -> None:
     if value not in ("text", "json"):
-        raise UserError(f"--format must be text or json, not {value!r}")
+        raise UserError(
+            f"--format must be text or json, not {value!r}", hint="use --format text or --format json"
+        )
+    SESSION.format = value
 
 
 def _print_json(body: object) -> None:
-    typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
+    typer.echo(json.dumps(body, indent=2, ensure_ascii=False, default=str))
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    """Words for a person: kept back under --quiet (errors and JSON are always printed)."""
+    if not SESSION.quiet:
+        typer.echo(text, err=err)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("kayse-etl")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            number = "unknown (not installed)"
+        typer.echo(f"kayse-etl {number}")
+        raise typer.Exit()
+
+
+_DEBUG_HANDLER_NAME = "kayse-etl --verbose"
+
+
+def _client_debug_log() -> None:
+    """The Kayse client's own log on stderr: one line per request (method, path, status, quota
+    left), its waits and retries. It logs neither the key (the client redacts it) nor any
+    field of a record."""
+    log = logging.getLogger("pipeline.kayse")
+    log.setLevel(logging.DEBUG)
+    if not any(h.get_name() == _DEBUG_HANDLER_NAME for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.set_name(_DEBUG_HANDLER_NAME)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+
+
+@app.callback()
+def _global_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print only errors (and JSON with --format json): no progress, no summary."
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Also log each request the Kayse client sends (method, path, status) on stderr; "
+            "never the key or personal data.",
+        ),
+    ] = False,
+) -> None:
+    SESSION.quiet, SESSION.verbose, SESSION.format = quiet, verbose, "text"
+    if quiet and verbose:
+        raise UserError("--quiet and --verbose contradict each other", hint="give one of them, or neither")
+    if verbose:
+        _client_debug_log()
 
 
 # ---- validate (data side) ------------------------------------------------------------
@@ -74,7 +203,8 @@ def validate(
     delimiter: DelimiterOpt = None,
     header_row: HeaderRowOpt = None,
     report_dir: Annotated[
-        Path | None, typer.Option(help="Write summary.json, rejects.csv, clients.csv, cases.csv here.")
+        Path | None,
+        typer.Option(help="Write summary.json, rejects.csv, clients.csv, cases.csv here.", metavar="DIR"),
     ] = None,
     format: FormatOpt = "text",
 ) -> None:
@@ -99,11 +229,11 @@ def validate(
     if format == "json":
         _print_json(report)
     else:
-        typer.echo(render_text(outcome, report))
+        _say(render_text(outcome, report, rejects_written=report_dir is not None))
     if report_dir is not None:
         # with --format json, stdout stays pure JSON
         names = ", ".join(path.name for path in outcome.report_files)
-        typer.echo(f"Report written to {report_dir}: {names}", err=format == "json")
+        _say(f"Report written to {report_dir}: {names}", err=format == "json")
     raise typer.Exit(int(outcome.exit_code))
 
 
@@ -113,13 +243,18 @@ def validate(
 @app.command()
 def sandbox(
     host: Annotated[
-        str, typer.Option(help="Interface to listen on. Keep 127.0.0.1 unless you mean to share it.")
+        str,
+        typer.Option(
+            help="Interface to listen on. Keep 127.0.0.1 unless you mean to share it.", metavar="HOST"
+        ),
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on (0 = any free port).")] = 8765,
+    port: Annotated[int, typer.Option(help="Port to listen on (0 = any free port).", metavar="PORT")] = 8765,
     db: Annotated[
         Path | None,
         typer.Option(
-            "--db", help="SQLite file for the sandbox's state, kept across restarts (default: in memory)."
+            "--db",
+            help="SQLite file for the sandbox's state, kept across restarts (default: in memory).",
+            metavar="PATH",
         ),
     ] = None,
     api_key: Annotated[
@@ -128,25 +263,33 @@ def sandbox(
             "--api-key",
             help="A key to accept (repeatable). Default: only the demo key sandbox-demo-key.",
             show_default=False,
+            metavar="KEY",
         ),
     ] = None,
-    rate_limit: Annotated[int, typer.Option(help="Requests per window per key, as Kayse's 500/hour.")] = 500,
+    rate_limit: Annotated[
+        int, typer.Option(help="Requests per window per key, as Kayse's 500/hour.", metavar="N")
+    ] = 500,
     rate_window: Annotated[
-        float, typer.Option(help="Rate-limit window in seconds (fixed window per key).")
+        float, typer.Option(help="Rate-limit window in seconds (fixed window per key).", metavar="SECONDS")
     ] = 3600,
     bulk_max: Annotated[
-        int, typer.Option(help="Most items accepted by one bulk upsert (more: 400 for the whole batch).")
+        int,
+        typer.Option(
+            help="Most items accepted by one bulk upsert (more: 400 for the whole batch).", metavar="N"
+        ),
     ] = 500,
     bulk_mode: Annotated[
         str,
         typer.Option(
-            help="partial: bad bulk items are reported in failed[]; atomic: the first bad item fails the batch with 400."
+            help="partial: bad bulk items are reported in failed[]; atomic: the first bad item fails the batch with 400.",
+            metavar="partial|atomic",
         ),
     ] = "partial",
     faults: Annotated[
         str | None,
         typer.Option(
-            help='Random faults on writes, e.g. "error=0.05,ratelimit=0.02,latency=0.2,lost=0.01,seed=7".'
+            help='Random faults on writes, e.g. "error=0.05,ratelimit=0.02,latency=0.2,lost=0.01,seed=7".',
+            metavar="SPEC",
         ),
     ] = None,
     strict: Annotated[
@@ -154,10 +297,16 @@ def sandbox(
         typer.Option("--strict", help="Reject unknown fields and duplicate case_number values with 400."),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print a line per request.")] = False,
+    format: FormatOpt = "text",
 ) -> None:
     """Run a local Kayse-compatible API (for rehearsals, the demo and the tests)."""
     # The sandbox is a tool of its own, not a stage of the flow: the CLI only starts it.
     from pipeline.sandbox.server import SandboxConfig, serve
+
+    _check_format(format)
+
+    def announce(line: str) -> None:  # with --format json: one JSON object per line
+        typer.echo(json.dumps({"message": line}, ensure_ascii=False) if format == "json" else line)
 
     serve(
         SandboxConfig(
@@ -172,24 +321,30 @@ def sandbox(
             faults=faults,
             strict=strict,
         ),
-        announce=lambda line: typer.echo(line),
-        log_requests=not quiet,
+        announce=announce,
+        log_requests=not (quiet or SESSION.quiet),
     )
 
 
 # ---- plan / load / runs (loader) -----------------------------------------------------
 
 LedgerOpt = Annotated[
-    Path | None, typer.Option("--ledger", help="ID ledger (SQLite). Default: next to the mapping file.")
+    Path | None,
+    typer.Option("--ledger", help="ID ledger (SQLite). Default: next to the mapping file.", metavar="PATH"),
 ]
 BaseUrlOpt = Annotated[
     str | None,
-    typer.Option("--base-url", help="Kayse API base URL (default: $KAYSE_BASE_URL, else production)."),
+    typer.Option(
+        "--base-url", help="Kayse API base URL (default: $KAYSE_BASE_URL, else production).", metavar="URL"
+    ),
 ]
 KeyFileOpt = Annotated[
     Path | None,
-    typer.Option("--api-key-file", help="Read the API key from this file (default: $KAYSE_API_KEY)."),
+    typer.Option(
+        "--api-key-file", help="Read the API key from this file (default: $KAYSE_API_KEY).", metavar="PATH"
+    ),
 ]
+ExistingLedgerOpt = Annotated[Path, typer.Option("--ledger", help="The ID ledger.", metavar="PATH")]
 CampaignFlag = Annotated[
     bool,
     typer.Option(
@@ -197,7 +352,9 @@ CampaignFlag = Annotated[
         help="Also create the mapping's campaign on each list. Off by default: it starts outreach.",
     ),
 ]
-BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, max=500, help="Records per bulk request.")]
+BatchOpt = Annotated[
+    int, typer.Option("--batch-size", min=1, max=500, help="Records per bulk request (1-500).", metavar="N")
+]
 
 
 @app.command()
@@ -252,15 +409,15 @@ def plan(
             body["quota"] = vars(outcome.quota)
         _print_json(body)
     else:
-        typer.echo(render_rows_valid(outcome.validation))
-        typer.echo(render_plan(outcome.plan, outcome.quota))
+        _say(render_rows_valid(outcome.validation))
+        _say(render_plan(outcome.plan, outcome.quota))
     raise typer.Exit(int(outcome.exit_code))
 
 
 @app.command(
     epilog="Exit codes: 0 all loaded; 1 some rows rejected, refused, blocked or uncertain (see the report); "
     "2 usage or configuration problem; 3 stopped early (API unreachable, key refused, --max-wait): "
-    "rerun to continue; 4 a bug in kayse-etl."
+    "rerun to continue; 4 a bug in kayse-etl; 5 more rows rejected than --max-rejected: nothing was sent."
 )
 def load(
     sources: Sources,
@@ -278,11 +435,23 @@ def load(
     max_wait: Annotated[
         float | None,
         typer.Option(
-            "--max-wait", help="Longest wait (seconds) for the rate-limit window before stopping (exit 3)."
+            "--max-wait",
+            help="Longest wait (seconds) for the rate-limit window before stopping (exit 3).",
+            metavar="SECONDS",
+        ),
+    ] = None,
+    max_rejected: Annotated[
+        str | None,
+        typer.Option(
+            "--max-rejected",
+            help="Refuse the whole load (exit 5, nothing sent) when more rows than this are rejected: "
+            "a count, or a share like 5%.",
+            metavar="N|P%",
         ),
     ] = None,
     report_dir: Annotated[
-        Path | None, typer.Option(help="Write the validation files plus load.json and failed.csv here.")
+        Path | None,
+        typer.Option(help="Write the validation files plus load.json and failed.csv here.", metavar="DIR"),
     ] = None,
     base_url: BaseUrlOpt = None,
     api_key_file: KeyFileOpt = None,
@@ -293,12 +462,30 @@ def load(
     from pipeline import run
     from pipeline.progress import make_observer
     from pipeline.report.load import load_summary, plan_summary, render_load, render_plan
+    from pipeline.report.nightly import render_run_end, render_run_start
     from pipeline.report.text import render_rows_valid
     from pipeline.settings import resolve_connection
 
     _check_format(format)
+    run.parse_max_rejected(max_rejected)  # a bad value is a usage error before any work
     connection = resolve_connection(base_url, api_key_file)
-    observer = None if dry_run else make_observer(force_plain=plain or format == "json")
+    observer = None if dry_run or SESSION.quiet else make_observer(force_plain=plain or format == "json")
+    started: dict[str, Any] = {}
+
+    def on_start(run_id: int, the_plan: Plan) -> None:
+        started.update(run_id=run_id, clock=time.monotonic())
+        line = render_run_start(run_id, datetime.now(), the_plan)
+        if observer is not None:
+            observer.note(line)
+        elif not SESSION.quiet:
+            typer.echo(line, err=True)
+
+    def end_line(outcome: str) -> None:
+        if started and not SESSION.quiet:
+            elapsed = time.monotonic() - started["clock"]
+            typer.echo(render_run_end(started["run_id"], elapsed, outcome, validation), err=True)
+
+    validation: Any = None
     try:
         outcome = run.load(
             sources,
@@ -316,20 +503,31 @@ def load(
             header_row=header_row,
             observer=observer,
             on_wait=observer.wait if observer else None,
+            max_rejected=max_rejected,
+            on_start=on_start,
         )
+    except BaseException as error:
+        if observer is not None:
+            observer.close()
+            observer = None
+        end_line(f"stopped ({type(error).__name__})")
+        raise
     finally:
         if observer is not None:
             observer.close()
+    validation = outcome.validation
     if format == "json":
         body = {"plan": plan_summary(outcome.plan)}
         if outcome.result is not None:
             body["load"] = load_summary(outcome.result)
         _print_json(body)
     else:
-        typer.echo(render_rows_valid(outcome.validation))
-        typer.echo(render_plan(outcome.plan) if outcome.result is None else render_load(outcome.result))
+        _say(render_rows_valid(outcome.validation))
+        _say(render_plan(outcome.plan) if outcome.result is None else render_load(outcome.result))
         if report_dir is not None:
-            typer.echo(f"reports written to {report_dir}")
+            _say(f"reports written to {report_dir}: " + ", ".join(p.name for p in outcome.report_files))
+    if outcome.result is not None:
+        end_line(outcome.result.outcome)
     raise typer.Exit(int(outcome.exit_code))
 
 
@@ -338,60 +536,91 @@ def metadata(
     mapping: MappingOpt,
     base_url: BaseUrlOpt = None,
     api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
 ) -> None:
     """Compare the mapping's allowed case types and statuses with the Kayse account's (one request)."""
     from pipeline import run
     from pipeline.report.text import render_mapping_check
     from pipeline.settings import resolve_connection
 
+    _check_format(format)
     check = run.check_mapping(mapping, connection=resolve_connection(base_url, api_key_file))
-    typer.echo(render_mapping_check(check))
+    if format == "json":
+        _print_json(dataclasses.asdict(check))
+    else:
+        _say(render_mapping_check(check))
     raise typer.Exit(int(check.exit_code))
 
 
 @app.command()
-def runs(ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger to read.")]) -> None:
+def runs(
+    ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger to read.", metavar="PATH")],
+    format: FormatOpt = "text",
+) -> None:
     """The run history of a ledger: when, which inputs, what happened."""
     from pipeline import run
     from pipeline.report.load import render_runs
 
-    typer.echo(render_runs(run.runs(ledger)))
+    _check_format(format)
+    history = run.runs(ledger)
+    if format == "json":
+        _print_json([dataclasses.asdict(row) for row in history])
+    else:
+        _say(render_runs(history))
 
 
 @app.command()
 def uncertain(
-    ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger to read.")],
+    ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger to read.", metavar="PATH")],
     csv_out: Annotated[
         Path | None,
         typer.Option(
-            "--csv", help="Also write them to this CSV, to fill in and pass to `resolve --from-csv`."
+            "--csv",
+            help="Also write them to this CSV, to fill in and pass to `resolve --from-csv`.",
+            metavar="FILE",
         ),
     ] = None,
+    format: FormatOpt = "text",
 ) -> None:
     """Records whose create was sent but whose answer was lost: Kayse may or may not hold them."""
     from pipeline import run
     from pipeline.report.text import render_uncertain
 
-    typer.echo(render_uncertain(run.list_uncertain(ledger, template=csv_out)))
+    _check_format(format)
+    rows = run.list_uncertain(ledger, template=csv_out)
+    if format == "json":
+        _print_json([dataclasses.asdict(row) for row in rows])
+    else:
+        _say(render_uncertain(rows))
 
 
 @app.command()
 def resolve(
-    ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger.")],
-    kind: Annotated[str | None, typer.Argument(help="client, case, case_list or campaign.")] = None,
-    key: Annotated[
-        str | None, typer.Argument(help="The key `kayse-etl uncertain` shows, e.g. import:C-1001.")
+    ledger: ExistingLedgerOpt,
+    kind: Annotated[
+        str | None, typer.Argument(help="client, case, case_list or campaign.", metavar="KIND")
     ] = None,
-    kayse_id: Annotated[int | None, typer.Option("--kayse-id", help="The id you found in Kayse.")] = None,
+    key: Annotated[
+        str | None,
+        typer.Argument(
+            help="The key `kayse-etl uncertain` shows, e.g. import:C-1001 (or just C-1001).", metavar="KEY"
+        ),
+    ] = None,
+    kayse_id: Annotated[
+        int | None, typer.Option("--kayse-id", help="The id you found in Kayse.", metavar="ID")
+    ] = None,
     recreate: Annotated[
         bool, typer.Option("--recreate", help="It is not in Kayse: create it on the next load.")
     ] = False,
     from_csv: Annotated[
         Path | None,
-        typer.Option("--from-csv", help="Decisions for many records: columns kind, key, kayse_id."),
+        typer.Option(
+            "--from-csv", help="Decisions for many records: columns kind, key, kayse_id.", metavar="FILE"
+        ),
     ] = None,
     base_url: BaseUrlOpt = None,
     api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
 ) -> None:
     """Settle uncertain records, knowingly: record the Kayse id you found, or have them re-created.
     Also re-points any record whose Kayse copy was deleted (--recreate) or merged (--kayse-id)."""
@@ -399,17 +628,24 @@ def resolve(
     from pipeline.report.text import render_settled, render_unmatched
     from pipeline.settings import resolve_connection
 
+    _check_format(format)
     decisions: list[Decision] = []
     if from_csv is not None:
         if kind or key or kayse_id is not None or recreate:
-            raise UserError("give either --from-csv FILE or KIND KEY with --kayse-id/--recreate, not both")
+            raise UserError(
+                "give either --from-csv FILE or KIND KEY with --kayse-id/--recreate, not both",
+                hint="one record: kayse-etl resolve client import:C-1001 --recreate; many: --from-csv FILE",
+            )
     else:
         if kind is None or key is None:
             raise UserError(
                 "name the record (KIND KEY) or give --from-csv FILE", hint="see `kayse-etl uncertain`"
             )
         if (kayse_id is None) == (not recreate):
-            raise UserError("give exactly one of --kayse-id ID or --recreate")
+            raise UserError(
+                "give exactly one of --kayse-id ID or --recreate",
+                hint="--kayse-id ID if you found it in Kayse, --recreate if it is not there",
+            )
         decisions = [Decision(kind, key, kayse_id)]
     settled, unmatched = run.resolve(
         decisions,
@@ -417,32 +653,102 @@ def resolve(
         ledger_path=ledger,
         from_csv=from_csv,
     )
-    if settled:
-        typer.echo(render_settled(settled))
+    if format == "json":
+        _print_json({"settled": [vars(d) for d in settled], "unmatched": [vars(d) for d in unmatched]})
+    else:
+        if settled:
+            _say(render_settled(settled))
+        if unmatched:
+            typer.echo(render_unmatched(unmatched), err=True)
     if unmatched:
-        typer.echo(render_unmatched(unmatched), err=True)
         raise typer.Exit(int(ExitCode.REJECTED))
 
 
 @app.command()
 def rollback(
-    run_id: Annotated[int, typer.Argument(help="The run to undo (see `kayse-etl runs`).")],
-    ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger.")],
+    run_id: Annotated[int, typer.Argument(help="The run to undo (see `kayse-etl runs`).", metavar="RUN")],
+    ledger: ExistingLedgerOpt,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     base_url: BaseUrlOpt = None,
     api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
 ) -> None:
     """Delete from Kayse the clients and cases a run created (lists and campaigns: see README)."""
     from pipeline import run
     from pipeline.report.text import render_rollback
     from pipeline.settings import resolve_connection
 
+    _check_format(format)
     connection = resolve_connection(base_url, api_key_file)
     if not yes:
+        if format == "json":
+            raise UserError("rollback --format json cannot ask for confirmation", hint="add --yes")
         typer.confirm(f"Delete from Kayse every client and case run {run_id} created?", abort=True)
     summary = run.rollback(run_id, connection=connection, ledger_path=ledger)
-    typer.echo(render_rollback(summary))
+    if format == "json":
+        _print_json(dataclasses.asdict(summary))
+    else:
+        _say(render_rollback(summary))
     raise typer.Exit(int(summary.exit_code))
+
+
+# ---- mappings ------------------------------------------------------------------------
+
+
+@mappings_app.command("init")
+def mappings_init(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A CSV or XLSX export whose headers the mapping is drafted from.", metavar="SOURCE"
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the draft here (default: print it).", metavar="FILE"),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out FILE if it exists.")] = False,
+    sheet: SheetOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+    header_row: HeaderRowOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
+) -> None:
+    """Draft a commented mapping from a file's headers, ready for `validate` and for a person to edit.
+
+    With an API key set, the allowed case types and statuses come from the account (one request);
+    without one, from the file's own values."""
+    from pipeline import run
+    from pipeline.settings import Connection, resolve_api_key, resolve_base_url
+
+    _check_format(format)
+    key = resolve_api_key(api_key_file, required=False)
+    connection = Connection(resolve_base_url(base_url), key) if key else None
+    draft = run.draft_mapping(
+        source,
+        out=out,
+        force=force,
+        connection=connection,
+        sheet=sheet,
+        encoding=encoding,
+        delimiter=delimiter,
+        header_row=header_row,
+    )
+    if format == "json":
+        body = dataclasses.asdict(draft)
+        body["path"] = str(out) if out is not None else None
+        _print_json(body)
+    elif out is None:
+        typer.echo(draft.text, nl=False)
+    else:
+        matched = len(draft.fields)
+        _say(
+            f"Drafted {out}: {matched} column(s) matched to Kayse fields, {len(draft.unmatched)} left for you "
+            f"(commented), allowed values from the {draft.allowed_from}.\n"
+            f"Read it through, then: kayse-etl validate {source} --mapping {out}"
+        )
 
 
 def main() -> None:
@@ -489,11 +795,14 @@ def main() -> None:
             import traceback
 
             typer.echo(traceback.format_exc(), err=True)
-            typer.echo(
+            words = (
                 "internal error: this is a bug in kayse-etl, not a problem with your data. The ledger holds "
-                "what was done, so a rerun continues. Please report it with the lines above.",
-                err=True,
+                "what was done, so a rerun continues. Please report it with the lines above."
             )
+            typer.echo(words, err=True)
+            if SESSION.format == "json":
+                body = {"error": f"internal error: {type(error).__name__}", "hint": words, "exit_code": 4}
+                typer.echo(json.dumps(body))
             sys.exit(int(ExitCode.INTERNAL))
         if isinstance(error, UserError):
             code = error.exit_code
@@ -504,9 +813,14 @@ def main() -> None:
             where = f" {error.filename}" if error.filename else ""
             message = f"{error.strerror or error}{where}"
             hint = "check the path, its permissions and the free disk space"
-        typer.echo(f"error: {message}", err=True)
-        if hint:
-            typer.echo(f"hint: {hint}", err=True)
+        if SESSION.format == "json":  # a script asked for JSON: it gets JSON, failures included
+            typer.echo(
+                json.dumps({"error": message, "hint": hint, "exit_code": int(code)}, ensure_ascii=False)
+            )
+        else:
+            typer.echo(f"error: {message}", err=True)
+            if hint:
+                typer.echo(f"hint: {hint}", err=True)
         sys.exit(int(code))
 
 

@@ -64,10 +64,12 @@ def render_run_start(run_id: int, started: datetime, plan: Plan, limit_per_hour:
     return line
 
 
-def render_run_end(run_id: int, elapsed_seconds: float, outcome: str, validation: ValidationResult) -> str:
+def render_run_end(
+    run_id: int, elapsed_seconds: float, outcome: str, validation: ValidationResult | None = None
+) -> str:
     """The last line of a run: how long it took, how it ended, and the main reasons for rejects."""
     line = f"run {run_id} ended after {duration(elapsed_seconds)}: {outcome}"
-    if validation.rows_rejected:
+    if validation is not None and validation.rows_rejected:
         line += f"; {validation.rows_rejected:,} row(s) rejected, mostly {render_reasons(validation)}"
     return line
 

@@ -143,7 +143,10 @@ def _where(example: dict[str, Any], several_files: bool, word: str = "row ") -> 
 
 
 def _problem_lines(
-    by_code: dict[str, int], examples: dict[str, list[dict[str, Any]]], several_files: bool
+    by_code: dict[str, int],
+    examples: dict[str, list[dict[str, Any]]],
+    several_files: bool,
+    rejects_written: bool = True,
 ) -> list[str]:
     lines: list[str] = []
     for code, rows in list(by_code.items())[:TOP_PROBLEMS_IN_TEXT]:
@@ -160,12 +163,16 @@ def _problem_lines(
                 lines.append(f"      also {lead} {', '.join(others)}{more}")
     hidden = len(by_code) - TOP_PROBLEMS_IN_TEXT
     if hidden > 0:
-        lines.append(f"  … and {_plural(hidden, 'other kind')} of problem (see rejects.csv)")
+        where = "see rejects.csv" if rejects_written else "--report-dir DIR writes them all to rejects.csv"
+        lines.append(f"  … and {_plural(hidden, 'other kind')} of problem ({where})")
     return lines
 
 
-def render_text(result: ValidationResult, report: dict[str, Any] | None = None) -> str:
-    """A short summary a paralegal can act on: what was read, what would be sent, what to fix."""
+def render_text(
+    result: ValidationResult, report: dict[str, Any] | None = None, *, rejects_written: bool = True
+) -> str:
+    """A short summary a paralegal can act on: what was read, what would be sent, what to fix.
+    `rejects_written`: whether a rejects.csv was written to point at (only with a report folder)."""
     data = report if report is not None else summary(result)
     several_files = len(data["sources"]) > 1
     lines: list[str] = []
@@ -185,15 +192,17 @@ def render_text(result: ValidationResult, report: dict[str, Any] | None = None) 
     )
     if data["rows_rejected"]:
         lines += ["", "Why rows were rejected (one row can have several problems):"]
-        lines += _problem_lines(data["rows_by_code"], data["examples"], several_files)
+        lines += _problem_lines(data["rows_by_code"], data["examples"], several_files, rejects_written)
     if data["warnings"]:
         lines += ["", "Warnings (these rows are still sent):"]
         lines += _problem_lines(data["warning_rows_by_code"], data["warning_examples"], several_files)
     lines.append("")
-    if data["rows_rejected"]:
+    if data["rows_rejected"] and rejects_written:
         lines.append(
             "Next: fix the rows listed in rejects.csv (column 'errors' says what is wrong) and run again."
         )
+    elif data["rows_rejected"]:
+        lines.append("Next: run again with --report-dir DIR for rejects.csv, the rejected rows to fix.")
     else:
         lines.append("Every row is ready.")
     return "\n".join(lines)
