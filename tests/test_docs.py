@@ -24,18 +24,33 @@ OTHER_TOOLS_FLAGS = {
 
 
 def commands() -> dict[str, Any]:
-    """The app as click sees it (typer carries its own copy of click: no isinstance checks)."""
-    return dict(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    """The app as click sees it (typer carries its own copy of click: no isinstance checks):
+    every command by its full name ("validate", "mappings init"), and "kayse-etl" itself for the
+    options given before a command (--version, --quiet, --verbose, shell completion)."""
+    root = typer.main.get_command(app)
+    found: dict[str, Any] = {"kayse-etl": root}
+
+    def walk(group: Any, prefix: str) -> None:
+        for name, command in group.commands.items():
+            full = f"{prefix} {name}".strip()
+            if hasattr(command, "commands"):
+                found[full] = command
+                walk(command, full)
+            else:
+                found[full] = command
+
+    walk(root, "")
+    return found
 
 
 def option_names() -> dict[str, list[str]]:
-    """Every long option name (`--x`) → the commands that have it; --help is click's own."""
+    """Every long option name (`--x`) → the commands that have it (--help and -h on all)."""
     names: dict[str, list[str]] = {}
     for command_name, command in commands().items():
         for param in command.params:
             if param.param_type_name == "option":
                 for name in [*param.opts, *param.secondary_opts]:
-                    if name.startswith("--") and name != "--help":
+                    if name.startswith("--"):
                         names.setdefault(name, []).append(command_name)
     return names
 
@@ -46,8 +61,11 @@ def readme_flags() -> set[str]:
 
 def test_the_walk_finds_the_commands_and_their_options() -> None:
     names = option_names()
-    assert {"validate", "plan", "load", "runs", "sandbox"} <= set(commands())
+    assert {"validate", "plan", "load", "runs", "sandbox", "mappings init"} <= set(commands())
     assert {"--mapping", "--ledger", "--report-dir", "--encoding", "--delimiter"} <= set(names)
+    # the options given before a command, shell completion's among them
+    assert {"--version", "--quiet", "--verbose", "--install-completion", "--show-completion"} <= set(names)
+    assert {"--out", "--force"} <= set(names)
 
 
 @pytest.mark.parametrize("flag", sorted(readme_flags() - set(OTHER_TOOLS_FLAGS)))
