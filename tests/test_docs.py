@@ -52,6 +52,7 @@ def option_names() -> dict[str, list[str]]:
                 for name in [*param.opts, *param.secondary_opts]:
                     if name.startswith("--"):
                         names.setdefault(name, []).append(command_name)
+    names["--help"] = list(commands())  # click adds it (and -h) to every command itself
     return names
 
 
