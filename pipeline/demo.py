@@ -50,8 +50,15 @@ def start_sandbox(port: int) -> subprocess.Popen[bytes]:
     sys.exit("demo: the sandbox did not start")
 
 
+def bold(text: str) -> str:
+    """Bold on a terminal; plain text in a log or a pipe, where an escape code is only noise."""
+    if sys.stdout.isatty() and os.environ.get("TERM") != "dumb" and "NO_COLOR" not in os.environ:
+        return f"\033[1m{text}\033[0m"
+    return text
+
+
 def step(title: str, args: list[str], env: dict[str, str], expect: set[int]) -> None:
-    print(f"\n\033[1m== {title}\033[0m\n$ kayse-etl {' '.join(args)}", flush=True)
+    print(f"\n{bold('== ' + title)}\n$ kayse-etl {' '.join(args)}", flush=True)
     code = subprocess.call(
         [sys.executable, "-m", "pipeline", *args, *(["--plain"] if args[0] == "load" else [])], env=env
     )
@@ -101,10 +108,18 @@ def main() -> None:
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
-    print(
-        f"\nReports: {OUT}/validate (rejects.csv, clients.csv, cases.csv, summary.json), {OUT}/load (load.json, failed.csv), {OUT}/rerun"
-    )
+    print("\n" + bold("Reports written:"))
+    for line in reports_written(OUT):
+        print(f"  {line}")
     print(f"Ledger: {ledger}. The sandbox has stopped.")
+
+
+def reports_written(root: Path) -> list[str]:
+    """Every report folder under `root` with the files in it, as they are on disk."""
+    return [
+        f"{folder}/: {', '.join(sorted(p.name for p in folder.iterdir() if p.is_file()))}"
+        for folder in sorted(p for p in root.iterdir() if p.is_dir())
+    ]
 
 
 if __name__ == "__main__":
