@@ -46,7 +46,7 @@ def _help_in_words() -> None:
     def argument_words(self: TyperArgument, ctx: Any) -> str | None:
         return None if self.metavar is not None else argument_type(self, ctx)
 
-    TyperOption.display_type_rich = option_words  # type: ignore[method-assign,assignment]
+    TyperOption.display_type_rich = option_words  # type: ignore[method-assign]
     TyperArgument.display_type_rich = argument_words  # type: ignore[method-assign,assignment]
 
 

@@ -120,7 +120,8 @@ class Ledger:
                 db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
             elif version[0] != SCHEMA_VERSION:
                 raise UserError(
-                    f"ledger {path} has schema version {version[0]}; this tool reads {SCHEMA_VERSION}"
+                    f"ledger {path} has schema version {version[0]}; this tool reads {SCHEMA_VERSION}",
+                    hint="use the kayse-etl version that wrote this ledger, or give another --ledger PATH",
                 )
         except sqlite3.DatabaseError as error:
             raise UserError(

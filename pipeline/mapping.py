@@ -126,7 +126,11 @@ class _Reader:
 
     def table(self, value: Any, key_path: str) -> dict[str, Any]:
         if not isinstance(value, Mapping):
-            raise self.fail(key_path, f"must be a table of keys (found {_kind(value)})")
+            raise self.fail(
+                key_path,
+                f"must be a table of keys (found {_kind(value)})",
+                "indent its keys below it, as in mappings/generic.yaml",
+            )
         for key in value:
             if not isinstance(key, str):
                 raise self.fail(key_path, f"has a key that is not text: {key!r}", "quote the key")
@@ -143,28 +147,38 @@ class _Reader:
             raise self.fail(key_path, f"must be text (found {_kind(value)})", "put the value in quotes")
         text = str(value)
         if not text.strip() and not empty_ok:
-            raise self.fail(key_path, "must not be empty")
+            raise self.fail(key_path, "must not be empty", "give a value, or remove the key")
         return text
 
     def required(self, table: dict[str, Any], key: str, key_path: str) -> Any:
         if table.get(key) is None:
             where = f"{key_path}.{key}" if key_path else key
-            raise self.fail(where, "is required but missing")
+            raise self.fail(where, "is required but missing", "see mappings/generic.yaml for an example")
         return table[key]
 
     def flag(self, value: Any, key_path: str) -> bool:
         if not isinstance(value, bool):
-            raise self.fail(key_path, f"must be true or false (found {_kind(value)})")
+            raise self.fail(
+                key_path,
+                f"must be true or false (found {_kind(value)})",
+                "write true or false, without quotes",
+            )
         return value
 
     def text_list(self, value: Any, key_path: str) -> tuple[str, ...]:
         if not isinstance(value, list) or not value:
-            raise self.fail(key_path, "must be a non-empty list of text, e.g. [civil, criminal]")
+            raise self.fail(
+                key_path,
+                "must be a non-empty list of text, e.g. [civil, criminal]",
+                "write the values in [ ], separated by commas",
+            )
         items = tuple(self.text(item, f"{key_path}[{i}]").strip() for i, item in enumerate(value))
         seen: set[str] = set()
         for item in items:
             if item.lower() in seen:
-                raise self.fail(key_path, f"lists {item!r} twice (values match case-insensitively)")
+                raise self.fail(
+                    key_path, f"lists {item!r} twice (values match case-insensitively)", "keep one of them"
+                )
             seen.add(item.lower())
         return items
 
@@ -216,7 +230,9 @@ def load_mapping(path: Path) -> MappingSpec:
     except FileNotFoundError:
         raise UserError(f"mapping file {path} does not exist", "check the --mapping path") from None
     except OSError as error:
-        raise UserError(f"mapping file {path} cannot be read: {error.strerror}") from None
+        raise UserError(
+            f"mapping file {path} cannot be read: {error.strerror}", "check the file's permissions"
+        ) from None
     reader = _Reader(path)
     try:
         parsed = yaml.load(data.decode("utf-8"), Loader=_StrictLoader)
@@ -292,7 +308,9 @@ def _phone_region(reader: _Reader, top: dict[str, Any]) -> str:
 def _date_order(reader: _Reader, top: dict[str, Any]) -> str:
     date_order = reader.text(top.get("date_order", "MDY"), "date_order").strip().upper()
     if date_order not in ("MDY", "DMY", "YMD"):
-        raise reader.fail("date_order", f"is {date_order!r}; it must be MDY, DMY or YMD")
+        raise reader.fail(
+            "date_order", f"is {date_order!r}; it must be MDY, DMY or YMD", "MDY reads 03/04/2021 as March 4"
+        )
     return date_order
 
 
@@ -386,7 +404,11 @@ def _field(reader: _Reader, kayse_field: str, value: Any, key_path: str) -> Fiel
         raw_map = table["value_map"]
         map_path = f"{key_path}.value_map"
         if not isinstance(raw_map, Mapping):
-            raise reader.fail(map_path, f"must be a table mapping text to text (found {_kind(raw_map)})")
+            raise reader.fail(
+                map_path,
+                f"must be a table mapping text to text (found {_kind(raw_map)})",
+                'e.g. value_map: {"Personal Injury": personal_injury}',
+            )
         for source_value, target in raw_map.items():
             if not _is_text(source_value) or not _is_text(target):
                 raise reader.fail(
@@ -396,7 +418,11 @@ def _field(reader: _Reader, kayse_field: str, value: Any, key_path: str) -> Fiel
                 )
             folded = str(source_value).strip().lower()
             if folded in value_map:
-                raise reader.fail(map_path, f"lists {source_value!r} twice (keys match case-insensitively)")
+                raise reader.fail(
+                    map_path,
+                    f"lists {source_value!r} twice (keys match case-insensitively)",
+                    "keep one of them",
+                )
             value_map[folded] = str(target).strip()
     return FieldSpec(
         kayse_field=kayse_field,
@@ -453,7 +479,11 @@ def _campaign(reader: _Reader, value: Any) -> CampaignSpec | None:
     reader.known_keys(table, _CAMPAIGN_KEYS, "campaign")
     days = table.get("days", 14)
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-        raise reader.fail("campaign.days", f"must be a whole number of days, 1 or more (found {_kind(days)})")
+        raise reader.fail(
+            "campaign.days",
+            f"must be a whole number of days, 1 or more (found {_kind(days)})",
+            "e.g. days: 14",
+        )
     times: dict[str, str | None] = {}
     for key in ("start_time", "end_time"):
         if table.get(key) is None:
@@ -461,7 +491,11 @@ def _campaign(reader: _Reader, value: Any) -> CampaignSpec | None:
             continue
         text = reader.text(table[key], f"campaign.{key}").strip()
         if not _HH_MM.match(text):
-            raise reader.fail(f"campaign.{key}", f"is {text!r}; write it as HH:mm, 24-hour, in quotes")
+            raise reader.fail(
+                f"campaign.{key}",
+                f"is {text!r}; write it as HH:mm, 24-hour, in quotes",
+                f'e.g. {key}: "09:00"',
+            )
         times[key] = text
     return CampaignSpec(
         name=reader.text(reader.required(table, "name", "campaign"), "campaign.name"),

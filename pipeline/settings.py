@@ -54,9 +54,14 @@ def resolve_api_key(key_file: Path | None, *, required: bool = True) -> str | No
         try:
             key = key_file.read_text(encoding="utf-8").strip()
         except OSError as error:
-            raise UserError(f"cannot read the API key file {key_file}: {error.strerror}") from None
+            raise UserError(
+                f"cannot read the API key file {key_file}: {error.strerror}",
+                hint="check the --api-key-file path and that this user may read it",
+            ) from None
         if not key:
-            raise UserError(f"the API key file {key_file} is empty")
+            raise UserError(
+                f"the API key file {key_file} is empty", hint="put the key on the file's first line"
+            )
         return key
     key = os.environ.get("KAYSE_API_KEY", "").strip()
     if key:

@@ -31,7 +31,7 @@ def read_decisions(path: Path) -> list[Decision]:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
     except OSError as error:
-        raise UserError(f"cannot read {path}: {error.strerror}") from None
+        raise UserError(f"cannot read {path}: {error.strerror}", hint="check the --from-csv path") from None
     decisions = []
     for number, row in enumerate(rows, start=2):
         kind, key, value = ((row.get(c) or "").strip() for c in ("kind", "key", "kayse_id"))
@@ -39,7 +39,8 @@ def read_decisions(path: Path) -> list[Decision]:
             continue
         if kind not in ENTITY_KINDS or not key:
             raise UserError(
-                f"{path} row {number}: kind must be one of {', '.join(ENTITY_KINDS)} and key must be set"
+                f"{path} row {number}: kind must be one of {', '.join(ENTITY_KINDS)} and key must be set",
+                hint="keep the kind and key columns as `kayse-etl uncertain --csv` wrote them",
             )
         if value.lower() == "recreate":
             decisions.append(Decision(kind, key, None))
@@ -47,6 +48,7 @@ def read_decisions(path: Path) -> list[Decision]:
             decisions.append(Decision(kind, key, int(value)))
         else:
             raise UserError(
-                f"{path} row {number}: kayse_id must be a number or the word recreate, not {value!r}"
+                f"{path} row {number}: kayse_id must be a number or the word recreate, not {value!r}",
+                hint="write the id Kayse shows, the word recreate, or leave it empty to decide later",
             )
     return decisions
