@@ -759,7 +759,9 @@ def main() -> None:
     raise typed errors, and what they mean for the process is decided here, nowhere else.
     """
     try:
-        app()
+        app(
+            prog_name="kayse-etl"
+        )  # also under `python -m pipeline`: completion is for the command people type
     except KeyboardInterrupt:
         typer.echo(
             "interrupted: the ledger holds what was done; run the same command again to continue", err=True
