@@ -351,6 +351,13 @@ class KayseClient:
             hint = "is the base URL right (…/v1, https)?" if 300 <= status < 400 else None
             raise KayseError("unexpected answer", hint=hint, **fields)
 
+    def wait_for_window(self) -> None:
+        """Wait now, if this hour's quota is spent, so that the next request goes out at once.
+
+        For a caller whose decision depends on the clock (quiet hours for messages): wait
+        first, then decide, then send, instead of deciding and sending after an hour's wait."""
+        self._wait_for_window("", "(next request)")
+
     # ---- internals ------------------------------------------------------------------
 
     def _redact(self, text: str) -> str:
