@@ -475,17 +475,20 @@ class Ledger:
 
     # ---- messages: each text to each client of each case, at most once ---------------------
 
-    def message_states(self, target: Target, channel: str, message_hash: str) -> dict[int, dict[int, str]]:
-        """Case id → client id → state, for one message text on one target."""
+    def message_states(
+        self, target: Target, channel: str, message_hash: str
+    ) -> dict[int, dict[int, tuple[str, str | None]]]:
+        """Case id → client id → (state, reason code), for one message text on one target."""
         tid = self.target_id(target, create=False)
-        result: dict[int, dict[int, str]] = {}
+        result: dict[int, dict[int, tuple[str, str | None]]] = {}
         if tid is None:
             return result
-        for case_id, client_id, state in self._db.execute(
-            "SELECT case_id, client_id, state FROM messages WHERE target_id=? AND channel=? AND message_hash=?",
+        for case_id, client_id, state, reason in self._db.execute(
+            "SELECT case_id, client_id, state, reason FROM messages "
+            "WHERE target_id=? AND channel=? AND message_hash=?",
             (tid, channel, message_hash),
         ):
-            result.setdefault(int(case_id), {})[int(client_id)] = state
+            result.setdefault(int(case_id), {})[int(client_id)] = (state, reason)
         return result
 
     def set_message(
