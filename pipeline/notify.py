@@ -88,6 +88,10 @@ STATE_NAMES: dict[str, str] = {
 }  # fmt: skip
 """Full names, for records typed in the web app (the loader itself sends USPS codes)."""
 
+TERRITORIES = frozenset({"PR", "VI", "GU", "MP", "AS"})
+"""Left out of the "quiet hours everywhere" shortcut (Guam's day is the mainland's night): a client
+there is held, never messaged early, when the 50 states and DC all sleep."""
+
 Clock = Callable[[], datetime]
 
 
@@ -333,9 +337,8 @@ class _Sender:
         self.client_keys = _client_keys(ledger, target)
         self.states = ledger.message_states(target, text.channel, text.sha256)
         self.clients: dict[int, dict[str, Any] | None] = {}  # one GET per client per run
-        self.zone_names = sorted(
-            {z for zones in STATE_ZONES.values() for z in zones} | {outcome.default_timezone}
-        )
+        states = {z for code, zones in STATE_ZONES.items() if code not in TERRITORIES for z in zones}
+        self.zone_names = sorted(states | {outcome.default_timezone})
 
     def record(self, pair: MessagePair, state: str, reason: str | None = None) -> None:
         assert pair.case_id is not None and pair.client_id is not None
@@ -389,7 +392,7 @@ class _Sender:
             return
         if not self.outcome.any_hour and not any(is_open(self.now(), [z]) for z in self.zone_names):
             # Quiet hours in every zone: hold the case without spending a request on it.
-            self.outcome.held.append(_with(base, "quiet-hours", "every US time zone"))
+            self.outcome.held.append(_with(base, "quiet-hours", "every US state"))
             return
         body = self.get(lambda: self.client.cases.get(case_id))
         if body is None:
