@@ -31,10 +31,14 @@ from pipeline.model import (
 
 def dump_mappings(mappings: list[dict[str, Any]]) -> str:
     """YAML in the API's own shape, `mappings: [{kayse_field, crm_field, direction}]`, in Kayse's
-    order and with exactly its values, so pull → push is a no-op."""
-    return yaml.safe_dump(
-        {"mappings": mappings}, sort_keys=False, allow_unicode=True, default_flow_style=False
-    )
+    order and with exactly its values, so pull → push is a no-op. Accented letters stay readable;
+    a value PyYAML cannot write readably and read back the same (a stray control character such
+    as NEL) makes the whole file use escapes instead."""
+    document = {"mappings": mappings}
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    if yaml.safe_load(text) != document:
+        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=False, default_flow_style=False)
+    return text
 
 
 def write_mappings(path: Path, mappings: list[dict[str, Any]]) -> None:
