@@ -372,13 +372,14 @@ def uncertain(
     from pipeline import run
     from pipeline.report.text import render_uncertain
 
-    typer.echo(render_uncertain(run.list_uncertain(ledger, template=csv_out)))
+    rows = run.list_uncertain(ledger, template=csv_out)
+    typer.echo(render_uncertain(rows, run.list_uncertain_messages(ledger)))
 
 
 @app.command()
 def resolve(
     ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger.")],
-    kind: Annotated[str | None, typer.Argument(help="client, case, case_list or campaign.")] = None,
+    kind: Annotated[str | None, typer.Argument(help="client, case, case_list, campaign or message.")] = None,
     key: Annotated[
         str | None, typer.Argument(help="The key `kayse-etl uncertain` shows, e.g. import:C-1001.")
     ] = None,
@@ -390,15 +391,35 @@ def resolve(
         Path | None,
         typer.Option("--from-csv", help="Decisions for many records: columns kind, key, kayse_id."),
     ] = None,
+    sent: Annotated[
+        bool, typer.Option("--sent", help="message: it went out (seen in Kayse); never send it again.")
+    ] = False,
+    resend: Annotated[
+        bool,
+        typer.Option("--resend", help="message: it did not go out; the next run of the same text sends it."),
+    ] = False,
     base_url: BaseUrlOpt = None,
     api_key_file: KeyFileOpt = None,
 ) -> None:
     """Settle uncertain records, knowingly: record the Kayse id you found, or have them re-created.
-    Also re-points any record whose Kayse copy was deleted (--recreate) or merged (--kayse-id)."""
+    Also re-points any record whose Kayse copy was deleted (--recreate) or merged (--kayse-id).
+    For an uncertain message: `resolve message KEY --sent` or `--resend`."""
     from pipeline import run
     from pipeline.report.text import render_settled, render_unmatched
     from pipeline.settings import resolve_connection
 
+    if kind == "message" or sent or resend:
+        _resolve_message(
+            ledger,
+            kind,
+            key,
+            sent,
+            resend,
+            bool(kayse_id is not None or recreate or from_csv),
+            base_url,
+            api_key_file,
+        )
+        return
     decisions: list[Decision] = []
     if from_csv is not None:
         if kind or key or kayse_id is not None or recreate:
@@ -443,6 +464,223 @@ def rollback(
     summary = run.rollback(run_id, connection=connection, ledger_path=ledger)
     typer.echo(render_rollback(summary))
     raise typer.Exit(int(summary.exit_code))
+
+
+# ---- notify: messages to the clients of loaded cases ----------------------------------------
+
+
+def _resolve_message(
+    ledger: Path,
+    kind: str | None,
+    key: str | None,
+    sent: bool,
+    resend: bool,
+    other_flags: bool,
+    base_url: str | None,
+    api_key_file: Path | None,
+) -> None:
+    from pipeline import run
+    from pipeline.report.notify import render_message_resolved
+    from pipeline.settings import resolve_connection
+
+    if kind != "message" or key is None or other_flags or sent == resend:
+        raise UserError(
+            "for a message give: resolve message KEY with exactly one of --sent or --resend",
+            hint="the KEY is what `kayse-etl uncertain` shows, e.g. sms:12:34:1a2b3c4d5e6f",
+        )
+    done = run.resolve_message(
+        key, sent=sent, connection=resolve_connection(base_url, api_key_file), ledger_path=ledger
+    )
+    typer.echo(render_message_resolved(key, sent=sent, done=done), err=not done)
+    if not done:
+        raise typer.Exit(int(ExitCode.REJECTED))
+
+
+@app.command(
+    epilog="Exit codes: 0 done (skips and quiet-hour holds are reported, not errors); 1 some messages refused "
+    "by Kayse or uncertain; 2 usage problem (bad message file, no subject, selector), nothing sent; "
+    "3 stopped early (quota wait too long, key refused, API unreachable): rerun to continue."
+)
+def notify(
+    ledger: Annotated[
+        Path, typer.Option("--ledger", help="The ID ledger of the load that created the cases.")
+    ],
+    channel: Annotated[str, typer.Option("--channel", help="sms or email.")],
+    message_file: Annotated[
+        Path,
+        typer.Option(
+            "--message-file", help="UTF-8 text; {{first_name}} and other variables go to Kayse as they are."
+        ),
+    ],
+    run_id: Annotated[
+        int | None, typer.Option("--run", help="The clients of the cases this run created.")
+    ] = None,
+    case_list: Annotated[
+        str | None, typer.Option("--case-list", help="The clients of the cases the ledger put in this list.")
+    ] = None,
+    cases_csv: Annotated[
+        Path | None,
+        typer.Option("--cases-csv", help="A CSV with a case_id (Kayse ids) or key (ledger keys) column."),
+    ] = None,
+    subject: Annotated[
+        str | None, typer.Option("--subject", help="The email's subject (email only, required).")
+    ] = None,
+    send: Annotated[
+        bool, typer.Option("--send", help="Send. Without it: a preview that sends no request.")
+    ] = False,
+    any_hour: Annotated[
+        bool,
+        typer.Option(
+            "--any-hour", help="Do not hold messages outside 08:00–21:00 in the client's time zone."
+        ),
+    ] = False,
+    default_timezone: Annotated[
+        str,
+        typer.Option("--default-timezone", help="Time zone for clients with no (or an unknown) US state."),
+    ] = "America/New_York",
+    max_wait: Annotated[
+        float | None,
+        typer.Option(
+            "--max-wait", help="Longest wait (seconds) for the rate-limit window before stopping (exit 3)."
+        ),
+    ] = None,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option("--report-dir", help="Write notify.json and skipped.csv (ids and reasons) here."),
+    ] = None,
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    plain: Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress bar.")] = False,
+    format: FormatOpt = "text",
+) -> None:
+    """Text or email the clients of loaded cases: preview by default, --send to send. Never twice,
+    never to a client who opted out, and only 08:00–21:00 in the client's time zone."""
+    from pipeline import run
+    from pipeline.progress import make_observer
+    from pipeline.report.notify import notify_summary, render_notify
+    from pipeline.settings import resolve_api_key, resolve_base_url
+
+    _check_format(format)
+    observer = make_observer(force_plain=plain or format == "json") if send else None
+    try:
+        outcome = run.notify(
+            ledger,
+            channel=channel,
+            message_file=message_file,
+            subject=subject,
+            base_url=resolve_base_url(base_url),
+            api_key=resolve_api_key(api_key_file, required=send),
+            run_id=run_id,
+            case_list=case_list,
+            cases_csv=cases_csv,
+            send=send,
+            any_hour=any_hour,
+            default_timezone=default_timezone,
+            max_wait=max_wait,
+            report_dir=report_dir,
+            observer=observer,
+            on_wait=observer.wait if observer else None,
+        )
+    finally:
+        if observer is not None:
+            observer.close()
+    if format == "json":
+        _print_json(notify_summary(outcome))
+    else:
+        typer.echo(render_notify(outcome))
+        if report_dir is not None:
+            typer.echo(f"reports written to {report_dir}")
+    raise typer.Exit(int(outcome.exit_code))
+
+
+# ---- crm: integrations, outcome types, field mappings as a file --------------------------
+
+crm_app = typer.Typer(
+    help="The account's CRM integrations, outcome types and field mappings.", no_args_is_help=True
+)
+fields_app = typer.Typer(
+    help="CRM field mappings as a YAML file kept in version control.", no_args_is_help=True
+)
+crm_app.add_typer(fields_app, name="fields")
+app.add_typer(crm_app, name="crm")
+
+
+@crm_app.command("integrations")
+def crm_integrations(
+    base_url: BaseUrlOpt = None, api_key_file: KeyFileOpt = None, format: FormatOpt = "text"
+) -> None:
+    """The CRM integrations the account has connected (one request)."""
+    from pipeline import run
+    from pipeline.report.crm import render_integrations
+    from pipeline.settings import resolve_connection
+
+    _check_format(format)
+    items = run.crm_integrations(connection=resolve_connection(base_url, api_key_file))
+    if format == "json":
+        _print_json({"integrations": items})
+    else:
+        typer.echo(render_integrations(items))
+
+
+@crm_app.command("outcome-types")
+def crm_outcome_types(
+    base_url: BaseUrlOpt = None, api_key_file: KeyFileOpt = None, format: FormatOpt = "text"
+) -> None:
+    """The outcome types usable in CRM mappings and campaign workflows (one request)."""
+    from pipeline import run
+    from pipeline.report.crm import render_outcome_types
+    from pipeline.settings import resolve_connection
+
+    _check_format(format)
+    items = run.crm_outcome_types(connection=resolve_connection(base_url, api_key_file))
+    if format == "json":
+        _print_json({"outcome_types": items})
+    else:
+        typer.echo(render_outcome_types(items))
+
+
+@fields_app.command("pull")
+def crm_fields_pull(
+    out: Annotated[
+        Path, typer.Option("--out", help="The YAML file to write (0600), in the API's own shape.")
+    ],
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
+) -> None:
+    """Write Kayse's CRM field mappings to a YAML file, exactly (one request)."""
+    from pipeline import run
+    from pipeline.settings import resolve_connection
+
+    _check_format(format)
+    mappings = run.crm_pull(connection=resolve_connection(base_url, api_key_file), out=out)
+    if format == "json":
+        _print_json({"mappings": mappings, "out": str(out)})
+    else:
+        typer.echo(f"{len(mappings)} mapping(s) written to {out}")
+
+
+@fields_app.command("push")
+def crm_fields_push(
+    mapping_file: Annotated[Path, typer.Argument(help="The YAML file (as `crm fields pull` writes it).")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Send the changes (one request). Without it: show them only.")
+    ] = False,
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
+) -> None:
+    """Check the file, show its difference with Kayse, and with --yes send only what changed."""
+    from pipeline import run
+    from pipeline.report.crm import push_summary, render_push
+    from pipeline.settings import resolve_connection
+
+    _check_format(format)
+    outcome = run.crm_push(mapping_file, connection=resolve_connection(base_url, api_key_file), yes=yes)
+    if format == "json":
+        _print_json(push_summary(outcome))
+    else:
+        typer.echo(render_push(outcome, yes=yes))
 
 
 def main() -> None:

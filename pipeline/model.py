@@ -189,6 +189,59 @@ PROBLEMS: dict[str, Problem] = {
             "{key_field} '{key}' has {field} {here} here but {there} in row {first_row} of {first_file}; "
             "the contact is sent with the first row's value",
         ),
+        # notify: why a (case, client) pair's message is not sent, or not yet
+        Problem(
+            "already-sent",
+            "the message was already sent",
+            "this message was already sent to this client for this case",
+        ),
+        Problem(
+            "message-uncertain",
+            "the message may have gone out (its answer was lost)",
+            "this message may have gone out (its answer was lost); `kayse-etl resolve message` decides",
+        ),
+        Problem(
+            "sms-opted-out",
+            "the client opted out of SMS",
+            "the case's client opted out of SMS (Kayse says so at send time)",
+        ),
+        Problem(
+            "email-opted-out",
+            "the client opted out of email",
+            "the case's client opted out of email (Kayse says so at send time)",
+        ),
+        Problem("no-mobile", "the client has no mobile number", "the client has no mobile number in Kayse"),
+        Problem("no-email", "the client has no email address", "the client has no email address in Kayse"),
+        Problem(
+            "quiet-hours",
+            "it is outside 08:00–21:00 where the client lives",
+            "it is outside 08:00–21:00 where the client lives; a later run sends it",
+        ),
+        Problem(
+            "message-refused",
+            "Kayse refused the message",
+            "Kayse refused the message (skipped.csv has its answer)",
+        ),
+        Problem(
+            "case-not-found",
+            "Kayse has no such case",
+            "Kayse has no such case (deleted in the web app?)",
+        ),
+        Problem(
+            "client-not-found",
+            "Kayse has no such client",
+            "Kayse has no such client (deleted in the web app?)",
+        ),
+        Problem(
+            "not-in-ledger",
+            "the ledger knows no such case",
+            "the ledger knows no such case for this Kayse account",
+        ),
+        Problem(
+            "checked-at-send",
+            "checked when the message is sent",
+            "its opt-outs, mobile number or email and time zone are read from Kayse at send time",
+        ),
     )
 }
 """The one catalogue of problem codes. A code used anywhere must be here (a test checks it)."""
@@ -732,3 +785,157 @@ class RollbackSummary:
     @property
     def exit_code(self) -> ExitCode:
         return ExitCode.REJECTED if any(self.failed.values()) else ExitCode.OK
+
+
+# --------------------------------------------------------------------------------------
+# Messages (`notify`: SMS and email to the clients of loaded cases)
+# --------------------------------------------------------------------------------------
+
+Channel = Literal["sms", "email"]
+
+QUIET_HOURS_START = 8
+QUIET_HOURS_END = 21
+"""Messages go out only from 08:00 to 21:00 in the client's time zone unless --any-hour."""
+
+MESSAGE_REASONS: tuple[str, ...] = (
+    "already-sent",
+    "message-uncertain",
+    "sms-opted-out",
+    "email-opted-out",
+    "no-mobile",
+    "no-email",
+    "quiet-hours",
+    "message-refused",
+    "case-not-found",
+    "client-not-found",
+    "not-in-ledger",
+    "checked-at-send",
+)
+"""The problem codes a (case, client) pair can have when its message is not sent (or not yet);
+their words are in PROBLEMS like every other code."""
+
+
+@dataclass(frozen=True)
+class MessageText:
+    """The exact text (and email subject) sent; template variables like {{first_name}} stay as
+    they are, for Kayse to fill in. Its hash is part of each message's identity in the ledger."""
+
+    channel: Channel
+    message: str
+    subject: str | None = None
+
+    @property
+    def sha256(self) -> str:
+        import hashlib
+
+        material = f"{self.channel}\0{self.subject or ''}\0{self.message}"
+        return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class MessagePair:
+    """One (case, client) a message is meant for, by ids and ledger keys only: never a name,
+    phone or email. `reason` is a problem code (one of MESSAGE_REASONS) when it was not sent; `detail` adds
+    e.g. the time zone a held message waits on."""
+
+    case_id: int | None
+    case_key: str
+    client_id: int | None = None
+    client_key: str = ""
+    reason: str = ""
+    detail: str = ""
+
+    @property
+    def message_key(self) -> str:
+        return f"{self.case_id}:{self.client_id}"
+
+
+@dataclass
+class NotifyOutcome:
+    """What `notify` did (or, in preview, would do). `outcome`: "preview", "ok", "rejected"
+    (finished, some messages refused or uncertain) or "stopped" (ended early; rerun continues)."""
+
+    channel: Channel
+    message_sha256: str
+    send: bool
+    any_hour: bool
+    default_timezone: str
+    cases_selected: int
+    sent: list[MessagePair] = field(default_factory=list)
+    skipped: list[MessagePair] = field(default_factory=list)
+    held: list[MessagePair] = field(default_factory=list)
+    uncertain: list[MessagePair] = field(default_factory=list)
+    failed: list[MessagePair] = field(default_factory=list)
+    to_check: int = 0  # preview: cases whose clients are read at send time
+    planned_requests: int = 0
+    requests_sent: int = 0
+    hourly_quota: int = 500
+    closed_zones: tuple[str, ...] = ()  # zones outside 08:00–21:00 at the time of the run
+    run_id: int | None = None
+    outcome: Literal["preview", "ok", "rejected", "stopped"] = "preview"
+    stopped_reason: str | None = None
+
+    @property
+    def hours_at_quota(self) -> float:
+        return self.planned_requests / self.hourly_quota if self.hourly_quota else 0.0
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.outcome == "stopped":
+            return ExitCode.STOPPED
+        if self.failed or self.uncertain:
+            return ExitCode.REJECTED
+        return ExitCode.OK
+
+
+@dataclass(frozen=True)
+class UncertainMessage:
+    """A message whose send was started but whose answer never came: it may have gone out."""
+
+    key: str  # channel:case_id:client_id:hash12, what `resolve message KEY` takes
+    channel: str
+    case_id: int
+    client_id: int
+    case_key: str
+    run_id: int | None
+
+
+# --------------------------------------------------------------------------------------
+# CRM field mappings (`crm fields pull/push`: the mappings as a file in version control)
+# --------------------------------------------------------------------------------------
+
+CRM_DIRECTIONS = ("inbound", "outbound", "bidirectional")
+CRM_DEFAULT_DIRECTION = "bidirectional"
+
+
+@dataclass(frozen=True)
+class CrmMapping:
+    kayse_field: str
+    crm_field: str
+    direction: str = CRM_DEFAULT_DIRECTION
+
+    def as_api(self) -> dict[str, str]:
+        return {"kayse_field": self.kayse_field, "crm_field": self.crm_field, "direction": self.direction}
+
+
+@dataclass(frozen=True)
+class CrmDiff:
+    """The file against what Kayse holds, keyed by kayse_field. The API cannot delete a mapping,
+    so what only Kayse holds (`only_in_kayse`) stays there whatever the file says."""
+
+    added: tuple[CrmMapping, ...]
+    changed: tuple[tuple[CrmMapping, CrmMapping], ...]  # (in Kayse, in the file)
+    unchanged: tuple[CrmMapping, ...]
+    only_in_kayse: tuple[CrmMapping, ...]
+
+    @property
+    def to_send(self) -> tuple[CrmMapping, ...]:
+        return self.added + tuple(new for _, new in self.changed)
+
+
+@dataclass(frozen=True)
+class CrmPushOutcome:
+    diff: CrmDiff
+    sent: bool  # True when the one POST went out
+    requests_sent: int
+    updated: int | None = None  # the API's `updated` count

@@ -24,8 +24,19 @@ OTHER_TOOLS_FLAGS = {
 
 
 def commands() -> dict[str, Any]:
-    """The app as click sees it (typer carries its own copy of click: no isinstance checks)."""
-    return dict(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    """Every command as click sees it, those of sub-groups (`crm fields push`) by their full name.
+    Typer carries its own copy of click: no isinstance checks, a group is what has `.commands`."""
+    found: dict[str, Any] = {}
+
+    def walk(prefix: str, group: Any) -> None:
+        for name, command in group.commands.items():
+            full = f"{prefix} {name}".strip()
+            found[full] = command
+            if hasattr(command, "commands"):
+                walk(full, command)
+
+    walk("", typer.main.get_command(app))
+    return found
 
 
 def option_names() -> dict[str, list[str]]:
@@ -46,7 +57,7 @@ def readme_flags() -> set[str]:
 
 def test_the_walk_finds_the_commands_and_their_options() -> None:
     names = option_names()
-    assert {"validate", "plan", "load", "runs", "sandbox"} <= set(commands())
+    assert {"validate", "plan", "load", "runs", "sandbox", "crm fields push"} <= set(commands())
     assert {"--mapping", "--ledger", "--report-dir", "--encoding", "--delimiter"} <= set(names)
 
 
