@@ -410,3 +410,105 @@ class RunResult:
     requests_sent: int = 0
     outcome: Literal["ok", "rejected", "stopped"] = "ok"
     stopped_reason: str | None = None
+
+
+# --------------------------------------------------------------------------------------
+# CRM snapshots (`kayse-etl extract axiomatic`: a legacy CRM read into a folder of CSVs)
+# --------------------------------------------------------------------------------------
+
+FindingSeverity = Literal["error", "warning", "info"]
+
+CRM_FINDINGS: dict[str, tuple[FindingSeverity, str]] = {
+    # errors: a table may be incomplete; the extract exits 1 and says which
+    "page-not-json": (
+        "error",
+        "a page of {resource} was not JSON, even after retries: the table stops there",
+    ),
+    "envelope-without-list": ("error", "a page of {resource} held no list of records: the table stops there"),
+    "envelope-ambiguous": ("error", "a page of {resource} held several lists and none is named like it"),
+    "repeated-page": ("error", "{resource} served the same records for two pages in a row: stopped there"),
+    "page-ceiling": ("error", "{resource} was still serving pages after {count} pages: stopped there"),
+    "page-refused": ("error", "Axiomatic refused a page of {resource}: {detail}"),
+    "record-not-object": ("error", "{count} item(s) in the {resource} list are not records (objects)"),
+    # warnings: the tables are complete, but the data needs a look before it loads
+    "record-without-id": (
+        "warning",
+        "{count} {resource} record(s) have no id: kept, but cannot be deduplicated",
+    ),
+    "duplicates-dropped": ("warning", "{count} {resource} record(s) were served twice (same id): kept once"),
+    "field-type-changed": ("warning", "{resource} field {field} is served as {detail}"),
+    "stage-count-mismatch": ("warning", "stage {field} says {detail}"),
+    "lead-contact-missing": ("warning", "{count} lead(s) name a contact that was not served (deleted?)"),
+    "lead-without-contact": ("warning", "{count} lead(s) have no contact"),
+    "lead-stage-missing": ("warning", "{count} lead(s) name a stage that was not served"),
+    # notes
+    "not-paginated": ("info", "{resource} ignores paging: every page served the same {count} records"),
+    "page-size-capped": ("info", "{resource} served {count} records per page (fewer than asked)"),
+}
+"""Every finding code of a CRM extract: its severity and words (a template over the finding)."""
+
+
+@dataclass(frozen=True)
+class CrmFinding:
+    """Something an extract noticed: in extract.json and the summary, never silently dropped.
+
+    `examples` holds record ids (UUIDs, never names or emails) so a person can look them up."""
+
+    code: str
+    resource: str
+    count: int = 1
+    field: str = ""
+    detail: str = ""
+    examples: tuple[str, ...] = ()
+
+    @property
+    def severity(self) -> FindingSeverity:
+        return CRM_FINDINGS[self.code][0]
+
+    @property
+    def message(self) -> str:
+        return CRM_FINDINGS[self.code][1].format(
+            resource=self.resource, count=self.count, field=self.field, detail=self.detail
+        )
+
+
+@dataclass(frozen=True)
+class EndpointRead:
+    """How one list endpoint was read: what its envelope looked like and what it cost."""
+
+    resource: str
+    path: str
+    list_key: str | None  # None: a bare array
+    pages: int
+    records: int  # kept, after deduplication
+    requests: int  # every attempt sent, retries included
+    retries: int
+    page_size_asked: int
+    page_size_served: int | None
+    stopped_by: str  # "empty page", "short page", "total reached", "hasMore false", or an error code
+    complete: bool
+
+
+@dataclass(frozen=True)
+class AxiomaticExtract:
+    """What `extract axiomatic` wrote: the folder, the entity, the tables and their findings."""
+
+    out_dir: Path
+    entity_id: str
+    entity_name: str
+    extracted_at: str  # ISO 8601 UTC
+    tables: dict[str, int]  # file name → rows
+    endpoints: tuple[EndpointRead, ...]
+    findings: tuple[CrmFinding, ...]
+    requests: int
+    retries: int
+    waited_seconds: float
+    memberships_via: str
+
+    @property
+    def complete(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK if self.complete else ExitCode.REJECTED
