@@ -287,18 +287,6 @@ def _with_lead_id(event: dict[str, Any], lead_id: str) -> dict[str, Any]:
     return event if "leadId" in event else {"leadId": lead_id, **event}
 
 
-def _membership_from_company(record: dict[str, Any], company_id: str) -> dict[str, Any]:
-    """A company's contacts listing may serve membership records or contact records; keep either,
-    but make sure each row names both ends of the link."""
-    if "contactId" in record and "companyId" in record:
-        return record
-    return {
-        "companyId": company_id,
-        "contactId": record.get("id"),
-        **{k: v for k, v in record.items() if k != "id"},
-    }
-
-
 # ---- the extract --------------------------------------------------------------------------
 
 
@@ -320,7 +308,9 @@ def extract(
     Raises UserError (one line, hint, exit code) for a refused key, a wrong entity or scope, an
     unreachable host, a base URL that is not Axiomatic, a quota wait beyond `max_wait`. Odd data
     never raises: it becomes findings in extract.json (errors among them make `complete` false).
-    `memberships_via`: "auto" (the cheaper), "companies" or "contacts".
+    `memberships_via`: "contacts" (one list per contact), "companies" (each company's contacts
+    first, then only the member contacts' lists) or "auto" (companies when there are at most a
+    quarter as many companies as contacts).
     """
     base_url = normalize_base_url(base_url)
     entity_id = check_entity_id(entity_id)
@@ -368,25 +358,39 @@ def _read_everything(
         )
     contacts = [r for r in reads["contacts"].records if has_id(r)]
     companies = [r for r in reads["companies"].records if has_id(r)]
-    if memberships_via == "auto":
-        via = "companies" if len(companies) <= len(contacts) else "contacts"
-    else:
-        via = memberships_via
+    via = memberships_via
+    if via == "auto":
+        # worst case (every contact in a company) this costs 1.25 lists per contact; with few
+        # contacts in companies, as in a law firm's intake, far fewer than one
+        via = "companies" if len(companies) * 4 <= len(contacts) else "contacts"
+    members = contacts
     if via == "companies":
-        why = (
-            f"one request per company ({len(companies)}) instead of one per contact ({len(contacts)}): "
-            "every membership links a contact to a company, so reading each company's contacts finds them all"
-        )
-        reads["memberships"] = _read_per_record(
-            client, "memberships", companies, lambda cid: f"/api/crm/companies/{cid}/contacts",
-            page_size=page_size, memory=memory, observer=observer, complete_record=_membership_from_company,
-        )  # fmt: skip
-    else:
-        why = f"one request per contact ({len(contacts)}), fewer than one per company ({len(companies)})"
-        reads["memberships"] = _read_per_record(
-            client, "memberships", contacts, lambda cid: f"/api/crm/contacts/{cid}/company-memberships",
+        # A company's contact list names who has a membership at all; only those contacts'
+        # memberships are then read (the membership records themselves: id, title, isPrimary).
+        listed = _read_per_record(
+            client, "company_contacts", companies, lambda cid: f"/api/crm/companies/{cid}/contacts",
             page_size=page_size, memory=memory, observer=observer,
         )  # fmt: skip
+        # a contact in two companies is listed twice: that is no duplicate in the CRM
+        listed.findings[:] = [f for f in listed.findings if f.code != "duplicates-dropped"]
+        reads["company_contacts"] = listed
+        member_ids = {str(r["id"]) for r in listed.records if has_id(r)}
+        members = [c for c in contacts if str(c["id"]) in member_ids]
+        why = (
+            f"{len(companies)} company contact lists named the {len(members)} contacts (of {len(contacts)}) "
+            f"that belong to a company; only theirs were read: {len(companies) + len(members)} lists "
+            f"instead of {len(contacts)}. A company's contact list serves contacts, not the memberships' "
+            "own fields (id, title, isPrimary), so it cannot replace the per-contact read"
+        )
+    else:
+        why = (
+            f"one list per contact ({len(contacts)}): with {len(companies)} companies, first reading each "
+            "company's contacts (to skip contacts in no company) could cost more than it saves"
+        )
+    reads["memberships"] = _read_per_record(
+        client, "memberships", members, lambda cid: f"/api/crm/contacts/{cid}/company-memberships",
+        page_size=page_size, memory=memory, observer=observer,
+    )  # fmt: skip
     if timelines:
         leads = [r for r in reads["leads"].records if has_id(r)]
         reads["timelines"] = _read_per_record(
@@ -419,7 +423,9 @@ def _write_folder(
     findings.extend(
         reconcile(reads["pipeline_stages"].records, reads["contacts"].records, reads["leads"].records)
     )
-    endpoints = tuple(reads[r].stats for r in FILE_ORDER if r in reads)
+    if "company_contacts" in reads:
+        findings.extend(reads["company_contacts"].findings)
+    endpoints = tuple(reads[r].stats for r in (*FILE_ORDER, "company_contacts") if r in reads)
     rows = {f"{r}.csv": len(t.rows) for r, t in tables.items()}
     result = AxiomaticExtract(
         out_dir=out,
@@ -447,7 +453,9 @@ def _write_folder(
         "retries": client.retries,
         "waited_seconds": result.waited_seconds,
         "memberships": {
-            "via": f"/api/crm/{via}/{{id}}/" + ("contacts" if via == "companies" else "company-memberships"),
+            "via": via,
+            "paths": (["/api/crm/companies/{id}/contacts"] if via == "companies" else [])
+            + ["/api/crm/contacts/{id}/company-memberships"],
             "why": why,
         },
         "files": rows,

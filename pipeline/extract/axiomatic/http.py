@@ -115,14 +115,16 @@ class GetOnlySession(requests.Session):
     """A session that refuses non-GET requests and any adapter that is not GET-only."""
 
     def __init__(self) -> None:
-        super().__init__()
+        self._sealed = False
+        super().__init__()  # mounts requests' default adapters: replaced right below
         self.adapters.clear()
         super().mount("https://", GetOnlyAdapter(max_retries=0))
         super().mount("http://", GetOnlyAdapter(max_retries=0))
         self.max_redirects = 0
+        self._sealed = True
 
     def mount(self, prefix: str | bytes, adapter: Any) -> None:
-        if not isinstance(adapter, GetOnlyAdapter):
+        if self._sealed and not isinstance(adapter, GetOnlyAdapter):
             raise WriteRefused("only a GET-only transport can be mounted on the Axiomatic session")
         super().mount(prefix, adapter)
 
