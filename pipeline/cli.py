@@ -437,6 +437,76 @@ def rollback(
     raise typer.Exit(int(summary.exit_code))
 
 
+# ---- extract axiomatic (legacy CRM → a folder of CSVs, read-only) ------------------------
+
+extract_app = typer.Typer(
+    help="Read a legacy CRM into a folder of CSV files (read-only).", no_args_is_help=True
+)
+app.add_typer(extract_app, name="extract")
+
+
+@extract_app.command(
+    "axiomatic",
+    epilog="Exit codes: 0 extracted, complete; 1 extracted, but some table may be incomplete (error findings "
+    "in extract.json); 2 usage or configuration problem (bad flag, no key, wrong entity, key lacks read:crm, "
+    "not an Axiomatic API); 3 stopped early (key refused, host unreachable, quota wait beyond --max-wait): "
+    "nothing written, rerun; 4 a bug in kayse-etl.",
+)
+def extract_axiomatic(
+    base_url: Annotated[str, typer.Option("--base-url", help="Axiomatic's URL, the part before /api.")],
+    entity: Annotated[
+        str, typer.Option("--entity", help="The entity's UUID (GET /api/entities lists them).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder to write (replaced whole when the extract is done).")
+    ],
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--api-key-file", help="Read the read:crm key from this file (default: $AXIOMATIC_API_KEY)."
+        ),
+    ] = None,
+    timelines: Annotated[
+        bool, typer.Option("--timelines", help="Also read each lead's timeline (one request per lead).")
+    ] = False,
+    plain: Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress display.")] = False,
+    max_wait: Annotated[
+        float | None,
+        typer.Option(
+            "--max-wait", help="Longest wait (seconds) for the read quota before stopping (exit 3)."
+        ),
+    ] = None,
+    format: FormatOpt = "text",
+) -> None:
+    """Read an Axiomatic entity's CRM (contacts, companies, memberships, stages, leads, activities, tasks)
+    into CSV files plus extract.json. Sends only GET requests: a read:crm key is enough."""
+    import json
+
+    from pipeline import run
+    from pipeline.progress import make_extract_observer
+    from pipeline.report.crm import extract_summary, render_extract
+
+    _check_format(format)
+    observer = make_extract_observer(force_plain=plain or format == "json")
+    try:
+        result = run.extract_axiomatic(
+            base_url,
+            entity,
+            out,
+            api_key_file=api_key_file,
+            timelines=timelines,
+            max_wait=max_wait,
+            observer=observer,
+        )
+    finally:
+        observer.close()
+    if format == "json":
+        typer.echo(json.dumps(extract_summary(result), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render_extract(result))
+    raise typer.Exit(int(result.exit_code))
+
+
 def main() -> None:
     """Entry point: run the app, turning foreseeable problems into one line and an exit code.
 
