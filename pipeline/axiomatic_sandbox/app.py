@@ -137,6 +137,7 @@ class Runtime:
         self.initial = config.checked()
         self._lock = threading.RLock()
         self.on_entry: Callable[[dict[str, Any]], None] | None = None
+        self._initial_data = generate(self.initial)  # never changed in place, so reset can reuse it
         self.reset()
 
     # ---- control (called from the test's thread) ----------------------------------------
@@ -144,7 +145,7 @@ class Runtime:
     def reset(self) -> None:
         with self._lock:
             self.config = self.initial
-            self.data = generate(self.config)
+            self.data = self._initial_data
             self.limiter = RateLimiter()
             self.one_shots: list[OneShot] = []
             self._set_faults(parse_faults(self.config.faults))
@@ -303,10 +304,12 @@ class Runtime:
                 except ValueError:
                     raise ApiError(400, "the body is not valid JSON") from None
                 fields_ = payload if isinstance(payload, dict) else {}
-                record_id = match.groupdict().get("id") or str(uuid.uuid4())
+                existing = match.groupdict().get("id")
+                record_id = existing or str(uuid.uuid4())
                 if method == "DELETE":
                     return _json_reply(200, {"id": record_id, "deleted": True})
-                return _json_reply(201 if method == "POST" else 200, {**fields_, "id": record_id})
+                created = method == "POST" and existing is None
+                return _json_reply(201 if created else 200, {**fields_, "id": record_id})
         if any(pattern.match(path) for pattern, _name in READ_ROUTES):
             raise ApiError(405, f"{method} is not allowed on {path}")
         raise ApiError(404, f"no route {path}")
