@@ -391,7 +391,7 @@ def _whole_param(query: dict[str, str], name: str, default: int) -> int:
     raw = query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise ApiError(400, f"{name} must be a whole number ≥ 1, got {raw!r}")
     return int(raw)
 
