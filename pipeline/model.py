@@ -422,11 +422,20 @@ CRM_FINDINGS: dict[str, tuple[FindingSeverity, str]] = {
     # errors: a table may be incomplete; the extract exits 1 and says which
     "page-not-json": (
         "error",
-        "a page of {resource} was not JSON, even after retries: the table stops there",
+        "a page of {resource} was not JSON, even after retries ({detail}): the table stops there",
     ),
-    "envelope-without-list": ("error", "a page of {resource} held no list of records: the table stops there"),
-    "envelope-ambiguous": ("error", "a page of {resource} held several lists and none is named like it"),
-    "repeated-page": ("error", "{resource} served the same records for two pages in a row: stopped there"),
+    "envelope-without-list": (
+        "error",
+        "a page of {resource} held no list of records ({detail}): the table stops there",
+    ),
+    "envelope-ambiguous": (
+        "error",
+        "a page of {resource} held several lists and none is named like it ({detail}): the table stops there",
+    ),
+    "repeated-page": (
+        "error",
+        "{resource} served the same records for two pages in a row ({detail}): stopped there",
+    ),
     "page-ceiling": ("error", "{resource} was still serving pages after {count} pages: stopped there"),
     "page-refused": ("error", "Axiomatic refused a page of {resource}: {detail}"),
     "record-not-object": ("error", "{count} item(s) in the {resource} list are not records (objects)"),

@@ -10,7 +10,7 @@ from typing import Any
 
 def small(server: Any, **changes: Any) -> None:
     """A small CRM (still messy): about 60 requests per extract."""
-    server.configure(contacts=60, companies=8, leads=80, **changes)
+    server.configure(**{"contacts": 60, "companies": 8, "leads": 80, **changes})
 
 
 def read_table(path: Path) -> list[dict[str, str]]:
