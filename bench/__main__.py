@@ -1,4 +1,4 @@
-"""`python -m bench` (`make bench`): the validate benchmark, then the load benchmark if present.
+"""`python -m bench` (`make bench`): the validate benchmark, then the load and extract benchmarks if present.
 
 Usage: python -m bench [--rows N]   (default 1,000,000 rows for the validate benchmark)
 """
@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     validate_bench.main(args.rows)
     if (Path(__file__).parent / "load_bench.py").exists():
         importlib.import_module("bench.load_bench").main()
+    if (Path(__file__).parent / "extract_bench.py").exists():
+        importlib.import_module("bench.extract_bench").main()
 
 
 if __name__ == "__main__":
