@@ -154,27 +154,51 @@ def sandbox(
         typer.Option("--strict", help="Reject unknown fields and duplicate case_number values with 400."),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print a line per request.")] = False,
+    axiomatic_port: Annotated[
+        int | None,
+        typer.Option(
+            "--axiomatic-port",
+            help="Also serve the local Axiomatic CRM (for `extract axiomatic`) on this port, "
+            "e.g. 8766 (0 = any free port). Default: off.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run a local Kayse-compatible API (for rehearsals, the demo and the tests)."""
-    # The sandbox is a tool of its own, not a stage of the flow: the CLI only starts it.
+    """Run a local Kayse-compatible API (for rehearsals, the demo and the tests), and with
+    --axiomatic-port a local Axiomatic CRM beside it, so a whole migration can be rehearsed."""
+    # The sandboxes are tools of their own, not stages of the flow: the CLI only starts them.
     from pipeline.sandbox.server import SandboxConfig, serve
 
-    serve(
-        SandboxConfig(
-            host=host,
-            port=port,
-            db_path=str(db) if db else None,
-            api_keys=tuple(api_key or ()),
-            rate_limit=rate_limit,
-            rate_window=rate_window,
-            bulk_max=bulk_max,
-            bulk_mode=bulk_mode,
-            faults=faults,
-            strict=strict,
-        ),
-        announce=lambda line: typer.echo(line),
-        log_requests=not quiet,
-    )
+    axiomatic = None
+    if axiomatic_port is not None:
+        from pipeline.axiomatic_sandbox import AxiomaticConfig, start_in_thread
+        from pipeline.axiomatic_sandbox.server import describe_startup
+
+        axiomatic_config = AxiomaticConfig(host=host, port=axiomatic_port)
+        axiomatic = start_in_thread(axiomatic_config)
+        for line in describe_startup(axiomatic_config, axiomatic.port)[:-1]:
+            typer.echo(line)
+    try:
+        serve(
+            SandboxConfig(
+                host=host,
+                port=port,
+                db_path=str(db) if db else None,
+                api_keys=tuple(api_key or ()),
+                rate_limit=rate_limit,
+                rate_window=rate_window,
+                bulk_max=bulk_max,
+                bulk_mode=bulk_mode,
+                faults=faults,
+                strict=strict,
+            ),
+            announce=lambda line: typer.echo(line),
+            log_requests=not quiet,
+        )
+    finally:
+        if axiomatic is not None:
+            axiomatic.stop()
+            typer.echo("local Axiomatic stopped")
 
 
 # ---- plan / load / runs (loader) -----------------------------------------------------
@@ -683,6 +707,74 @@ def crm_fields_push(
         typer.echo(render_push(outcome, yes=yes))
 
 
+# ---- extract axiomatic (legacy CRM → a folder of CSVs, read-only) ------------------------
+
+extract_app = typer.Typer(
+    help="Read a legacy CRM into a folder of CSV files (read-only).", no_args_is_help=True
+)
+app.add_typer(extract_app, name="extract")
+
+
+@extract_app.command(
+    "axiomatic",
+    epilog="Exit codes: 0 extracted, complete; 1 extracted, but some table may be incomplete (error findings "
+    "in extract.json); 2 usage or configuration problem (bad flag, no key, wrong entity, key lacks read:crm, "
+    "not an Axiomatic API); 3 stopped early (key refused, host unreachable, quota wait beyond --max-wait): "
+    "nothing written, rerun; 4 a bug in kayse-etl.",
+)
+def extract_axiomatic(
+    base_url: Annotated[str, typer.Option("--base-url", help="Axiomatic's URL, the part before /api.")],
+    entity: Annotated[
+        str, typer.Option("--entity", help="The entity's UUID (GET /api/entities lists them).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder to write (replaced whole when the extract is done).")
+    ],
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--api-key-file", help="Read the read:crm key from this file (default: $AXIOMATIC_API_KEY)."
+        ),
+    ] = None,
+    timelines: Annotated[
+        bool, typer.Option("--timelines", help="Also read each lead's timeline (one request per lead).")
+    ] = False,
+    plain: Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress display.")] = False,
+    max_wait: Annotated[
+        float | None,
+        typer.Option(
+            "--max-wait", help="Longest wait (seconds) for the read quota before stopping (exit 3)."
+        ),
+    ] = None,
+    format: FormatOpt = "text",
+) -> None:
+    """Read an Axiomatic entity's CRM (contacts, companies, memberships, stages, leads, activities, tasks)
+    into CSV files plus extract.json. Sends only GET requests: a read:crm key is enough."""
+    from pipeline import run
+    from pipeline.progress import make_extract_observer
+    from pipeline.report.crm import extract_summary, render_extract
+
+    _check_format(format)
+    observer = make_extract_observer(force_plain=plain or format == "json")
+    try:
+        result = run.extract_axiomatic(
+            base_url,
+            entity,
+            out,
+            api_key_file=api_key_file,
+            timelines=timelines,
+            max_wait=max_wait,
+            observer=observer,
+        )
+    finally:
+        observer.close()
+    if format == "json":
+        _print_json(extract_summary(result))
+    else:
+        typer.echo(render_extract(result))
+    raise typer.Exit(int(result.exit_code))
+
+
 def main() -> None:
     """Entry point: run the app, turning foreseeable problems into one line and an exit code.
 
@@ -694,11 +786,14 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         typer.echo(
-            "interrupted: the ledger holds what was done; run the same command again to continue", err=True
+            "interrupted: run the same command again to continue (a load or notify keeps what it did "
+            "in the ledger; an extract writes its folder only once it is complete)",
+            err=True,
         )
         sys.exit(int(ExitCode.STOPPED))
     except Exception as error:
         # Imported only now, so that a command that never talks to Kayse loads no HTTP stack.
+        from pipeline.axiomatic_sandbox import AxiomaticSandboxError
         from pipeline.kayse import (
             AuthError,
             ConfigurationError,
@@ -713,6 +808,7 @@ def main() -> None:
         exit_codes: tuple[tuple[type[Exception], ExitCode], ...] = (
             (UserError, ExitCode.USAGE),  # or the exit_code it carries
             (SandboxError, ExitCode.USAGE),  # bad setting, port in use: the sandbox did not start
+            (AxiomaticSandboxError, ExitCode.USAGE),  # the same, for the local Axiomatic
             (ConfigurationError, ExitCode.USAGE),  # no usable key or base URL: nothing was sent
             (RequestRejected, ExitCode.REJECTED),  # the API refused the request itself
             (AuthError, ExitCode.STOPPED),  # key refused: rerun with a good key continues
@@ -737,6 +833,8 @@ def main() -> None:
             code = error.exit_code
         if isinstance(error, UserError | SandboxError | KayseError):
             message, hint = error.message, error.hint
+        elif isinstance(error, AxiomaticSandboxError):
+            message, hint = str(error), error.hint
         else:
             assert isinstance(error, OSError)
             where = f" {error.filename}" if error.filename else ""

@@ -242,6 +242,87 @@ PROBLEMS: dict[str, Problem] = {
             "checked when the message is sent",
             "its opt-outs, mobile number or email and time zone are read from Kayse at send time",
         ),
+        # extract axiomatic: what reading a legacy CRM noticed (severity: CRM_FINDINGS)
+        Problem(
+            "page-not-json",
+            "a page of the CRM was not JSON",
+            "a page of {resource} was not JSON, even after retries ({detail}): the table stops there",
+        ),
+        Problem(
+            "envelope-without-list",
+            "a page of the CRM held no list of records",
+            "a page of {resource} held no list of records ({detail}): the table stops there",
+        ),
+        Problem(
+            "envelope-ambiguous",
+            "a page of the CRM held several lists",
+            "a page of {resource} held several lists and none is named like it ({detail}): the table stops there",
+        ),
+        Problem(
+            "repeated-page",
+            "the CRM served the same page twice",
+            "{resource} served the same records for two pages in a row ({detail}): stopped there",
+        ),
+        Problem(
+            "page-ceiling",
+            "the CRM never stopped serving pages",
+            "{resource} was still serving pages after {count} pages: stopped there",
+        ),
+        Problem(
+            "page-refused",
+            "the CRM refused a page",
+            "Axiomatic refused a page of {resource}: {detail}",
+        ),
+        Problem(
+            "record-not-object",
+            "a CRM list held items that are not records",
+            "{count} item(s) in the {resource} list are not records (objects)",
+        ),
+        Problem(
+            "record-without-id",
+            "CRM records without an id",
+            "{count} {resource} record(s) have no id: kept, but cannot be deduplicated",
+        ),
+        Problem(
+            "duplicates-dropped",
+            "CRM records served twice",
+            "{count} {resource} record(s) were served twice (same id): kept once",
+        ),
+        Problem(
+            "field-type-changed",
+            "a CRM field changes type between records",
+            "{resource} field {field} is served as {detail}",
+        ),
+        Problem(
+            "stage-count-mismatch",
+            "a pipeline stage's lead count does not match its leads",
+            "stage {field} says {detail}",
+        ),
+        Problem(
+            "lead-contact-missing",
+            "leads name a contact the CRM did not serve",
+            "{count} lead(s) name a contact that was not served (deleted?)",
+        ),
+        Problem(
+            "lead-without-contact",
+            "leads without a contact",
+            "{count} lead(s) have no contact",
+        ),
+        Problem(
+            "lead-stage-missing",
+            "leads name a stage the CRM did not serve",
+            "{count} lead(s) name a stage that was not served",
+        ),
+        Problem(
+            "not-paginated",
+            "the CRM ignores paging",
+            "{resource} ignores paging: every page served the same {count} records",
+        ),
+        Problem(
+            "page-size-capped",
+            "the CRM serves fewer records per page than asked",
+            "{resource} served {count} records per page (fewer than asked)",
+        ),
     )
 }
 """The one catalogue of problem codes. A code used anywhere must be here (a test checks it)."""
@@ -939,3 +1020,99 @@ class CrmPushOutcome:
     sent: bool  # True when the one POST went out
     requests_sent: int
     updated: int | None = None  # the API's `updated` count
+
+
+# --------------------------------------------------------------------------------------
+# CRM snapshots (`kayse-etl extract axiomatic`: a legacy CRM read into a folder of CSVs)
+# --------------------------------------------------------------------------------------
+
+FindingSeverity = Literal["error", "warning", "info"]
+
+CRM_FINDINGS: dict[str, FindingSeverity] = {
+    # errors: a table may be incomplete; the extract exits 1 and says which
+    "page-not-json": "error",
+    "envelope-without-list": "error",
+    "envelope-ambiguous": "error",
+    "repeated-page": "error",
+    "page-ceiling": "error",
+    "page-refused": "error",
+    "record-not-object": "error",
+    # warnings: the tables are complete, but the data needs a look before it loads
+    "record-without-id": "warning",
+    "duplicates-dropped": "warning",
+    "field-type-changed": "warning",
+    "stage-count-mismatch": "warning",
+    "lead-contact-missing": "warning",
+    "lead-without-contact": "warning",
+    "lead-stage-missing": "warning",
+    # notes
+    "not-paginated": "info",
+    "page-size-capped": "info",
+}
+"""The severity of every finding code of a CRM extract; its words are in PROBLEMS like every code."""
+
+
+@dataclass(frozen=True)
+class CrmFinding:
+    """Something an extract noticed: in extract.json and the summary, never silently dropped.
+
+    `examples` holds record ids (UUIDs, never names or emails) so a person can look them up."""
+
+    code: str
+    resource: str
+    count: int = 1
+    field: str = ""
+    detail: str = ""
+    examples: tuple[str, ...] = ()
+
+    @property
+    def severity(self) -> FindingSeverity:
+        return CRM_FINDINGS[self.code]
+
+    @property
+    def message(self) -> str:
+        return problem(self.code).message(
+            resource=self.resource, count=self.count, field=self.field, detail=self.detail
+        )
+
+
+@dataclass(frozen=True)
+class EndpointRead:
+    """How one list endpoint was read: what its envelope looked like and what it cost."""
+
+    resource: str
+    path: str
+    list_key: str | None  # None: a bare array
+    pages: int
+    records: int  # kept, after deduplication
+    requests: int  # every attempt sent, retries included
+    retries: int
+    page_size_asked: int
+    page_size_served: int | None
+    stopped_by: str  # "empty page", "short page", "total reached", "hasMore false", or an error code
+    complete: bool
+
+
+@dataclass(frozen=True)
+class AxiomaticExtract:
+    """What `extract axiomatic` wrote: the folder, the entity, the tables and their findings."""
+
+    out_dir: Path
+    entity_id: str
+    entity_name: str
+    extracted_at: str  # ISO 8601 UTC
+    tables: dict[str, int]  # file name → rows
+    endpoints: tuple[EndpointRead, ...]
+    findings: tuple[CrmFinding, ...]
+    requests: int
+    retries: int
+    waited_seconds: float
+    memberships_via: str
+
+    @property
+    def complete(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK if self.complete else ExitCode.REJECTED

@@ -19,6 +19,7 @@ from pipeline import plan as plan_stage
 from pipeline.ledger import Ledger, Target
 from pipeline.model import (
     ENTITY_KINDS,
+    AxiomaticExtract,
     CrmPushOutcome,
     Decision,
     LoadOutcome,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # the loader pulls in the HTTP client: `validate` need not pa
     from pipeline.load import LoadObserver
 
 __all__ = [
+    "AxiomaticExtract",
     "Decision",
     "LoadOutcome",
     "MappingCheck",
@@ -47,12 +49,14 @@ __all__ = [
     "Quota",
     "RollbackSummary",
     "ValidationOutcome",
+    "axiomatic_api_key",
     "check_mapping",
     "crm_integrations",
     "crm_outcome_types",
     "crm_pull",
     "crm_push",
     "default_ledger_path",
+    "extract_axiomatic",
     "list_uncertain",
     "list_uncertain_messages",
     "load",
@@ -609,3 +613,52 @@ def crm_push(mapping_file: Path, *, connection: Connection, yes: bool = False) -
     wanted = crm.read_mappings(mapping_file)
     with KayseClient(connection.base_url, connection.api_key) as client:
         return crm.push(client, wanted, yes=yes)
+
+
+# ---- extracting a legacy CRM (Axiomatic) -------------------------------------------------
+
+AXIOMATIC_KEY_ENV = "AXIOMATIC_API_KEY"
+
+
+def axiomatic_api_key(key_file: Path | None) -> str:
+    """The Axiomatic key from `key_file`, else $AXIOMATIC_API_KEY: never a flag value."""
+    import os
+
+    if key_file is not None:
+        try:
+            key = key_file.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise UserError(f"cannot read the API key file {key_file}: {error.strerror}") from None
+        if not key:
+            raise UserError(f"the API key file {key_file} is empty")
+        return key
+    key = os.environ.get(AXIOMATIC_KEY_ENV, "").strip()
+    if not key:
+        raise UserError(
+            f"no Axiomatic API key: looked in --api-key-file (not given) and ${AXIOMATIC_KEY_ENV} (not set)",
+            hint="a key with the read:crm scope (Settings → API keys in Axiomatic): "
+            f"export {AXIOMATIC_KEY_ENV}=ak_… or use --api-key-file PATH",
+        )
+    return key
+
+
+def extract_axiomatic(
+    base_url: str,
+    entity_id: str,
+    out_dir: Path,
+    *,
+    api_key: str | None = None,
+    api_key_file: Path | None = None,
+    timelines: bool = False,
+    max_wait: float | None = None,
+    observer: Any = None,
+) -> AxiomaticExtract:
+    """Read one Axiomatic entity's CRM into `out_dir` (CSV per resource + extract.json), read-only.
+
+    The key is `api_key`, else read from `api_key_file`, else $AXIOMATIC_API_KEY."""
+    from pipeline.extract.axiomatic import extract
+
+    key = api_key if api_key is not None else axiomatic_api_key(api_key_file)
+    return extract(
+        base_url, key, entity_id, out_dir, timelines=timelines, max_wait=max_wait, observer=observer
+    )
