@@ -56,12 +56,15 @@ def test_shell_completion_is_offered() -> None:
 
 
 def all_commands() -> list[list[str]]:
-    root = typer.main.get_command(app)
-    found: list[list[str]] = [[]]
-    for name, command in root.commands.items():  # type: ignore[attr-defined]
-        found.append([name])
-        for sub in getattr(command, "commands", {}):
-            found.append([name, sub])
+    """Every command and group, by the words that name it ([] is kayse-etl itself)."""
+    found: list[list[str]] = []
+
+    def walk(words: list[str], command: Any) -> None:
+        found.append(words)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk([*words, name], sub)
+
+    walk([], typer.main.get_command(app))
     return found
 
 
@@ -149,7 +152,10 @@ def test_every_command_speaks_json(sandbox: Any, tmp_path: Path) -> None:
     assert json.loads(loaded.stdout)["load"]["outcome"] == "rejected"
     history = json.loads(kayse_etl("runs", "--ledger", ledger, "--format", "json").stdout)
     assert history[0]["id"] == 1 and history[0]["outcome"] == "rejected"
-    assert json.loads(kayse_etl("uncertain", "--ledger", ledger, "--format", "json").stdout) == []
+    assert json.loads(kayse_etl("uncertain", "--ledger", ledger, "--format", "json").stdout) == {
+        "records": [],
+        "messages": [],
+    }
     check = json.loads(kayse_etl("metadata", "-m", str(GENERIC), "--format", "json", env=env).stdout)
     assert check["unknown_types"] == [] and "personal_injury" in check["account_types"]
     settled = kayse_etl(

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import typer
 
+from pipeline.axiomatic_sandbox.__main__ import _parser as axiomatic_parser
 from pipeline.cli import app
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -21,6 +22,14 @@ OTHER_TOOLS_FLAGS = {
     "--check": "ruff format --check (make lint)",
 }
 """Flags the README names that belong to other programs it shows."""
+
+AXIOMATIC_SANDBOX_FLAGS = {
+    option
+    for action in axiomatic_parser()._actions
+    for option in action.option_strings
+    if option.startswith("--") and option != "--help"
+}
+"""The flags of `python -m pipeline.axiomatic_sandbox` (the local Axiomatic), which the README shows too."""
 
 
 def commands() -> dict[str, Any]:
@@ -62,7 +71,18 @@ def readme_flags() -> set[str]:
 
 def test_the_walk_finds_the_commands_and_their_options() -> None:
     names = option_names()
-    assert {"validate", "plan", "load", "runs", "sandbox", "mappings init"} <= set(commands())
+    assert {
+        "validate",
+        "plan",
+        "load",
+        "runs",
+        "sandbox",
+        "mappings init",
+        "crm fields push",
+        "extract axiomatic",
+    } <= set(commands())
+    assert {"--entity", "--timelines", "--axiomatic-port"} <= set(names)
+    assert {"--seed", "--page-cap", "--envelope"} <= AXIOMATIC_SANDBOX_FLAGS
     assert {"--mapping", "--ledger", "--report-dir", "--encoding", "--delimiter"} <= set(names)
     # the options given before a command, shell completion's among them
     assert {"--version", "--quiet", "--verbose", "--install-completion", "--show-completion"} <= set(names)
@@ -71,7 +91,14 @@ def test_the_walk_finds_the_commands_and_their_options() -> None:
 
 @pytest.mark.parametrize("flag", sorted(readme_flags() - set(OTHER_TOOLS_FLAGS)))
 def test_every_flag_the_readme_names_exists(flag: str) -> None:
-    assert flag in option_names(), f"the README names {flag}, but no kayse-etl command has it"
+    assert flag in option_names() or flag in AXIOMATIC_SANDBOX_FLAGS, (
+        f"the README names {flag}, but no kayse-etl command (nor python -m pipeline.axiomatic_sandbox) has it"
+    )
+
+
+@pytest.mark.parametrize("flag", sorted(AXIOMATIC_SANDBOX_FLAGS))
+def test_every_flag_of_the_local_axiomatic_is_named_in_the_readme(flag: str) -> None:
+    assert flag in readme_flags(), f"python -m pipeline.axiomatic_sandbox {flag} is not named in the README"
 
 
 @pytest.mark.parametrize("flag", sorted(option_names()))
