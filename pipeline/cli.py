@@ -45,7 +45,10 @@ def validate(
     mapping: MappingOpt,
     sheet: SheetOpt = None,
     report_dir: Annotated[
-        Path | None, typer.Option(help="Write summary.json, rejects.csv, clients.csv, cases.csv here.")
+        Path | None,
+        typer.Option(
+            help="Write summary.json, rejects.csv, clients.csv, cases.csv, annotated.xlsx, report.html here."
+        ),
     ] = None,
     format: FormatOpt = "text",
 ) -> None:
@@ -236,7 +239,8 @@ def load(
         ),
     ] = None,
     report_dir: Annotated[
-        Path | None, typer.Option(help="Write the validation files plus load.json and failed.csv here.")
+        Path | None,
+        typer.Option(help="Write the validation files plus load.json, failed.csv and success.csv here."),
     ] = None,
     base_url: BaseUrlOpt = None,
     api_key_file: KeyFileOpt = None,
@@ -275,7 +279,7 @@ def load(
     if report_dir is not None:
         write_validation_report(outcome.validation, report_dir)
         if outcome.result is not None:
-            write_load_report(outcome.result, outcome.plan, report_dir)
+            write_load_report(outcome.result, outcome.plan, report_dir, validation=outcome.validation)
     if format == "json":
         body = {"plan": plan_summary(outcome.plan)}
         if outcome.result is not None:
