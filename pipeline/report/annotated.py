@@ -9,6 +9,7 @@ cell; a Summary sheet says how the file was read and what came of it.
 
 openpyxl writes it in write-only mode (rows are streamed to the file, never held as cell
 objects), and every text cell goes through the same formula neutralizing as the CSV reports.
+Above ALL_ROWS_UP_TO rows, only the rejected rows are shown (openpyxl's speed bounds it).
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ SUMMARY_SHEET = "Summary"
 AUTHOR = "kayse-etl"
 
 EXCEL_MAX_ROWS = 1_048_576
+ALL_ROWS_UP_TO = 50_000
+"""A source with more rows gets only its rejected rows in the Rows sheet (said on the Summary
+sheet): openpyxl writes some 40,000 cells a second, so every row of a million-row migration
+would take minutes, and nobody fixes a million-row sheet by hand. The CSV reports hold all."""
+MAX_SHEET_ROWS = ALL_ROWS_UP_TO
+"""At most this many rows in the Rows and in the Problems sheet (the first ones, in row order)."""
 EXCEL_MAX_CELL_CHARS = 32_767
 MIN_WIDTH, MAX_WIDTH = 6, 50
 WRITE_SLICE = 10_000  # rows turned into Python values at a time
@@ -104,10 +111,15 @@ class _Workbook:
         self.value_columns = [name for name in rows.columns if name not in (SOURCE_FILE, SOURCE_ROW)]
         files = rows.get_column(SOURCE_FILE).unique()
         self.several_files = len(result.sources) > 1 or files.len() > 1
+        self.total = rows.height
+        self.only_rejected = rows.height > ALL_ROWS_UP_TO
+        if self.only_rejected:
+            keys = result.rejects.select(SOURCE_FILE, pl.col(SOURCE_ROW).cast(pl.Int64)).unique()
+            rows = rows.join(keys, on=[SOURCE_FILE, SOURCE_ROW], how="semi", maintain_order="left")
         if self.several_files or not rows.get_column(SOURCE_ROW).is_sorted():
             rows = in_source_order(rows, result)
-        self.total = rows.height
-        self.shown = min(rows.height, EXCEL_MAX_ROWS - 1)
+        self.listed = rows.height
+        self.shown = min(rows.height, MAX_SHEET_ROWS)
         self.rows = rows.head(self.shown)
         names = appended_names(self.value_columns, ("row", "source_file", "problems"))
         self.lead = [names["row"]] + ([names["source_file"]] if self.several_files else [])
@@ -116,6 +128,7 @@ class _Workbook:
         self.rejected = self._problems(result.rejects)
         self.warned = self._problems(result.warnings)
         self.sheet_row: dict[tuple[str, int], int] = {}
+        self.problems_cut = 0  # problems in all, when the Problems sheet shows only the first ones
 
     @staticmethod
     def _problems(frame: pl.DataFrame) -> dict[tuple[str, int], list[dict[str, Any]]]:
@@ -217,9 +230,11 @@ class _Workbook:
             for problem in those
         ]
         listed.sort(key=lambda item: (item[0] or EXCEL_MAX_ROWS, item[1] != "rejected"))
+        if len(listed) > MAX_SHEET_ROWS:
+            self.problems_cut = len(listed)
         sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{len(listed) + 1}"
         sheet.append([self._cell(sheet, name, BOLD) for name in header])
-        for number, kind, problem in listed[: EXCEL_MAX_ROWS - 1]:
+        for number, kind, problem in listed[:MAX_SHEET_ROWS]:
             column = self.column_of.get(problem["field"] or "", 0)
             cells: list[Any] = [problem[SOURCE_ROW]] + ([problem[SOURCE_FILE]] if self.several_files else [])
             cells += [
@@ -235,7 +250,7 @@ class _Workbook:
                 link.hyperlink = Hyperlink(ref="", location=f"'{ROWS_SHEET}'!{where}")
                 cells.append(link)
             else:
-                cells.append("(not shown: past Excel's row limit)")
+                cells.append("(not in the Rows sheet)")
             sheet.append(cells)
 
     # ---- how the file was read, and what came of it ---------------------------------------
@@ -257,8 +272,24 @@ class _Workbook:
             ["Clients (contacts)", data["clients"]],
             ["Cases", data["cases"]],
         ]
-        if self.shown < self.total:
-            lines.append(["Note", f"the Rows sheet shows the first {self.shown:,} rows (Excel's limit)"])
+        if self.only_rejected:
+            lines.append(
+                [
+                    "Note",
+                    f"the file has more than {ALL_ROWS_UP_TO:,} rows: the Rows sheet shows only the "
+                    f"rejected ones{'' if self.shown == self.listed else f' (the first {self.shown:,})'}; "
+                    "clients.csv and cases.csv hold the rows that are sent",
+                ]
+            )
+        elif self.shown < self.listed:
+            lines.append(["Note", f"the Rows sheet shows the first {self.shown:,} rows"])
+        if self.problems_cut:
+            lines.append(
+                [
+                    "Note",
+                    f"the Problems sheet lists the first {MAX_SHEET_ROWS:,} of {self.problems_cut:,} problems",
+                ]
+            )
         lines.append(
             [
                 "How to read",

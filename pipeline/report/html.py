@@ -109,8 +109,8 @@ def _count(value: int, label: str, element_id: str, bad: bool = False) -> str:
     return f'<div class="{css}" id="{element_id}"><span class="n">{value:,}</span> {_e(label)}</div>'
 
 
-def _examples(frame: pl.DataFrame, several_files: bool) -> str:
-    """A few problems per code, each from a different row, in row order."""
+def _examples(frame: pl.DataFrame, several_files: bool, codes: list[str]) -> str:
+    """A few problems per code (in `codes` order, as the chart), each from a different row."""
     if frame.height == 0:
         return '<p class="muted">No row was rejected.</p>'
     first = (
@@ -120,19 +120,21 @@ def _examples(frame: pl.DataFrame, several_files: bool) -> str:
     )
     header = ["row", *(["file"] if several_files else []), "column", "value as read", "reason"]
     sections = []
-    for (code,), rows in first.group_by("code", maintain_order=True):
+    groups = {str(code): rows for (code,), rows in first.group_by("code", maintain_order=True)}
+    for code in sorted(groups, key=lambda c: codes.index(c) if c in codes else len(codes)):
+        rows = groups[code]
         body = [
             [
                 _e(row[SOURCE_ROW]),
                 *([_e(row[SOURCE_FILE])] if several_files else []),
                 _e(row["field"] or WHOLE_ROW),
                 _shown_value(row["value"]),
-                _e(neutralize_cell(row["message"] or problem_words(str(code)))),
+                _e(neutralize_cell(row["message"] or problem_words(code))),
             ]
             for row in rows.iter_rows(named=True)
         ]
         sections.append(
-            f'<h3 class="code" data-code="{_e(code)}"><code>{_e(code)}</code>: {_e(problem_words(str(code)))}</h3>'
+            f'<h3 class="code" data-code="{_e(code)}"><code>{_e(code)}</code>: {_e(problem_words(code))}</h3>'
             + _table(header, body)
         )
     return "".join(sections)
@@ -231,7 +233,7 @@ def render_html(
         '<section id="by-column"><h2>Problems per column</h2>'
         + bar_chart(by_field, chart_id="chart-by-column", label="problems per column")
         + "</section>",
-        f'<section id="examples"><h2>Examples</h2>{_examples(result.rejects, several_files)}</section>',
+        f'<section id="examples"><h2>Examples</h2>{_examples(result.rejects, several_files, list(data["rows_by_code"]))}</section>',
     ]
     if data["warnings"]:
         sections.append(

@@ -341,7 +341,7 @@ def rejects_table(result: ValidationResult) -> pl.DataFrame:
     table = in_source_order(
         problems.join(original, on=key, how="full", coalesce=True, maintain_order="left_right"), result
     )
-    ragged = table.get_column(RAW_LINE).null_count() < table.height
+    ragged = bool((result.rejects.get_column("code") == RAGGED_ROW).any())
     names = appended_names(columns, REJECT_COLUMNS + ((RAW_LINE,) if ragged else ()))
     return table.select(
         *columns,
