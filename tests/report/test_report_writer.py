@@ -177,12 +177,18 @@ def test_rejects_group_problems_per_row_in_source_order(tmp_path: Path) -> None:
         "clients.csv",
         "cases.csv",
         "warnings.csv",
+        "annotated.xlsx",
+        "report.html",
     ]
     header, *rows = _read(tmp_path / "rejects.csv")
-    assert header == ["source_file", "source_row", "errors", "id", "'=evil", "phone"]
-    assert [(r[0], r[1]) for r in rows] == [("b.csv", "2"), ("b.csv", "4"), ("a.xlsx", "2")]
-    assert rows[1][2] == "id is empty; =evil '=1+2' is not a state"  # all problems of the row, in order
-    assert rows[1][4] == "'=1+2"
+    # the original columns first (so the fixed file validates again), then what to filter on
+    assert header == [
+        "id", "'=evil", "phone", "code", "field", "reason", "kayse_source_file", "kayse_source_row", "raw_line",
+    ]  # fmt: skip
+    assert [(r[6], r[7]) for r in rows] == [("b.csv", "2"), ("b.csv", "4"), ("a.xlsx", "2")]
+    assert rows[1][5] == "id is empty; =evil '=1+2' is not a state"  # all problems of the row, in order
+    assert rows[1][3:5] == ["missing-required; invalid-state", "id; =evil"]
+    assert rows[1][1] == "'=1+2"
     clients = _read(tmp_path / "clients.csv")
     assert clients[0] == [
         "external_source",
