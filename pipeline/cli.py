@@ -204,7 +204,10 @@ def validate(
     header_row: HeaderRowOpt = None,
     report_dir: Annotated[
         Path | None,
-        typer.Option(help="Write summary.json, rejects.csv, clients.csv, cases.csv here.", metavar="DIR"),
+        typer.Option(
+            help="Write summary.json, rejects.csv, clients.csv, cases.csv, annotated.xlsx, report.html here.",
+            metavar="DIR",
+        ),
     ] = None,
     format: FormatOpt = "text",
 ) -> None:
@@ -476,7 +479,9 @@ def load(
     ] = None,
     report_dir: Annotated[
         Path | None,
-        typer.Option(help="Write the validation files plus load.json and failed.csv here.", metavar="DIR"),
+        typer.Option(
+            help="Write the validation files plus load.json, failed.csv and success.csv here.", metavar="DIR"
+        ),
     ] = None,
     base_url: BaseUrlOpt = None,
     api_key_file: KeyFileOpt = None,

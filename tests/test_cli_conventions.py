@@ -233,8 +233,8 @@ def test_excel_lock_files_are_skipped_with_a_note(tmp_path: Path) -> None:
 def test_validate_points_at_rejects_csv_only_when_it_wrote_one(tmp_path: Path) -> None:
     without = kayse_etl("validate", str(SAMPLE), "-m", str(GENERIC))
     assert without.returncode == 1
-    assert "listed in rejects.csv" not in without.stdout and "see rejects.csv" not in without.stdout
+    assert "rows in rejects.csv" not in without.stdout and "see rejects.csv" not in without.stdout
     assert "--report-dir DIR" in without.stdout
     with_dir = kayse_etl("validate", str(SAMPLE), "-m", str(GENERIC), "--report-dir", str(tmp_path))
-    assert "fix the rows listed in rejects.csv" in with_dir.stdout
+    assert "fix the rows in rejects.csv" in with_dir.stdout
     assert (tmp_path / "rejects.csv").exists()
