@@ -224,9 +224,9 @@ def load(
 
     Called in the main thread, the first SIGINT or SIGTERM stops the load cleanly: a rate-limit
     wait ends at once, a request in flight is finished and recorded, and the run is recorded
-    "stopped" (outcome "stopped", exit 3); nothing becomes uncertain. A second signal raises
-    `ForcedStop` (a KeyboardInterrupt) at once: the run is recorded "interrupted", and a
-    request in flight then is uncertain, as it truly is."""
+    "stopped" (outcome "stopped", exit 3); nothing becomes uncertain. A second signal stops at
+    once with a `UserError` (exit 3): the run is recorded "interrupted", and a request in
+    flight then is uncertain, as it truly is."""
     from pipeline import load as load_stage
     from pipeline.interrupts import ForcedStop, SignalGuard
     from pipeline.kayse import KayseClient
@@ -266,9 +266,13 @@ def load(
                     result = load_stage.execute(
                         the_plan, client, ledger, target, run_id, observer, check_stop=guard.check
                     )
-                except ForcedStop:
+                except ForcedStop as forced:
                     ledger.finish_run(run_id, "interrupted", {}, client.requests_sent)
-                    raise
+                    raise UserError(
+                        f"{forced}: the records of a request in flight are uncertain",
+                        hint="`kayse-etl uncertain` lists them to look up; rerun to load the rest",
+                        exit_code=ExitCode.STOPPED,
+                    ) from None
                 finally:
                     client.close()
             if result.outcome == "ok" and validation.rows_rejected:
