@@ -88,7 +88,7 @@ def test_a_signal_during_a_request_waits_for_its_answer(sandbox: Any, tmp_path: 
     wait_for_line(process, "clients:", seen)
     time.sleep(1)  # the slow client batch is on its way
     process.send_signal(signal.SIGINT)
-    code, out, err = finish(process, seen)
+    code, _out, err = finish(process, seen)
     assert code == 3, err
     assert "stopping after the request in flight" in err
     assert run.list_uncertain(ledger) == []  # its answer came and was recorded
@@ -110,7 +110,7 @@ def test_a_second_signal_forces_and_leaves_the_request_in_flight_uncertain(
     process.send_signal(signal.SIGINT)
     wait_for_line(process, "stopping after the request in flight", seen)
     process.send_signal(signal.SIGTERM)
-    code, out, err = finish(process, seen)  # before the answer comes
+    code, _out, err = finish(process, seen)  # before the answer comes
     assert code == 3, err
     assert "Traceback" not in err
     uncertain = run.list_uncertain(ledger)
