@@ -151,6 +151,8 @@ class _Loader:
         kind = items[0][0].kind
         creates = [op.key for op, _ in items if op.is_create]
         bodies = [({**body, "id": op.kayse_id} if op.kayse_id else body) for op, body in items]
+        if creates:
+            self.client.wait_for_window()  # any wait first: the intent opens right before the send
         batch_id = self.ledger.open_batch(self.target, self.run_id, kind, creates) if creates else None
         upsert = self.client.upsert_clients if kind == "client" else self.client.upsert_cases
         try:
@@ -349,6 +351,7 @@ class _Loader:
         account refused its `members` case ids as too many (nothing created: resend smaller)."""
         stats = self.result.steps[step]
         self.check_stop()
+        self.client.wait_for_window()  # any wait first: the intent opens right before the send
         batch_id = self.ledger.open_batch(self.target, self.run_id, kind, [key])
         try:
             response = send()

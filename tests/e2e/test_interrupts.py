@@ -123,3 +123,43 @@ def test_a_second_signal_forces_and_leaves_the_request_in_flight_uncertain(
             break
         time.sleep(0.1)
     assert len(live(sandbox.state(), "clients")) == 215
+
+
+def test_a_kill_during_the_rate_limit_wait_leaves_nothing_uncertain(sandbox: Any, tmp_path: Path) -> None:
+    """The intent of a batch is opened after the wait, right before its send: even SIGKILL, which
+    no handler sees, during the wait leaves that batch unsent rather than uncertain."""
+    ledger = tmp_path / "ledger.sqlite"
+    sandbox.configure(rate_limit=2, rate_window=3600)
+    process = cli(sandbox, *args(ledger, "--batch-size", "100"))
+    seen: list[str] = []
+    wait_for_line(process, "waiting", seen)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    assert run.list_uncertain(ledger) == []
+    rerun_finishes_exactly(sandbox, ledger)
+
+
+def test_notify_stops_cleanly_during_the_rate_limit_wait(sandbox: Any, tmp_path: Path) -> None:
+    from tests.e2e.test_notify import loaded, message_file, message_posts
+
+    ledger, run_id = loaded(sandbox, tmp_path, 4)
+    sandbox.configure(rate_limit=3, rate_window=3600)  # a few reads and sends, then a wait
+    message = message_file(tmp_path)
+    notify_args = ["notify", "--ledger", str(ledger), "--channel", "sms", "--message-file", str(message)]
+    process = cli(sandbox, *notify_args, "--run", str(run_id), "--send", "--any-hour", "--plain")
+    seen: list[str] = []
+    wait_for_line(process, "waiting", seen)
+    process.send_signal(signal.SIGTERM)
+    code, out, err = finish(process, seen)
+    assert code == 3, err
+    assert "stopped by SIGTERM" in out + err
+    assert run.list_uncertain_messages(ledger) == []
+    assert last_run_outcome(ledger) == "stopped"
+    sent_before = len(message_posts(sandbox))
+    sandbox.configure(rate_limit=500, rate_window=1)
+    time.sleep(1.1)
+    rest = cli_run(sandbox, *notify_args, "--run", str(run_id), "--send", "--any-hour", "--plain")
+    assert rest.returncode == 0, rest.stderr
+    posts = message_posts(sandbox)
+    assert len(posts) == 4 and len(posts) > sent_before  # each client once, over both runs
+    assert last_run_outcome(ledger) == "ok"

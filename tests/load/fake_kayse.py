@@ -74,6 +74,15 @@ class FakeKayse:
             raise fault
         return fault
 
+    def wait_for_window(self) -> bool:
+        """The client's pacing wait, done before a create's intent is opened: none here, unless
+        a test scripts one (`fail_next("wait_for_window", FakeKayse.never_sent())`)."""
+        queued = self._faults.get("wait_for_window")
+        fault = queued.pop(0) if queued else None
+        if isinstance(fault, Exception):
+            raise fault
+        return False
+
     @staticmethod
     def never_sent() -> Exception:
         """What the client raises when a stop ends its rate-limit wait: nothing was sent."""
