@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -29,6 +30,7 @@ from pipeline.model import (
     FailedRecord,
     LedgerEntry,
     ListOp,
+    LoadedRow,
     Plan,
     RecordOp,
     RecordRef,
@@ -105,6 +107,15 @@ class _Loader:
             "request from now on (remembered for this account)"
         )
 
+    @contextmanager
+    def _counting(self, step: str) -> Iterator[None]:
+        """Count the requests sent inside the block against `step`, even when it raises."""
+        before = self.client.requests_sent
+        try:
+            yield
+        finally:
+            self.result.steps[step].requests += self.client.requests_sent - before
+
     # ---- steps 1 and 2: clients and cases ------------------------------------------------
 
     def records(self, step: str, ops: Sequence[RecordOp]) -> None:
@@ -127,7 +138,8 @@ class _Loader:
         while start < len(sendable):
             self.check_stop()
             chunk = sendable[start : start + self.sizes[kind]]
-            refusal = self._send_records(step, chunk)
+            with self._counting(step):
+                refusal = self._send_records(step, chunk)
             if refusal is not None:  # nothing of it was applied: send it again in smaller batches
                 self._learn_cap(kind, refusal, len(sendable) - start)
                 continue
@@ -237,6 +249,19 @@ class _Loader:
             else:
                 updated[op.key] = payload_hash(body)
                 stats.updated += 1
+            if kind == "case":
+                client_ids = body.get("client_ids") or [None]
+                self.result.loaded.append(
+                    LoadedRow(
+                        op.source_file,
+                        op.source_row,
+                        op.client_key or "",
+                        client_ids[0],
+                        op.key,
+                        kayse_id,
+                        "created" if op.is_create else "updated",
+                    )
+                )
         if batch_id is not None:
             self.ledger.close_batch(self.target, batch_id, kind, created, dropped, uncertain=lost)
         if updated:
@@ -251,15 +276,18 @@ class _Loader:
             list_id = op.kayse_id
             if op.recover:
                 self.check_stop()
-                list_id = self._recover_list(op)
+                with self._counting("case_lists"):
+                    list_id = self._recover_list(op)
             if list_id is None:
-                list_id, members = self._create_list(op, members)
+                with self._counting("case_lists"):
+                    list_id, members = self._create_list(op, members)
                 if list_id is None:
                     self.observer.advance(1)
                     continue
             self.list_ids[op.key] = list_id
-            self._detach_moved(op, list_id)
-            self._change_members(op, list_id, members, attach=True)
+            with self._counting("membership"):
+                self._detach_moved(op, list_id)
+                self._change_members(op, list_id, members, attach=True)
             self.observer.advance(1)
 
     def _detach_moved(self, op: ListOp, list_id: int) -> None:
@@ -394,9 +422,10 @@ class _Loader:
                 )
                 continue
             body = {**op.payload, "case_list_id": list_id}
-            self._create_one(
-                "campaigns", "campaign", op.key, op.payload, partial(self.client.campaigns.create, **body)
-            )
+            with self._counting("campaigns"):
+                self._create_one(
+                    "campaigns", "campaign", op.key, op.payload, partial(self.client.campaigns.create, **body)
+                )
             self.observer.advance(1)
 
 
