@@ -237,7 +237,7 @@ def plan(
     delimiter: DelimiterOpt = None,
     header_row: HeaderRowOpt = None,
     campaign: CampaignFlag = False,
-    batch_size: BatchOpt = 100,
+    batch_size: BatchOpt = 500,
     base_url: BaseUrlOpt = None,
     api_key_file: KeyFileOpt = None,
     check_quota: Annotated[
@@ -298,7 +298,7 @@ def load(
     delimiter: DelimiterOpt = None,
     header_row: HeaderRowOpt = None,
     campaign: CampaignFlag = False,
-    batch_size: BatchOpt = 100,
+    batch_size: BatchOpt = 500,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and plan, then stop: send nothing.")
     ] = False,

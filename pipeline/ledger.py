@@ -561,3 +561,40 @@ class Ledger:
                 ),
             )
             return cursor.rowcount > 0
+
+    # ---- per-target bulk caps ----------------------------------------------------------------
+    # The largest batch an account accepted, learned from its refusals, so the next plan packs
+    # its requests to fit at once instead of paying for the refusal again. Kept in its own
+    # table, created on first use, so it needs nothing of the schema above.
+
+    _BULK_CAPS = (
+        "CREATE TABLE IF NOT EXISTS bulk_caps ("
+        " target_id INTEGER NOT NULL REFERENCES targets(id),"
+        " kind TEXT NOT NULL,"  # client | case | members (list create include_ids, attach, detach)
+        " cap INTEGER NOT NULL CHECK (cap >= 1),"
+        " PRIMARY KEY (target_id, kind))"
+    )
+
+    def bulk_caps(self, target: Target) -> dict[str, int]:
+        """kind → the largest batch `target` accepts, for the kinds whose cap was learned."""
+        tid = self.target_id(target, create=False)
+        if tid is None:
+            return {}
+        self._db.execute(self._BULK_CAPS)
+        rows = self._db.execute("SELECT kind, cap FROM bulk_caps WHERE target_id=?", (tid,))
+        return {str(kind): int(cap) for kind, cap in rows}
+
+    def record_bulk_cap(self, target: Target, kind: str, cap: int) -> None:
+        """Remember that `target` refuses batches of `kind` above `cap` (a lower cap wins)."""
+        if cap < 1:
+            raise ValueError("a bulk cap is at least 1")
+        self._db.execute(self._BULK_CAPS)
+        with self.transaction() as db:
+            tid = self.target_id(target)
+            db.execute(
+                "INSERT INTO bulk_caps (target_id, kind, cap) VALUES (?, ?, ?) "
+                "ON CONFLICT (target_id, kind) DO UPDATE SET cap=min(cap, excluded.cap)",
+                (tid, kind, cap),
+            )
+
+    # ---- end of per-target bulk caps -----------------------------------------------------------

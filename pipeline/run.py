@@ -22,6 +22,7 @@ from pipeline.model import (
     AxiomaticExtract,
     CrmPushOutcome,
     Decision,
+    ExitCode,
     LoadOutcome,
     MappingCheck,
     NotifyOutcome,
@@ -202,8 +203,9 @@ def plan(
             known = ledger.targets(base_url)
             target = known[0] if len(known) == 1 else Target(base_url, "no key given")
         snapshot = ledger.snapshot(target)
+        caps = ledger.bulk_caps(target)
     the_plan = plan_stage.build_plan(
-        validation, snapshot, campaign=campaign, batch_size=batch_size, today=today
+        validation, snapshot, campaign=campaign, batch_size=batch_size, bulk_caps=caps, today=today
     )
     quota = read_quota(connection) if check_quota and connection is not None else None
     return PlanOutcome(validation, the_plan, quota)
@@ -233,8 +235,15 @@ def load(
     Safe to rerun at any time with the same inputs: what is already in Kayse is skipped, what a
     crash left half-done is finished, and nothing is created twice. With `report_dir`, the
     validation files (and, unless `dry_run`, load.json, failed.csv, success.csv and report.html
-    with the load's steps) are written there."""
+    with the load's steps) are written there.
+
+    Called in the main thread, the first SIGINT or SIGTERM stops the load cleanly: a rate-limit
+    wait ends at once, a request in flight is finished and recorded, and the run is recorded
+    "stopped" (outcome "stopped", exit 3); nothing becomes uncertain. A second signal stops at
+    once with a `UserError` (exit 3): the run is recorded "interrupted", and a request in
+    flight then is uncertain, as it truly is."""
     from pipeline import load as load_stage
+    from pipeline.interrupts import ForcedStop, SignalGuard
     from pipeline.kayse import KayseClient
 
     validation = _checked(
@@ -251,15 +260,36 @@ def load(
     with Ledger.open(ledger_path or default_ledger_path(mapping)) as ledger, ledger.exclusive():
         snapshot = ledger.snapshot(target)
         the_plan = plan_stage.build_plan(
-            validation, snapshot, campaign=campaign, batch_size=batch_size, today=today
+            validation,
+            snapshot,
+            campaign=campaign,
+            batch_size=batch_size,
+            bulk_caps=ledger.bulk_caps(target),
+            today=today,
         )
         if not dry_run:
-            client = KayseClient(connection.base_url, connection.api_key, max_wait=max_wait, on_wait=on_wait)
             run_id = ledger.start_run(target, "load", _inputs(sources, validation), the_plan.total_requests)
-            try:
-                result = load_stage.execute(the_plan, client, ledger, target, run_id, observer)
-            finally:
-                client.close()
+            with SignalGuard() as guard:
+                client = KayseClient(
+                    connection.base_url,
+                    connection.api_key,
+                    max_wait=max_wait,
+                    on_wait=on_wait,
+                    sleep=guard.sleep,
+                )
+                try:
+                    result = load_stage.execute(
+                        the_plan, client, ledger, target, run_id, observer, check_stop=guard.check
+                    )
+                except ForcedStop as forced:
+                    ledger.finish_run(run_id, "interrupted", {}, client.requests_sent)
+                    raise UserError(
+                        f"{forced}: the records of a request in flight are uncertain",
+                        hint="`kayse-etl uncertain` lists them to look up; rerun to load the rest",
+                        exit_code=ExitCode.STOPPED,
+                    ) from None
+                finally:
+                    client.close()
             if result.outcome == "ok" and validation.rows_rejected:
                 result.outcome = "rejected"  # loaded all it could; some rows never got past validation
             counts = {name: vars(step) for name, step in result.steps.items()}
@@ -302,10 +332,11 @@ def runs(ledger_path: Path, *, limit: int = 50) -> list[RunRow]:
 def rollback(run_id: int, *, connection: Connection, ledger_path: Path) -> RollbackSummary:
     """Delete from Kayse what run `run_id` created (cases first, then their clients), and forget
     it in the ledger, so the next load would create it afresh."""
+    from pipeline.interrupts import SignalGuard, StopRequested
     from pipeline.kayse import KayseClient
 
     target = Target(connection.base_url, connection.fingerprint)
-    with _existing_ledger(ledger_path) as ledger, ledger.exclusive():
+    with _existing_ledger(ledger_path) as ledger, ledger.exclusive(), SignalGuard() as guard:
         run_target = ledger.run_target(run_id)
         if run_target is None:
             raise UserError(f"no run {run_id} in {ledger_path}", hint="see `kayse-etl runs --ledger ...`")
@@ -317,7 +348,7 @@ def rollback(run_id: int, *, connection: Connection, ledger_path: Path) -> Rollb
         created = ledger.created_by_run(target, run_id)
         deleted: dict[str, int] = {}
         failed: dict[str, int] = {}
-        client = KayseClient(connection.base_url, connection.api_key)
+        client = KayseClient(connection.base_url, connection.api_key, sleep=guard.sleep)
         try:
             deleters = (
                 ("case", lambda ids: client.cases.bulk_delete(ids).deleted_ids),
@@ -327,7 +358,15 @@ def rollback(run_id: int, *, connection: Connection, ledger_path: Path) -> Rollb
                 records = created.get(kind, [])
                 for start in range(0, len(records), 500):
                     chunk = records[start : start + 500]
-                    gone = set(delete([kid for _, kid in chunk]))
+                    try:
+                        guard.check()  # a signal stops between deletes; each delete is recorded
+                        gone = set(delete([kid for _, kid in chunk]))
+                    except StopRequested as stop:
+                        raise UserError(
+                            f"rollback of run {run_id} {stop.summary}: {sum(deleted.values())} deleted so far",
+                            hint="run the same rollback again to delete the rest",
+                            exit_code=ExitCode.STOPPED,
+                        ) from None
                     ledger.mark_deleted(target, kind, [key for key, kid in chunk if kid in gone])  # type: ignore[arg-type]
                     deleted[kind] = deleted.get(kind, 0) + len(gone)
                     failed[kind] = failed.get(kind, 0) + len(chunk) - len(gone)
@@ -523,10 +562,10 @@ def _notify(
         if not send:
             notify_stage.preview(ledger, target, cases, text, outcome, clock())
             return outcome
+        from pipeline.interrupts import ForcedStop, SignalGuard, StopRequested
         from pipeline.kayse import KayseClient
 
         assert api_key is not None
-        client = KayseClient(base_url, api_key, max_wait=max_wait, on_wait=on_wait)
         inputs = {
             "message": {"name": message_file.name, "sha256": text.sha256},
             "channel": text.channel,
@@ -538,20 +577,35 @@ def _notify(
             "any_hour": any_hour,
         }
         outcome.run_id = ledger.start_run(target, "notify", inputs, None)
-        try:
-            notify_stage.send(
-                ledger,
-                target,
-                outcome.run_id,
-                client,
-                cases,
-                text,
-                outcome,
-                clock,
-                observer or QuietObserver(),
-            )
-        finally:
-            client.close()
+        # Ctrl-C / SIGTERM as for `load`: a wait ends at once, a message in flight is finished
+        # and recorded, and the run stops before the next case (exit 3); a second signal forces.
+        with SignalGuard() as guard:
+            client = KayseClient(base_url, api_key, max_wait=max_wait, on_wait=on_wait, sleep=guard.sleep)
+            try:
+                notify_stage.send(
+                    ledger,
+                    target,
+                    outcome.run_id,
+                    client,
+                    cases,
+                    text,
+                    outcome,
+                    clock,
+                    _StopBetween(observer or QuietObserver(), guard.check),
+                )
+            except StopRequested as stop:  # raised between cases, or ending a wait: nothing in flight
+                outcome.outcome = "stopped"
+                outcome.stopped_reason = str(stop)
+                outcome.requests_sent = client.requests_sent
+            except ForcedStop as forced:
+                ledger.finish_run(outcome.run_id, "interrupted", {}, client.requests_sent)
+                raise UserError(
+                    f"{forced}: a message in flight is uncertain",
+                    hint="`kayse-etl uncertain --ledger PATH` lists it; rerun to send the rest",
+                    exit_code=ExitCode.STOPPED,
+                ) from None
+            finally:
+                client.close()
         counts = {
             "sent": len(outcome.sent),
             "skipped": len(outcome.skipped),
@@ -561,6 +615,25 @@ def _notify(
         }
         ledger.finish_run(outcome.run_id, outcome.outcome, counts, outcome.requests_sent)
     return outcome
+
+
+class _StopBetween:
+    """An observer that also checks for a stop request after each step of progress (between
+    requests), for stages that take no `check_stop` of their own."""
+
+    def __init__(self, inner: Any, check: Any) -> None:
+        self._inner = inner
+        self._check = check
+
+    def step(self, name: str, total: int) -> None:
+        self._inner.step(name, total)
+
+    def advance(self, count: int) -> None:
+        self._inner.advance(count)
+        self._check()
+
+    def note(self, message: str) -> None:
+        self._inner.note(message)
 
 
 def list_uncertain_messages(ledger_path: Path) -> list[UncertainMessage]:
