@@ -80,7 +80,7 @@ def test_only_one_load_at_a_time(tmp_path: Path) -> None:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with (
             Ledger.open(path) as ledger,
-            pytest.raises(UserError, match="another kayse-etl load"),
+            pytest.raises(UserError, match="another load is using this ledger"),
             ledger.exclusive(),
         ):
             pass
@@ -94,5 +94,7 @@ def test_only_one_load_at_a_time(tmp_path: Path) -> None:
 def test_not_a_ledger_is_a_clear_error(tmp_path: Path) -> None:
     bogus = tmp_path / "notes.sqlite"
     bogus.write_text("this is not a database, just text " * 100)
-    with pytest.raises(UserError, match="cannot use"):
+    before = bogus.read_bytes()
+    with pytest.raises(UserError, match="not a kayse-etl ledger"):
         Ledger.open(bogus)
+    assert bogus.read_bytes() == before  # refused, never adopted
