@@ -315,7 +315,7 @@ class Ledger:
             problem = storage_problem(error, f"the ledger {printable(self.path)}")
             if problem is None:
                 raise
-            message, hint, _ = problem
+            message, hint = problem
             if self.partway:
                 hint += "; the ledger holds what was done, so the rerun continues"
             raise LedgerError(
@@ -324,13 +324,16 @@ class Ledger:
 
     def close(self) -> None:
         """Fold the write-ahead log back into the file, so the .sqlite file alone is complete
-        (a copy of it is a full backup), then let go of the file."""
+        (a copy of it is a full backup), then let go of the file. Closing twice is harmless."""
+        if self._handle < 0:
+            return
         try:
             with contextlib.suppress(LedgerError):  # read-only: nothing of ours is in the log
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._raw.close()
         finally:
             os.close(self._handle)
+            self._handle = -1
 
     def __enter__(self) -> Ledger:
         return self

@@ -61,32 +61,37 @@ def printable(text: object) -> str:
     return _CONTROL_CHARS.sub(lambda m: repr(m.group())[1:-1], str(text))
 
 
-def storage_problem(error: BaseException, what: str) -> tuple[str, str, bool] | None:
-    """What a full disk, a read-only or damaged file means, for `what` (e.g. "the ledger x.sqlite"):
-    (message, hint, damaged). None when `error` is not one of these: then it is no fault of the
-    machine. SQLite reports them only as text, so the text is what is matched."""
-    text = str(error).lower()
+def storage_problem(error: BaseException, what: str) -> tuple[str, str] | None:
+    """What a full disk, a read-only or a damaged file means, for `what` (e.g. "the ledger
+    x.sqlite"): (message, hint). None when `error` is none of these, i.e. no fault of the machine.
+    SQLite's errors are told apart by their result code's name."""
+    name = str(getattr(error, "sqlite_errorname", ""))
     code = getattr(error, "errno", None)
-    if code in (errno.ENOSPC, errno.EDQUOT) or "disk is full" in text:
-        return f"the disk holding {what} is full", "free some space, then run the same command again", False
-    if code == errno.EFBIG or "file too large" in text:
+    again = "then run the same command again"
+    if name == "SQLITE_FULL" or code in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk holding {what} is full", f"free some space, {again}"
+    if code == errno.EFBIG:
         return (
             f"{what} grew past the largest file this machine allows (ulimit -f, or the file system)",
-            "raise the limit or use another disk, then run the same command again",
-            False,
+            f"raise the limit or use another disk, {again}",
         )
-    if code in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text or "read-only" in text:
+    if name.startswith("SQLITE_IOERR") or code == errno.EIO:
+        return (
+            f"{what} could not be written or read (an input/output error: {error})",
+            f"check the disk — free space, a file size limit (ulimit -f), the drive itself — {again}",
+        )
+    if name.startswith("SQLITE_READONLY") or code in (errno.EROFS, errno.EACCES, errno.EPERM):
         return (
             f"{what} is read-only for you",
-            "make it (and its folder) writable by you, e.g. chmod u+w, then run the same command again",
-            False,
+            f"make it (and its folder) writable by you, e.g. chmod u+w, {again}",
         )
-    if "malformed" in text or "not a database" in text or code == errno.EIO or "disk i/o error" in text:
+    if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
         return (
             f"{what} is damaged ({error})",
             "restore it from a backup copy of the file; loading without it would create everything again",
-            True,
         )
+    if name.startswith("SQLITE_CANTOPEN"):
+        return f"{what} cannot be opened ({error})", f"check that it and its folder are yours to write, {again}"
     return None
 
 
