@@ -91,7 +91,10 @@ def storage_problem(error: BaseException, what: str) -> tuple[str, str] | None:
             "restore it from a backup copy of the file; loading without it would create everything again",
         )
     if name.startswith("SQLITE_CANTOPEN"):
-        return f"{what} cannot be opened ({error})", f"check that it and its folder are yours to write, {again}"
+        return (
+            f"{what} cannot be opened ({error})",
+            f"check that it and its folder are yours to write, {again}",
+        )
     return None
 
 
