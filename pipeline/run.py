@@ -9,7 +9,7 @@ every flag of the CLI is a keyword here, so a script never has to redo what the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
@@ -28,6 +28,7 @@ from pipeline.model import (
     NotifyOutcome,
     PlanOutcome,
     Quota,
+    RollbackPlan,
     RollbackSummary,
     RunRow,
     UncertainMessage,
@@ -35,6 +36,8 @@ from pipeline.model import (
     UserError,
     ValidationOutcome,
     ValidationResult,
+    printable,
+    storage_problem,
 )
 from pipeline.settings import Connection, key_fingerprint
 
@@ -48,6 +51,7 @@ __all__ = [
     "MappingCheck",
     "PlanOutcome",
     "Quota",
+    "RollbackPlan",
     "RollbackSummary",
     "ValidationOutcome",
     "axiomatic_api_key",
@@ -268,6 +272,10 @@ def load(
             today=today,
         )
         if not dry_run:
+            # Which client each case goes with, before any is sent: what a rollback must respect.
+            links = {op.key: op.client_key for op in the_plan.cases if op.client_key}
+            if links:
+                ledger.record_case_clients(target, links)
             run_id = ledger.start_run(target, "load", _inputs(sources, validation), the_plan.total_requests)
             with SignalGuard() as guard:
                 client = KayseClient(
@@ -295,19 +303,30 @@ def load(
             counts = {name: vars(step) for name, step in result.steps.items()}
             ledger.finish_run(run_id, result.outcome, counts, result.requests_sent)
     written: list[Path] = []
+    report_error = None
     if report_dir is not None:
         from pipeline.report.load import write_load_report
         from pipeline.report.validation import write_validation_report
 
-        written = write_validation_report(validation, report_dir)
-        if result is not None:
-            # report.html is written again, now with the load's steps: listed once
-            written += [
-                path
-                for path in write_load_report(result, the_plan, report_dir, validation=validation)
-                if path not in written
-            ]
-    return LoadOutcome(validation, the_plan, result, tuple(written))
+        try:
+            written = write_validation_report(validation, report_dir)
+            if result is not None:
+                # report.html is written again, now with the load's steps: listed once
+                written += [
+                    path
+                    for path in write_load_report(result, the_plan, report_dir, validation=validation)
+                    if path not in written
+                ]
+        except OSError as error:
+            if result is None:
+                raise  # nothing was sent: the failure is the whole story
+            # The requests went out and the ledger holds their answers: the load's outcome
+            # stands, and the files' failure is told on its own.
+            problem = storage_problem(error, f"the report folder {printable(report_dir)}")
+            report_error = (
+                problem[0] if problem else f"{error.strerror or error}: {printable(error.filename)}"
+            )
+    return LoadOutcome(validation, the_plan, result, tuple(written), report_error)
 
 
 # ---- the ledger's history, and undoing a run --------------------------------------------
@@ -316,11 +335,7 @@ def load(
 def _existing_ledger(ledger_path: Path) -> Ledger:
     """Open a ledger a load made. Reading or settling a ledger that is not there must not
     create an empty one, which would only hide a mistyped path."""
-    if not ledger_path.exists():
-        raise UserError(
-            f"no ledger at {ledger_path}", hint="give the path a load used (--ledger), or load first"
-        )
-    return Ledger.open(ledger_path)
+    return Ledger.open(ledger_path, create=False)
 
 
 def runs(ledger_path: Path, *, limit: int = 50) -> list[RunRow]:
@@ -329,9 +344,20 @@ def runs(ledger_path: Path, *, limit: int = 50) -> list[RunRow]:
         return ledger.runs(limit)
 
 
-def rollback(run_id: int, *, connection: Connection, ledger_path: Path) -> RollbackSummary:
+def rollback(
+    run_id: int,
+    *,
+    connection: Connection,
+    ledger_path: Path,
+    with_dependent_cases: bool = False,
+    confirm: Callable[[RollbackPlan], bool] | None = None,
+) -> RollbackSummary:
     """Delete from Kayse what run `run_id` created (cases first, then their clients), and forget
-    it in the ledger, so the next load would create it afresh."""
+    it in the ledger, so the next load would create it afresh.
+
+    A client that a case of another run is linked to is kept (a case never loses its client),
+    unless `with_dependent_cases`: then those cases are deleted too. `confirm` is shown what
+    will be deleted, with counts, before anything is; it returns False to cancel."""
     from pipeline.interrupts import SignalGuard, StopRequested
     from pipeline.kayse import KayseClient
 
@@ -339,41 +365,110 @@ def rollback(run_id: int, *, connection: Connection, ledger_path: Path) -> Rollb
     with _existing_ledger(ledger_path) as ledger, ledger.exclusive(), SignalGuard() as guard:
         run_target = ledger.run_target(run_id)
         if run_target is None:
-            raise UserError(f"no run {run_id} in {ledger_path}", hint="see `kayse-etl runs --ledger ...`")
+            raise UserError(
+                f"no run {run_id} in {printable(ledger_path)}", hint="see `kayse-etl runs --ledger ...`"
+            )
         if run_target != target:
             raise UserError(
                 f"run {run_id} loaded into {run_target}, not {target}",
                 hint="set KAYSE_BASE_URL / KAYSE_API_KEY to the run's target",
             )
         created = ledger.created_by_run(target, run_id)
-        deleted: dict[str, int] = {}
-        failed: dict[str, int] = {}
         client = KayseClient(connection.base_url, connection.api_key, sleep=guard.sleep)
         try:
-            deleters = (
-                ("case", lambda ids: client.cases.bulk_delete(ids).deleted_ids),
-                ("client", lambda ids: client.clients.bulk_delete(ids, force=True).deleted_ids),
+            run_clients = dict(created.get("client", []))
+            _learn_unlinked_cases(ledger, client, target, run_id, bool(run_clients))
+            needing = ledger.cases_needing(target, run_id, run_clients)
+            dependents = (
+                [(key, kid) for key, kid, _, _ in needing if kid is not None] if with_dependent_cases else []
             )
-            for kind, delete in deleters:
-                records = created.get(kind, [])
-                for start in range(0, len(records), 500):
-                    chunk = records[start : start + 500]
-                    try:
-                        guard.check()  # a signal stops between deletes; each delete is recorded
-                        gone = set(delete([kid for _, kid in chunk]))
-                    except StopRequested as stop:
-                        raise UserError(
-                            f"rollback of run {run_id} {stop.summary}: {sum(deleted.values())} deleted so far",
-                            hint="run the same rollback again to delete the rest",
-                            exit_code=ExitCode.STOPPED,
-                        ) from None
-                    ledger.mark_deleted(target, kind, [key for key, kid in chunk if kid in gone])  # type: ignore[arg-type]
-                    deleted[kind] = deleted.get(kind, 0) + len(gone)
-                    failed[kind] = failed.get(kind, 0) + len(chunk) - len(gone)
+            kept = {
+                client_key for _, kid, _, client_key in needing if kid is None or not with_dependent_cases
+            }
+            per_run: dict[int, int] = {}
+            for _, _, other_run, _ in needing:
+                per_run[other_run] = per_run.get(other_run, 0) + 1
+            doomed = {
+                "case": created.get("case", []) + dependents,
+                "client": [(key, kid) for key, kid in run_clients.items() if key not in kept],
+            }
+            left = {kind: len(created.get(kind, [])) for kind in ("case_list", "campaign")}
+            preview = RollbackPlan(
+                run_id,
+                {kind: len(records) for kind, records in doomed.items()},
+                per_run,
+                len(kept),
+                with_dependent_cases,
+                left,
+            )
+            if confirm is not None and not confirm(preview):
+                raise UserError(
+                    f"rollback of run {run_id} cancelled: nothing was deleted", exit_code=ExitCode.REJECTED
+                )
+            deleted, failed = _delete(ledger, client, target, doomed, run_id, guard.check, StopRequested)
         finally:
             client.close()
-    left = {kind: len(created.get(kind, [])) for kind in ("case_list", "campaign")}
-    return RollbackSummary(run_id, deleted, failed, left)
+    return RollbackSummary(
+        run_id, deleted, failed, left, len(kept), per_run, with_dependent_cases and bool(dependents)
+    )
+
+
+def _learn_unlinked_cases(ledger: Ledger, client: Any, target: Target, run_id: int, needed: bool) -> None:
+    """Cases a ledger of an older version recorded without their client: ask Kayse once per
+    case and remember the answer, so the rollback keeps the clients they need."""
+    from pipeline.kayse import RequestRejected
+
+    unlinked = ledger.unlinked_cases(target, run_id) if needed else []
+    links: dict[str, str] = {}
+    for key, kayse_id, _ in unlinked:
+        try:
+            client_ids = client.cases.get(kayse_id).get("client_ids") or []
+        except RequestRejected:  # gone from Kayse: it needs nothing
+            continue
+        known = ledger.keys_of(target, "client", [int(i) for i in client_ids])
+        if known:
+            links[key] = known[int(next(i for i in client_ids if int(i) in known))]
+    if links:
+        ledger.record_case_clients(target, links)
+
+
+def _delete(
+    ledger: Ledger,
+    client: Any,
+    target: Target,
+    doomed: dict[str, list[tuple[str, int]]],
+    run_id: int,
+    check_stop: Callable[[], None],
+    stop_error: type[Exception],
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Delete the cases, then the clients, 500 at a time; the ledger forgets what is gone.
+    Clients are deleted without `force`: should Kayse know a case linked to one that the ledger
+    does not (linked in the web app), Kayse refuses it and it is counted as not deleted. A
+    stop signal (`check_stop` raising `stop_error`) ends it between two requests."""
+    deleters = (
+        ("case", lambda ids: client.cases.bulk_delete(ids).deleted_ids),
+        ("client", lambda ids: client.clients.bulk_delete(ids, force=False).deleted_ids),
+    )
+    deleted: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    for kind, delete in deleters:
+        records = doomed.get(kind, [])
+        for start in range(0, len(records), 500):
+            chunk = records[start : start + 500]
+            try:
+                check_stop()  # a signal stops between deletes; each delete is recorded
+                gone = set(delete([kid for _, kid in chunk]))
+            except stop_error as stop:
+                raise UserError(
+                    f"rollback of run {run_id} {getattr(stop, 'summary', 'stopped')}: "
+                    f"{sum(deleted.values())} deleted so far",
+                    hint="run the same rollback again to delete the rest",
+                    exit_code=ExitCode.STOPPED,
+                ) from None
+            ledger.mark_deleted(target, kind, [key for key, kid in chunk if kid in gone])  # type: ignore[arg-type]
+            deleted[kind] = deleted.get(kind, 0) + len(gone)
+            failed[kind] = failed.get(kind, 0) + len(chunk) - len(gone)
+    return deleted, failed
 
 
 # ---- settling uncertain records -------------------------------------------------------
