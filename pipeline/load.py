@@ -115,7 +115,11 @@ class _Loader:
         self.result.steps[step].sent += len(items)
         upsert = self.client.upsert_clients if kind == "client" else self.client.upsert_cases
         try:
-            results = upsert(bodies, chunk_size=len(bodies))
+            results = upsert(
+                bodies,
+                chunk_size=len(bodies),
+                known_ids=set((self.client_ids if kind == "client" else self.case_ids).values()),
+            )
         except KayseError as error:
             # Part of a split batch may have landed before the error: record what is known.
             settled = list(getattr(error, "settled", ()) or ())

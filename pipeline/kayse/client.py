@@ -18,11 +18,12 @@ must never reveal the API key: not in logs, exception texts, reprs or reports (o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -255,16 +256,28 @@ class KayseClient:
     # ---- bulk helpers ---------------------------------------------------------------
 
     def iter_upsert_clients(
-        self, items: Sequence[Mapping[str, Any]], chunk_size: int = 100, max_split_requests: int = 40
+        self,
+        items: Sequence[Mapping[str, Any]],
+        chunk_size: int = 100,
+        max_split_requests: int = 40,
+        known_ids: Container[int] = (),
     ) -> Iterator[list[BulkItemResult]]:
         """Bulk upsert clients chunk by chunk, yielding each chunk's results (see `bulk`)."""
-        return iter_bulk_upsert(self.clients.bulk_upsert, "clients", items, chunk_size, max_split_requests)
+        return iter_bulk_upsert(
+            self.clients.bulk_upsert, "clients", items, chunk_size, max_split_requests, known_ids
+        )
 
     def iter_upsert_cases(
-        self, items: Sequence[Mapping[str, Any]], chunk_size: int = 100, max_split_requests: int = 40
+        self,
+        items: Sequence[Mapping[str, Any]],
+        chunk_size: int = 100,
+        max_split_requests: int = 40,
+        known_ids: Container[int] = (),
     ) -> Iterator[list[BulkItemResult]]:
         """Bulk upsert cases chunk by chunk, yielding each chunk's results (see `bulk`)."""
-        return iter_bulk_upsert(self.cases.bulk_upsert, "cases", items, chunk_size, max_split_requests)
+        return iter_bulk_upsert(
+            self.cases.bulk_upsert, "cases", items, chunk_size, max_split_requests, known_ids
+        )
 
     def upsert_clients(
         self,
@@ -272,14 +285,18 @@ class KayseClient:
         chunk_size: int = 100,
         on_chunk: OnChunk | None = None,
         max_split_requests: int = 40,
+        known_ids: Container[int] = (),
     ) -> list[BulkItemResult]:
         """One result per input client, in input order.
 
+        `known_ids`: the client ids the caller already holds (e.g. from its ledger). An answer
+        that gives one of them, or one id twice, to a new record makes that record `id-unknown`
+        (uncertain) instead of mapping it: see `map_bulk_response`.
         `on_chunk` sees each chunk's results as soon as they are final (checkpoint there); if
         an error stops a chunk midway, its settled part is passed first, then the error raised.
         Any `KayseError` raised here carries `settled`: every result confirmed before it.
         """
-        return _collect(self.iter_upsert_clients(items, chunk_size, max_split_requests), on_chunk)
+        return _collect(self.iter_upsert_clients(items, chunk_size, max_split_requests, known_ids), on_chunk)
 
     def upsert_cases(
         self,
@@ -287,9 +304,10 @@ class KayseClient:
         chunk_size: int = 100,
         on_chunk: OnChunk | None = None,
         max_split_requests: int = 40,
+        known_ids: Container[int] = (),
     ) -> list[BulkItemResult]:
-        """One result per input case, in input order; `on_chunk` as for `upsert_clients`."""
-        return _collect(self.iter_upsert_cases(items, chunk_size, max_split_requests), on_chunk)
+        """One result per input case, in input order; `on_chunk` and `known_ids` as for `upsert_clients`."""
+        return _collect(self.iter_upsert_cases(items, chunk_size, max_split_requests, known_ids), on_chunk)
 
     # ---- the one way out ------------------------------------------------------------
 
@@ -474,7 +492,7 @@ class KayseClient:
                 )
             chunks.append(chunk)
         response._content = b"".join(chunks)
-        response._content_consumed = True
+        response._content_consumed = True  # type: ignore[attr-defined]
         response.close()  # hands the connection back to the pool
 
     def _redact(self, text: str) -> str:
@@ -619,10 +637,8 @@ def _limit_next_read(raw: Any, seconds: float) -> None:
     """Let the next socket read wait at most `seconds` (best effort: urllib3's connection)."""
     sock = getattr(getattr(raw, "connection", None), "sock", None)
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):
             sock.settimeout(max(seconds, 0.001))
-        except OSError:
-            pass
 
 
 def _error_fields(body: Any) -> tuple[str | None, str | None]:
