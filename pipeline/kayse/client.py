@@ -370,6 +370,8 @@ class KayseClient:
             self._read_answer(response, deadline, read_timeout)
         except (_AnswerAborted, requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
             response.close()  # never reuse a connection left in the middle of an answer
+            if not isinstance(error, _AnswerAborted) and time.monotonic() >= deadline - 0.05:
+                error = _AnswerAborted(f"the answer took longer than {self.request_deadline:g}s")
             return _NoAnswer(sent=True, reason=self._redact(f"{type(error).__name__}: {error}"))
         self._last_exchange = time.monotonic()
         self._observe(response)

@@ -46,7 +46,14 @@ def test_constructor_signature() -> None:
 def test_bulk_helper_signatures() -> None:
     for name in ("upsert_clients", "upsert_cases"):
         parameters = inspect.signature(getattr(KayseClient, name)).parameters
-        assert list(parameters) == ["self", "items", "chunk_size", "on_chunk", "max_split_requests", "known_ids"]
+        assert list(parameters) == [
+            "self",
+            "items",
+            "chunk_size",
+            "on_chunk",
+            "max_split_requests",
+            "known_ids",
+        ]
         assert parameters["chunk_size"].default == 100
 
 
