@@ -186,6 +186,14 @@ BaseUrlOpt = Annotated[
     str | None,
     typer.Option("--base-url", help="Kayse API base URL (default: $KAYSE_BASE_URL, else production)."),
 ]
+InsecureHttpFlag = Annotated[
+    bool,
+    typer.Option(
+        "--allow-insecure-http",
+        help="Allow a plain http:// base URL to a host that is not this machine (sends the key unencrypted; "
+        "or set KAYSE_ALLOW_INSECURE_HTTP=1).",
+    ),
+]
 KeyFileOpt = Annotated[
     Path | None,
     typer.Option("--api-key-file", help="Read the API key from this file (default: $KAYSE_API_KEY)."),
@@ -212,6 +220,7 @@ def plan(
     campaign: CampaignFlag = False,
     batch_size: BatchOpt = 100,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     check_quota: Annotated[
         bool,
@@ -229,13 +238,13 @@ def plan(
     from pipeline.settings import Connection, resolve_api_key, resolve_base_url
 
     _check_format(format)
-    url = resolve_base_url(base_url)
+    url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
     # Planning needs no key (the ledger knows its targets); only --check-quota sends a request.
     key = resolve_api_key(api_key_file, required=check_quota)
     outcome = run.plan(
         sources,
         mapping,
-        connection=Connection(url, key) if key else None,
+        connection=Connection(url, key, allow_insecure_http=allow_insecure_http) if key else None,
         base_url=url,
         ledger_path=ledger,
         campaign=campaign,
@@ -285,6 +294,7 @@ def load(
         Path | None, typer.Option(help="Write the validation files plus load.json and failed.csv here.")
     ] = None,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     plain: Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress bar.")] = False,
     format: FormatOpt = "text",
@@ -297,7 +307,7 @@ def load(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    connection = resolve_connection(base_url, api_key_file)
+    connection = resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
     observer = None if dry_run else make_observer(force_plain=plain or format == "json")
     try:
         outcome = run.load(
@@ -337,6 +347,7 @@ def load(
 def metadata(
     mapping: MappingOpt,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
 ) -> None:
     """Compare the mapping's allowed case types and statuses with the Kayse account's (one request)."""
@@ -344,7 +355,10 @@ def metadata(
     from pipeline.report.text import render_mapping_check
     from pipeline.settings import resolve_connection
 
-    check = run.check_mapping(mapping, connection=resolve_connection(base_url, api_key_file))
+    check = run.check_mapping(
+        mapping,
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
+    )
     typer.echo(render_mapping_check(check))
     raise typer.Exit(int(check.exit_code))
 
@@ -391,6 +405,7 @@ def resolve(
         typer.Option("--from-csv", help="Decisions for many records: columns kind, key, kayse_id."),
     ] = None,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
 ) -> None:
     """Settle uncertain records, knowingly: record the Kayse id you found, or have them re-created.
@@ -413,7 +428,7 @@ def resolve(
         decisions = [Decision(kind, key, kayse_id)]
     settled, unmatched = run.resolve(
         decisions,
-        connection=resolve_connection(base_url, api_key_file),
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
         ledger_path=ledger,
         from_csv=from_csv,
     )
@@ -430,6 +445,7 @@ def rollback(
     ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger.")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
 ) -> None:
     """Delete from Kayse the clients and cases a run created (lists and campaigns: see README)."""
@@ -437,7 +453,7 @@ def rollback(
     from pipeline.report.text import render_rollback
     from pipeline.settings import resolve_connection
 
-    connection = resolve_connection(base_url, api_key_file)
+    connection = resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
     if not yes:
         typer.confirm(f"Delete from Kayse every client and case run {run_id} created?", abort=True)
     summary = run.rollback(run_id, connection=connection, ledger_path=ledger)
