@@ -457,6 +457,7 @@ def resolve(
             bool(kayse_id is not None or recreate or from_csv),
             base_url,
             api_key_file,
+            allow_insecure_http,
         )
         return
     decisions: list[Decision] = []
@@ -518,6 +519,7 @@ def _resolve_message(
     other_flags: bool,
     base_url: str | None,
     api_key_file: Path | None,
+    allow_insecure_http: bool = False,
 ) -> None:
     from pipeline import run
     from pipeline.report.notify import render_message_resolved
@@ -529,7 +531,10 @@ def _resolve_message(
             hint="the KEY is what `kayse-etl uncertain` shows, e.g. sms:12:34:1a2b3c4d5e6f",
         )
     done = run.resolve_message(
-        key, sent=sent, connection=resolve_connection(base_url, api_key_file), ledger_path=ledger
+        key,
+        sent=sent,
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
+        ledger_path=ledger,
     )
     typer.echo(render_message_resolved(key, sent=sent, done=done), err=not done)
     if not done:
@@ -589,6 +594,7 @@ def notify(
         typer.Option("--report-dir", help="Write notify.json and skipped.csv (ids and reasons) here."),
     ] = None,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     plain: Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress bar.")] = False,
     format: FormatOpt = "text",
@@ -608,7 +614,7 @@ def notify(
             channel=channel,
             message_file=message_file,
             subject=subject,
-            base_url=resolve_base_url(base_url),
+            base_url=resolve_base_url(base_url, allow_insecure_http=allow_insecure_http),
             api_key=resolve_api_key(api_key_file, required=send),
             run_id=run_id,
             case_list=case_list,
@@ -647,7 +653,10 @@ app.add_typer(crm_app, name="crm")
 
 @crm_app.command("integrations")
 def crm_integrations(
-    base_url: BaseUrlOpt = None, api_key_file: KeyFileOpt = None, format: FormatOpt = "text"
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
+    allow_insecure_http: InsecureHttpFlag = False,
 ) -> None:
     """The CRM integrations the account has connected (one request)."""
     from pipeline import run
@@ -655,7 +664,9 @@ def crm_integrations(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    items = run.crm_integrations(connection=resolve_connection(base_url, api_key_file))
+    items = run.crm_integrations(
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
+    )
     if format == "json":
         _print_json({"integrations": items})
     else:
@@ -664,7 +675,10 @@ def crm_integrations(
 
 @crm_app.command("outcome-types")
 def crm_outcome_types(
-    base_url: BaseUrlOpt = None, api_key_file: KeyFileOpt = None, format: FormatOpt = "text"
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
+    allow_insecure_http: InsecureHttpFlag = False,
 ) -> None:
     """The outcome types usable in CRM mappings and campaign workflows (one request)."""
     from pipeline import run
@@ -672,7 +686,9 @@ def crm_outcome_types(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    items = run.crm_outcome_types(connection=resolve_connection(base_url, api_key_file))
+    items = run.crm_outcome_types(
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
+    )
     if format == "json":
         _print_json({"outcome_types": items})
     else:
@@ -685,6 +701,7 @@ def crm_fields_pull(
         Path, typer.Option("--out", help="The YAML file to write (0600), in the API's own shape.")
     ],
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     format: FormatOpt = "text",
 ) -> None:
@@ -693,7 +710,10 @@ def crm_fields_pull(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    mappings = run.crm_pull(connection=resolve_connection(base_url, api_key_file), out=out)
+    mappings = run.crm_pull(
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
+        out=out,
+    )
     if format == "json":
         _print_json({"mappings": mappings, "out": str(out)})
     else:
@@ -707,6 +727,7 @@ def crm_fields_push(
         bool, typer.Option("--yes", help="Send the changes (one request). Without it: show them only.")
     ] = False,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     format: FormatOpt = "text",
 ) -> None:
@@ -716,7 +737,11 @@ def crm_fields_push(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    outcome = run.crm_push(mapping_file, connection=resolve_connection(base_url, api_key_file), yes=yes)
+    outcome = run.crm_push(
+        mapping_file,
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
+        yes=yes,
+    )
     if format == "json":
         _print_json(push_summary(outcome))
     else:
