@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sqlite3
 import sys
 import time
 from datetime import datetime
@@ -19,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pipeline.model import Decision, ExitCode, Plan, UserError
+from pipeline.model import Decision, ExitCode, Plan, UserError, printable, storage_problem
 
 app = typer.Typer(
     name="kayse-etl",
@@ -236,7 +237,7 @@ def validate(
     if report_dir is not None:
         # with --format json, stdout stays pure JSON
         names = ", ".join(path.name for path in outcome.report_files)
-        _say(f"Report written to {report_dir}: {names}", err=format == "json")
+        _say(f"Report written to {printable(report_dir)}: {printable(names)}", err=format == "json")
     raise typer.Exit(int(outcome.exit_code))
 
 
@@ -366,6 +367,14 @@ BaseUrlOpt = Annotated[
         "--base-url", help="Kayse API base URL (default: $KAYSE_BASE_URL, else production).", metavar="URL"
     ),
 ]
+InsecureHttpFlag = Annotated[
+    bool,
+    typer.Option(
+        "--allow-insecure-http",
+        help="Allow a plain http:// base URL to a host that is not this machine (sends the key unencrypted; "
+        "or set KAYSE_ALLOW_INSECURE_HTTP=1).",
+    ),
+]
 KeyFileOpt = Annotated[
     Path | None,
     typer.Option(
@@ -395,8 +404,9 @@ def plan(
     delimiter: DelimiterOpt = None,
     header_row: HeaderRowOpt = None,
     campaign: CampaignFlag = False,
-    batch_size: BatchOpt = 100,
+    batch_size: BatchOpt = 500,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     check_quota: Annotated[
         bool,
@@ -414,13 +424,13 @@ def plan(
     from pipeline.settings import Connection, resolve_api_key, resolve_base_url
 
     _check_format(format)
-    url = resolve_base_url(base_url)
+    url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
     # Planning needs no key (the ledger knows its targets); only --check-quota sends a request.
     key = resolve_api_key(api_key_file, required=check_quota)
     outcome = run.plan(
         sources,
         mapping,
-        connection=Connection(url, key) if key else None,
+        connection=Connection(url, key, allow_insecure_http=allow_insecure_http) if key else None,
         base_url=url,
         ledger_path=ledger,
         campaign=campaign,
@@ -456,7 +466,7 @@ def load(
     delimiter: DelimiterOpt = None,
     header_row: HeaderRowOpt = None,
     campaign: CampaignFlag = False,
-    batch_size: BatchOpt = 100,
+    batch_size: BatchOpt = 500,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and plan, then stop: send nothing.")
     ] = False,
@@ -484,6 +494,7 @@ def load(
         ),
     ] = None,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     plain: Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress bar.")] = False,
     format: FormatOpt = "text",
@@ -498,7 +509,7 @@ def load(
 
     _check_format(format)
     run.parse_max_rejected(max_rejected)  # a bad value is a usage error before any work
-    connection = resolve_connection(base_url, api_key_file)
+    connection = resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
     observer = None if dry_run or SESSION.quiet else make_observer(force_plain=plain or format == "json")
     started: dict[str, Any] = {}
 
@@ -554,8 +565,19 @@ def load(
     else:
         _say(render_rows_valid(outcome.validation))
         _say(render_plan(outcome.plan) if outcome.result is None else render_load(outcome.result))
-        if report_dir is not None:
-            _say(f"reports written to {report_dir}: " + ", ".join(p.name for p in outcome.report_files))
+        if report_dir is not None and outcome.report_error is None:
+            _say(
+                f"reports written to {printable(report_dir)}: "
+                + ", ".join(p.name for p in outcome.report_files)
+            )
+    if outcome.report_error is not None:
+        # The load's outcome stands (and its exit code): only the files are missing.
+        typer.echo(f"error: the reports were not written: {outcome.report_error}", err=True)
+        typer.echo(
+            "hint: the load itself is recorded in the ledger (`kayse-etl runs`); rerunning the same "
+            "command sends nothing new and writes the reports again",
+            err=True,
+        )
     if outcome.result is not None:
         end_line(outcome.result.outcome)
     raise typer.Exit(int(outcome.exit_code))
@@ -565,6 +587,7 @@ def load(
 def metadata(
     mapping: MappingOpt,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     format: FormatOpt = "text",
 ) -> None:
@@ -574,7 +597,10 @@ def metadata(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    check = run.check_mapping(mapping, connection=resolve_connection(base_url, api_key_file))
+    check = run.check_mapping(
+        mapping,
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
+    )
     if format == "json":
         _print_json(dataclasses.asdict(check))
     else:
@@ -662,6 +688,7 @@ def resolve(
         typer.Option("--resend", help="message: it did not go out; the next run of the same text sends it."),
     ] = False,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     format: FormatOpt = "text",
 ) -> None:
@@ -683,6 +710,7 @@ def resolve(
             bool(kayse_id is not None or recreate or from_csv),
             base_url,
             api_key_file,
+            allow_insecure_http,
         )
         return
     decisions: list[Decision] = []
@@ -705,7 +733,7 @@ def resolve(
         decisions = [Decision(kind, key, kayse_id)]
     settled, unmatched = run.resolve(
         decisions,
-        connection=resolve_connection(base_url, api_key_file),
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
         ledger_path=ledger,
         from_csv=from_csv,
     )
@@ -725,22 +753,44 @@ def rollback(
     run_id: Annotated[int, typer.Argument(help="The run to undo (see `kayse-etl runs`).", metavar="RUN")],
     ledger: ExistingLedgerOpt,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    with_dependent_cases: Annotated[
+        bool,
+        typer.Option(
+            "--with-dependent-cases",
+            help="Also delete the cases of later runs linked to this run's clients "
+            "(default: keep those clients, so no case loses its client).",
+        ),
+    ] = False,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     format: FormatOpt = "text",
 ) -> None:
-    """Delete from Kayse the clients and cases a run created (lists and campaigns: see README)."""
+    """Delete from Kayse the clients and cases a run created (lists and campaigns: see README).
+    A client a later run's case needs is kept, unless --with-dependent-cases."""
     from pipeline import run
-    from pipeline.report.text import render_rollback
+    from pipeline.model import RollbackPlan
+    from pipeline.report.text import render_rollback, render_rollback_plan
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    connection = resolve_connection(base_url, api_key_file)
-    if not yes:
-        if format == "json":
-            raise UserError("rollback --format json cannot ask for confirmation", hint="add --yes")
-        typer.confirm(f"Delete from Kayse every client and case run {run_id} created?", abort=True)
-    summary = run.rollback(run_id, connection=connection, ledger_path=ledger)
+    if not yes and format == "json":
+        raise UserError("rollback --format json cannot ask for confirmation", hint="add --yes")
+    connection = resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
+
+    def confirm(plan: RollbackPlan) -> bool:
+        if format == "json":  # --yes given: stdout stays the JSON summary
+            return True
+        typer.echo(render_rollback_plan(plan))
+        return yes or typer.confirm("Delete them from Kayse?", abort=True)
+
+    summary = run.rollback(
+        run_id,
+        connection=connection,
+        ledger_path=ledger,
+        with_dependent_cases=with_dependent_cases,
+        confirm=confirm,
+    )
     if format == "json":
         _print_json(dataclasses.asdict(summary))
     else:
@@ -770,6 +820,7 @@ def mappings_init(
     header_row: HeaderRowOpt = None,
     base_url: BaseUrlOpt = None,
     api_key_file: KeyFileOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     format: FormatOpt = "text",
 ) -> None:
     """Draft a commented mapping from a file's headers, ready for `validate` and for a person to edit.
@@ -781,7 +832,8 @@ def mappings_init(
 
     _check_format(format)
     key = resolve_api_key(api_key_file, required=False)
-    connection = Connection(resolve_base_url(base_url), key) if key else None
+    url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http) if key else None
+    connection = Connection(url, key, allow_insecure_http=allow_insecure_http) if url and key else None
     draft = run.draft_mapping(
         source,
         out=out,
@@ -819,6 +871,7 @@ def _resolve_message(
     other_flags: bool,
     base_url: str | None,
     api_key_file: Path | None,
+    allow_insecure_http: bool = False,
 ) -> None:
     from pipeline import run
     from pipeline.report.notify import render_message_resolved
@@ -830,7 +883,10 @@ def _resolve_message(
             hint="the KEY is what `kayse-etl uncertain` shows, e.g. sms:12:34:1a2b3c4d5e6f",
         )
     done = run.resolve_message(
-        key, sent=sent, connection=resolve_connection(base_url, api_key_file), ledger_path=ledger
+        key,
+        sent=sent,
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
+        ledger_path=ledger,
     )
     typer.echo(render_message_resolved(key, sent=sent, done=done), err=not done)
     if not done:
@@ -909,6 +965,7 @@ def notify(
         ),
     ] = None,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     plain: Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress bar.")] = False,
     format: FormatOpt = "text",
@@ -928,7 +985,7 @@ def notify(
             channel=channel,
             message_file=message_file,
             subject=subject,
-            base_url=resolve_base_url(base_url),
+            base_url=resolve_base_url(base_url, allow_insecure_http=allow_insecure_http),
             api_key=resolve_api_key(api_key_file, required=send),
             run_id=run_id,
             case_list=case_list,
@@ -967,7 +1024,10 @@ app.add_typer(crm_app, name="crm")
 
 @crm_app.command("integrations")
 def crm_integrations(
-    base_url: BaseUrlOpt = None, api_key_file: KeyFileOpt = None, format: FormatOpt = "text"
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
+    allow_insecure_http: InsecureHttpFlag = False,
 ) -> None:
     """The CRM integrations the account has connected (one request)."""
     from pipeline import run
@@ -975,7 +1035,9 @@ def crm_integrations(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    items = run.crm_integrations(connection=resolve_connection(base_url, api_key_file))
+    items = run.crm_integrations(
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
+    )
     if format == "json":
         _print_json({"integrations": items})
     else:
@@ -984,7 +1046,10 @@ def crm_integrations(
 
 @crm_app.command("outcome-types")
 def crm_outcome_types(
-    base_url: BaseUrlOpt = None, api_key_file: KeyFileOpt = None, format: FormatOpt = "text"
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
+    allow_insecure_http: InsecureHttpFlag = False,
 ) -> None:
     """The outcome types usable in CRM mappings and campaign workflows (one request)."""
     from pipeline import run
@@ -992,7 +1057,9 @@ def crm_outcome_types(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    items = run.crm_outcome_types(connection=resolve_connection(base_url, api_key_file))
+    items = run.crm_outcome_types(
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
+    )
     if format == "json":
         _print_json({"outcome_types": items})
     else:
@@ -1006,6 +1073,7 @@ def crm_fields_pull(
         typer.Option("--out", help="The YAML file to write (0600), in the API's own shape.", metavar="FILE"),
     ],
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     format: FormatOpt = "text",
 ) -> None:
@@ -1014,7 +1082,10 @@ def crm_fields_pull(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    mappings = run.crm_pull(connection=resolve_connection(base_url, api_key_file), out=out)
+    mappings = run.crm_pull(
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
+        out=out,
+    )
     if format == "json":
         _print_json({"mappings": mappings, "out": str(out)})
     else:
@@ -1030,6 +1101,7 @@ def crm_fields_push(
         bool, typer.Option("--yes", help="Send the changes (one request). Without it: show them only.")
     ] = False,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     format: FormatOpt = "text",
 ) -> None:
@@ -1039,7 +1111,11 @@ def crm_fields_push(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    outcome = run.crm_push(mapping_file, connection=resolve_connection(base_url, api_key_file), yes=yes)
+    outcome = run.crm_push(
+        mapping_file,
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
+        yes=yes,
+    )
     if format == "json":
         _print_json(push_summary(outcome))
     else:
@@ -1170,6 +1246,9 @@ def main() -> None:
             (OSError, ExitCode.USAGE),  # a file we could not write or read: permissions, a full disk
         )
         code = next((code for kind, code in exit_codes if isinstance(error, kind)), None)
+        machine = storage_problem(error, "a file") if isinstance(error, sqlite3.DatabaseError) else None
+        if machine is not None:  # SQLite's failures reach here only when no ledger named them
+            code = ExitCode.STOPPED
         if code is None:  # a bug: say so, show where, and keep its exit code apart from "rows rejected"
             import traceback
 
@@ -1189,19 +1268,23 @@ def main() -> None:
             message, hint = error.message, error.hint
         elif isinstance(error, AxiomaticSandboxError):
             message, hint = str(error), error.hint
+        elif machine is not None:
+            message, hint = machine[0], machine[1]
         else:
             assert isinstance(error, OSError)
-            where = f" {error.filename}" if error.filename else ""
-            message = f"{error.strerror or error}{where}"
-            hint = "check the path, its permissions and the free disk space"
+            shown = f" {printable(error.filename)}" if error.filename else ""
+            problem = storage_problem(error, f"the file{shown}")
+            message = problem[0] if problem else f"{error.strerror or error}{shown}"
+            hint = problem[1] if problem else "check the path, its permissions and the free disk space"
         if SESSION.format == "json":  # a script asked for JSON: it gets JSON, failures included
             typer.echo(
                 json.dumps({"error": message, "hint": hint, "exit_code": int(code)}, ensure_ascii=False)
             )
         else:
-            typer.echo(f"error: {message}", err=True)
+            # One line each, whatever a file name in them holds: control characters are shown escaped.
+            typer.echo(f"error: {printable(message)}", err=True)
             if hint:
-                typer.echo(f"hint: {hint}", err=True)
+                typer.echo(f"hint: {printable(hint)}", err=True)
         sys.exit(int(code))
 
 
