@@ -280,8 +280,8 @@ def _validate_linked(mapped: MappedFrames, spec: MappingSpec, today: dt.date) ->
     client_rejects = _located_rejects(client_side.rejects, client_side.located, client_side.orphans)
     columns = _columns(client_side)
     del client_side.work
+    contact_keys = columns[f"v{_client_key_index(client_checks)}"]  # every row's, rejected ones too
     clients, warnings = _clients(columns, ~client_side.rejected, client_checks, client_side.raw_values)
-    contact_keys = columns.pop(f"v{_client_key_index(client_checks)}")
     del columns
 
     rejected = case_side.rejected
@@ -360,7 +360,10 @@ def _contact_links(
             case_side.raw_values[check.raw_column].alias("__value")
             if check.raw_column
             else pl.lit(None, pl.String).alias("__value"),
-            pl.col("__key").is_in(clients.get_column(CLIENT_KEY).implode()).alias("__client"),
+            pl.col("__key")
+            .is_in(clients.get_column(CLIENT_KEY).implode())
+            .fill_null(False)
+            .alias("__client"),
         )
         .filter(~pl.col("__client"))
         .join(contact_rows, on="__key", how="left", maintain_order="left")
