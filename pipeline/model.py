@@ -186,7 +186,8 @@ PROBLEMS: dict[str, Problem] = {
         Problem(
             "lookup-missing",
             "a value refers to a row of another table that is not there",
-            "{field} '{value}' is not a {key} in {table_file}, so {column} cannot be looked up there",
+            "{field} '{value}' matches no row of {table_file} (column {key}), so its {column} cannot be "
+            "looked up",
         ),
         Problem(
             "contact-missing",
