@@ -1,4 +1,4 @@
-"""`python -m bench` (`make bench`): the validate benchmark, then the load benchmark.
+"""`python -m bench` (`make bench`): the validate benchmark, then the load and extract benchmarks.
 
 Usage: python -m bench [--rows N]   (default 1,000,000 rows for the validate benchmark)
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import load_bench, validate_bench
+from bench import extract_bench, load_bench, validate_bench
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     validate_bench.main(args.rows)
     load_bench.main()
+    extract_bench.main()
 
 
 if __name__ == "__main__":
