@@ -80,7 +80,10 @@ def validate(
     delimiter: DelimiterOpt = None,
     header_row: HeaderRowOpt = None,
     report_dir: Annotated[
-        Path | None, typer.Option(help="Write summary.json, rejects.csv, clients.csv, cases.csv here.")
+        Path | None,
+        typer.Option(
+            help="Write summary.json, rejects.csv, clients.csv, cases.csv, annotated.xlsx, report.html here."
+        ),
     ] = None,
     format: FormatOpt = "text",
 ) -> None:
@@ -312,7 +315,8 @@ def load(
         ),
     ] = None,
     report_dir: Annotated[
-        Path | None, typer.Option(help="Write the validation files plus load.json and failed.csv here.")
+        Path | None,
+        typer.Option(help="Write the validation files plus load.json, failed.csv and success.csv here."),
     ] = None,
     base_url: BaseUrlOpt = None,
     api_key_file: KeyFileOpt = None,

@@ -105,7 +105,7 @@ def main() -> None:
         sandbox.terminate()
         sandbox.wait(timeout=10)
     print(
-        f"\nReports: {OUT}/validate (rejects.csv, clients.csv, cases.csv, summary.json), {OUT}/load (load.json, failed.csv), {OUT}/rerun"
+        f"\nReports: {OUT}/validate (rejects.csv, annotated.xlsx, report.html, clients.csv, cases.csv, summary.json), {OUT}/load (load.json, failed.csv, success.csv, report.html), {OUT}/rerun"
     )
     print(f"Migration: the extract in {OUT}/crm, its reports in {OUT}/crm-validate and {OUT}/crm-load")
     print(f"Ledgers: {ledger}, {OUT / 'crm-ledger.sqlite'}. The sandboxes have stopped.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -23,6 +24,7 @@ from pipeline.model import (
     FailedRecord,
     LedgerEntry,
     ListOp,
+    LoadedRow,
     Plan,
     RecordOp,
     RecordRef,
@@ -73,6 +75,15 @@ class _Loader:
         self.case_ids = known(snapshot.cases)
         self.list_ids = known(snapshot.case_lists)
 
+    @contextmanager
+    def _counting(self, step: str) -> Iterator[None]:
+        """Count the requests sent inside the block against `step`, even when it raises."""
+        before = self.client.requests_sent
+        try:
+            yield
+        finally:
+            self.result.steps[step].requests += self.client.requests_sent - before
+
     # ---- steps 1 and 2: clients and cases ------------------------------------------------
 
     def records(self, step: str, ops: Sequence[RecordOp]) -> None:
@@ -92,7 +103,8 @@ class _Loader:
                 else:
                     sendable.append((op, body))
             if sendable:
-                self._send_records(step, sendable)
+                with self._counting(step):
+                    self._send_records(step, sendable)
             self.observer.advance(len(chunk))
 
     def _body(self, op: RecordOp) -> dict[str, Any] | None:
@@ -187,6 +199,19 @@ class _Loader:
             else:
                 updated[op.key] = payload_hash(body)
                 stats.updated += 1
+            if kind == "case":
+                client_ids = body.get("client_ids") or [None]
+                self.result.loaded.append(
+                    LoadedRow(
+                        op.source_file,
+                        op.source_row,
+                        op.client_key or "",
+                        client_ids[0],
+                        op.key,
+                        kayse_id,
+                        "created" if op.is_create else "updated",
+                    )
+                )
         if batch_id is not None:
             self.ledger.close_batch(self.target, batch_id, kind, created, dropped, uncertain=lost)
         if updated:
@@ -201,18 +226,22 @@ class _Loader:
             members = [k for k in op.new_case_keys if k in self.case_ids]
             list_id = op.kayse_id
             if op.recover:
-                list_id = self._recover_list(op)
+                with self._counting("case_lists"):
+                    list_id = self._recover_list(op)
             if list_id is None:
                 first, members = members[: self.plan.batch_size], members[self.plan.batch_size :]
-                list_id = self._create_list(op, first)
+                with self._counting("case_lists"):
+                    list_id = self._create_list(op, first)
                 if list_id is None:
                     self.observer.advance(1)
                     continue
             self.list_ids[op.key] = list_id
-            self._detach_moved(op, list_id)
+            with self._counting("membership"):
+                self._detach_moved(op, list_id)
             for chunk in _chunks(members, self.plan.batch_size):
                 try:
-                    self.client.case_lists.attach(list_id, [self.case_ids[k] for k in chunk])
+                    with self._counting("membership"):
+                        self.client.case_lists.attach(list_id, [self.case_ids[k] for k in chunk])
                 except RequestRejected as error:
                     membership.failed += len(chunk)
                     for key in chunk:
@@ -311,9 +340,10 @@ class _Loader:
                 )
                 continue
             body = {**op.payload, "case_list_id": list_id}
-            self._create_one(
-                "campaigns", "campaign", op.key, op.payload, partial(self.client.campaigns.create, **body)
-            )
+            with self._counting("campaigns"):
+                self._create_one(
+                    "campaigns", "campaign", op.key, op.payload, partial(self.client.campaigns.create, **body)
+                )
             self.observer.advance(1)
 
 

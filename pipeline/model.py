@@ -610,6 +610,10 @@ class ValidationResult:
     rejects: REJECT_SCHEMA, one row per problem; a rejected row contributes nothing.
     rejected_rows: the original columns (as read) of every rejected row, with SOURCE_FILE/SOURCE_ROW.
     warnings: REJECT_SCHEMA-shaped notes that did not reject a row (e.g. conflicting-contact).
+    source_rows: every row as read (original columns, SOURCE_FILE/SOURCE_ROW), in source order,
+             rows the reader could not take (ragged) included with empty cells: the annotated
+             workbook and failed.csv show them as the user knows them. Shares the extracted
+             frame's memory, so holding it costs no copy.
     """
 
     sources: tuple[SourceInfo, ...]
@@ -620,6 +624,7 @@ class ValidationResult:
     rejects: pl.DataFrame
     rejected_rows: pl.DataFrame
     warnings: pl.DataFrame = field(default_factory=empty_rejects)
+    source_rows: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     @property
     def rows_rejected(self) -> int:
@@ -767,6 +772,7 @@ class StepResult:
     uncertain: int = 0
     blocked: int = 0
     removed: int = 0  # membership: cases taken out of a list (their case type changed)
+    requests: int = 0  # API requests this step sent (retries and split batches included)
 
 
 @dataclass(frozen=True)
@@ -781,6 +787,19 @@ class FailedRecord:
     message: str
 
 
+@dataclass(frozen=True)
+class LoadedRow:
+    """A source row whose case Kayse accepted in this run, with the ids Kayse holds it under."""
+
+    source_file: str
+    source_row: int
+    client_key: str
+    client_id: int | None
+    case_key: str
+    case_id: int
+    action: Literal["created", "updated"]
+
+
 @dataclass
 class RunResult:
     """What a load did. Outcome: "ok", "rejected" (finished, some rows rejected or refused or
@@ -793,6 +812,7 @@ class RunResult:
     failed: list[FailedRecord] = field(default_factory=list)
     uncertain: list[RecordRef] = field(default_factory=list)
     blocked: list[RecordRef] = field(default_factory=list)
+    loaded: list[LoadedRow] = field(default_factory=list)  # cases created or updated, in plan order
     requests_sent: int = 0
     outcome: Literal["ok", "rejected", "stopped"] = "ok"
     stopped_reason: str | None = None

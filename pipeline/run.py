@@ -247,7 +247,8 @@ def load(
 
     Safe to rerun at any time with the same inputs: what is already in Kayse is skipped, what a
     crash left half-done is finished, and nothing is created twice. With `report_dir`, the
-    validation files (and, unless `dry_run`, load.json and failed.csv) are written there."""
+    validation files (and, unless `dry_run`, load.json, failed.csv, success.csv and report.html
+    with the load's steps) are written there."""
     from pipeline import load as load_stage
     from pipeline.kayse import KayseClient
 
@@ -285,7 +286,12 @@ def load(
 
         written = write_validation_report(validation, report_dir)
         if result is not None:
-            written += write_load_report(result, the_plan, report_dir)
+            # report.html is written again, now with the load's steps: listed once
+            written += [
+                path
+                for path in write_load_report(result, the_plan, report_dir, validation=validation)
+                if path not in written
+            ]
     return LoadOutcome(validation, the_plan, result, tuple(written))
 
 

@@ -185,6 +185,7 @@ def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None =
         rejects=rejects,
         rejected_rows=_rejected_rows(judged.raw, rejected, judged.orphans),
         warnings=warnings,
+        source_rows=_with_orphans(mapped.raw, judged.orphans),
     )
 
 
@@ -320,6 +321,14 @@ def _validate_linked(mapped: MappedFrames, spec: MappingSpec, today: dt.date) ->
             how="diagonal_relaxed",
         ),
         warnings=warnings,
+        # both tables' rows as read, each table's columns (the other's empty), in table order
+        source_rows=pl.concat(
+            [
+                _with_orphans(mapped.client_raw, client_side.orphans),
+                _with_orphans(mapped.raw, case_side.orphans),
+            ],
+            how="diagonal_relaxed",
+        ),
     )
 
 
@@ -401,6 +410,20 @@ def _contact_links(
         message=message,
         **{_ORDER: pl.lit(len(case_checks) + 1, dtype=pl.Int64)},
     )
+
+
+def _with_orphans(raw: pl.DataFrame, orphans: pl.DataFrame) -> pl.DataFrame:
+    """Every row read, the reader's left-out rows appended with empty cells. Appended without a
+    copy of `raw` (a second chunk), so the result holds what the extract already held."""
+    if orphans.height == 0:
+        return raw
+    filler = orphans.select(
+        [
+            pl.col(name).cast(dtype) if name in (SOURCE_FILE, SOURCE_ROW) else pl.lit(None, dtype).alias(name)
+            for name, dtype in raw.schema.items()
+        ]
+    )
+    return pl.concat([raw, filler], how="vertical", rechunk=False)
 
 
 def _normalize_all(

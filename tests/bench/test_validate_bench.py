@@ -13,3 +13,6 @@ def test_benchmark_runs_the_cli_and_measures_it() -> None:
     assert result.ratio == result.validate_seconds / result.baseline_seconds
     assert result.peak_memory_mb > 10  # the child's own peak, not zero
     assert "3,000 rows" in result.describe()
+    assert result.annotated_rows == 3000 and result.annotated_seconds > 0
+    assert result.annotated_ratio > 0
+    assert "annotated.xlsx of 3,000 rows" in result.describe()

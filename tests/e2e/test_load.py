@@ -587,8 +587,11 @@ def test_the_library_keywords_do_what_the_flags_do(sandbox: Any, tmp_path: Path)
         "clients.csv",
         "cases.csv",
         "warnings.csv",
+        "annotated.xlsx",
+        "report.html",
         "load.json",
         "failed.csv",
+        "success.csv",
     ]
     assert all(p.parent == report and p.stat().st_size > 0 for p in outcome.report_files)
     assert json.loads((report / "load.json").read_text())["run_id"] == outcome.result.run_id
