@@ -9,13 +9,14 @@ so it never shows in `ps` or shell history.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pipeline.model import Decision, ExitCode, UserError
+from pipeline.model import Decision, ExitCode, UserError, printable, storage_problem
 
 app = typer.Typer(
     name="kayse-etl",
@@ -112,7 +113,7 @@ def validate(
     if report_dir is not None:
         # with --format json, stdout stays pure JSON
         names = ", ".join(path.name for path in outcome.report_files)
-        typer.echo(f"Report written to {report_dir}: {names}", err=format == "json")
+        typer.echo(f"Report written to {printable(report_dir)}: {printable(names)}", err=format == "json")
     raise typer.Exit(int(outcome.exit_code))
 
 
@@ -243,7 +244,7 @@ def plan(
     delimiter: DelimiterOpt = None,
     header_row: HeaderRowOpt = None,
     campaign: CampaignFlag = False,
-    batch_size: BatchOpt = 100,
+    batch_size: BatchOpt = 500,
     base_url: BaseUrlOpt = None,
     api_key_file: KeyFileOpt = None,
     check_quota: Annotated[
@@ -304,7 +305,7 @@ def load(
     delimiter: DelimiterOpt = None,
     header_row: HeaderRowOpt = None,
     campaign: CampaignFlag = False,
-    batch_size: BatchOpt = 100,
+    batch_size: BatchOpt = 500,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and plan, then stop: send nothing.")
     ] = False,
@@ -362,8 +363,16 @@ def load(
     else:
         typer.echo(render_rows_valid(outcome.validation))
         typer.echo(render_plan(outcome.plan) if outcome.result is None else render_load(outcome.result))
-        if report_dir is not None:
-            typer.echo(f"reports written to {report_dir}")
+        if report_dir is not None and outcome.report_error is None:
+            typer.echo(f"reports written to {printable(report_dir)}")
+    if outcome.report_error is not None:
+        # The load's outcome stands (and its exit code): only the files are missing.
+        typer.echo(f"error: the reports were not written: {outcome.report_error}", err=True)
+        typer.echo(
+            "hint: the load itself is recorded in the ledger (`kayse-etl runs`); rerunning the same "
+            "command sends nothing new and writes the reports again",
+            err=True,
+        )
     raise typer.Exit(int(outcome.exit_code))
 
 
@@ -484,18 +493,37 @@ def rollback(
     run_id: Annotated[int, typer.Argument(help="The run to undo (see `kayse-etl runs`).")],
     ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger.")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    with_dependent_cases: Annotated[
+        bool,
+        typer.Option(
+            "--with-dependent-cases",
+            help="Also delete the cases of later runs linked to this run's clients "
+            "(default: keep those clients, so no case loses its client).",
+        ),
+    ] = False,
     base_url: BaseUrlOpt = None,
     api_key_file: KeyFileOpt = None,
 ) -> None:
-    """Delete from Kayse the clients and cases a run created (lists and campaigns: see README)."""
+    """Delete from Kayse the clients and cases a run created (lists and campaigns: see README).
+    A client a later run's case needs is kept, unless --with-dependent-cases."""
     from pipeline import run
-    from pipeline.report.text import render_rollback
+    from pipeline.model import RollbackPlan
+    from pipeline.report.text import render_rollback, render_rollback_plan
     from pipeline.settings import resolve_connection
 
     connection = resolve_connection(base_url, api_key_file)
-    if not yes:
-        typer.confirm(f"Delete from Kayse every client and case run {run_id} created?", abort=True)
-    summary = run.rollback(run_id, connection=connection, ledger_path=ledger)
+
+    def confirm(plan: RollbackPlan) -> bool:
+        typer.echo(render_rollback_plan(plan))
+        return yes or typer.confirm("Delete them from Kayse?", abort=True)
+
+    summary = run.rollback(
+        run_id,
+        connection=connection,
+        ledger_path=ledger,
+        with_dependent_cases=with_dependent_cases,
+        confirm=confirm,
+    )
     typer.echo(render_rollback(summary))
     raise typer.Exit(int(summary.exit_code))
 
@@ -829,6 +857,9 @@ def main() -> None:
             (OSError, ExitCode.USAGE),  # a file we could not write or read: permissions, a full disk
         )
         code = next((code for kind, code in exit_codes if isinstance(error, kind)), None)
+        machine = storage_problem(error, "a file") if isinstance(error, sqlite3.DatabaseError) else None
+        if machine is not None:  # SQLite's failures reach here only when no ledger named them
+            code = ExitCode.STOPPED
         if code is None:  # a bug: say so, show where, and keep its exit code apart from "rows rejected"
             import traceback
 
@@ -845,14 +876,18 @@ def main() -> None:
             message, hint = error.message, error.hint
         elif isinstance(error, AxiomaticSandboxError):
             message, hint = str(error), error.hint
+        elif machine is not None:
+            message, hint = machine[0], machine[1]
         else:
             assert isinstance(error, OSError)
-            where = f" {error.filename}" if error.filename else ""
-            message = f"{error.strerror or error}{where}"
-            hint = "check the path, its permissions and the free disk space"
-        typer.echo(f"error: {message}", err=True)
+            shown = f" {printable(error.filename)}" if error.filename else ""
+            problem = storage_problem(error, f"the file{shown}")
+            message = problem[0] if problem else f"{error.strerror or error}{shown}"
+            hint = problem[1] if problem else "check the path, its permissions and the free disk space"
+        # One line each, whatever a file name in them holds: control characters are shown escaped.
+        typer.echo(f"error: {printable(message)}", err=True)
         if hint:
-            typer.echo(f"hint: {hint}", err=True)
+            typer.echo(f"hint: {printable(hint)}", err=True)
         sys.exit(int(code))
 
 

@@ -13,6 +13,7 @@ mapping whose clients and cases come from separate files).
 from __future__ import annotations
 
 import dataclasses
+import stat
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Literal
 from pipeline.extract._package import find_workbook_part
 from pipeline.extract.csv_reader import read_csv, read_file_bytes
 from pipeline.extract.xlsx_reader import read_xlsx
-from pipeline.model import Extracted, UserError
+from pipeline.model import Extracted, UserError, printable
 
 __all__ = ["read_source", "read_sources", "read_tables", "sniff_format"]
 
@@ -106,9 +107,15 @@ def read_source(
     """
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{path}: no such file", "check the path and the file name")
+        raise UserError(f"{printable(path)}: no such file", "check the path and the file name")
     if path.is_dir():
-        raise UserError(f"{path} is a folder, not a file", "pass the spreadsheet files inside it")
+        raise UserError(f"{printable(path)} is a folder, not a file", "pass the spreadsheet files inside it")
+    if not stat.S_ISREG(path.stat().st_mode):
+        # A pipe (/dev/stdin too), a device or a socket would be read forever, or never end.
+        raise UserError(
+            f"{printable(path)} is not a regular file (a pipe, device or socket)",
+            "save the data to a file and pass that file",
+        )
     # Only the head here: the CSV reader reads the whole file itself, so that no caller keeps a
     # second reference to its bytes alive while the frame is built.
     head = _read_head(path)
@@ -187,11 +194,14 @@ def read_tables(
         name = by_name.get(given.name.lower())
         if name is None:
             raise UserError(
-                f"{given} is not one of the tables this mapping reads: " + ", ".join(tables.values()),
+                f"{printable(given)} is not one of the tables this mapping reads: "
+                + ", ".join(tables.values()),
                 "pass the folder that holds them, or rename the file to its table's name",
             )
         if name in found:
-            raise UserError(f"{tables[name]} was given twice ({found[name]} and {given})")
+            raise UserError(
+                f"{printable(tables[name])} was given twice ({printable(found[name])} and {printable(given)})"
+            )
         found[name] = given
     for folder in folders:
         present = {entry.name.lower(): entry for entry in folder.iterdir() if entry.is_file()}
@@ -200,7 +210,7 @@ def read_tables(
                 found[name] = present[file_name.lower()]
     missing = [file_name for name, file_name in tables.items() if name not in found]
     if missing:
-        where = ", ".join(str(f) for f in folders) if folders else "the files given"
+        where = ", ".join(printable(f) for f in folders) if folders else "the files given"
         raise UserError(
             f"{where}: missing {', '.join(missing)} (the mapping reads " + ", ".join(tables.values()) + ")",
             "pass the folder the export wrote, or every table file",

@@ -21,12 +21,54 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pipeline.kayse.errors import KayseError, OutcomeUnknown, RequestRejected
+from pipeline.kayse.errors import BatchTooLarge, KayseError, OutcomeUnknown, RequestRejected
 
 log = logging.getLogger("pipeline.kayse")
 
 SPLITTABLE_STATUSES = frozenset({400, 413, 422})
 """Whole-batch refusals worth splitting: invalid item, payload too large, unprocessable."""
+
+
+_CAP_NAMED = re.compile(
+    r"(?:at most|no more than|up to|maximum(?: of)?|max(?:imum)?\.?|limit(?: of| is)?)\s*:?\s*(\d+)\s*"
+    r"(?:items|records|entries|elements|objects|ids)"
+    r"|(?:batch|bulk|request) size (?:limit |maximum )?(?:is |of )?(?:at most )?(\d+)",
+    re.IGNORECASE,
+)
+_ITEM_POSITION = re.compile(r"\[\d+\]")
+
+
+def as_batch_too_large(refusal: RequestRejected, items: int) -> BatchTooLarge | None:
+    """The refusal as a `BatchTooLarge` when it is about the size of a batch of `items`, else None.
+
+    A 413 always is; a 400 is when its text names a cap below `items` ("at most 150 items per
+    request") and points at no item ("clients[3]: ..." is one bad record, not the size).
+    """
+    if isinstance(refusal, BatchTooLarge):
+        return refusal
+    text = " ".join(part for part in (refusal.error, refusal.api_message) if part)
+    match = None if _ITEM_POSITION.search(text) else _CAP_NAMED.search(text)
+    cap = int(match.group(1) or match.group(2)) if match else None
+    if cap is not None and not 1 <= cap < items:
+        cap = None
+    if refusal.status != 413 and cap is None:
+        return None
+    summary = f"the account refuses bulk requests of {items} items" + (
+        f" (at most {cap})" if cap is not None else ""
+    )
+    too_large = BatchTooLarge(
+        summary,
+        cap=cap,
+        items=items,
+        body=refusal.body,
+        method=refusal.method,
+        path=refusal.path,
+        status=refusal.status,
+        error=refusal.error,
+        api_message=refusal.api_message,
+    )
+    too_large.settled = refusal.settled
+    return too_large
 
 
 @dataclass(frozen=True)
@@ -248,6 +290,11 @@ class _ChunkSettler:
                 not_sent=not_sent,
             ) from None
         except RequestRejected as refusal:
+            too_large = as_batch_too_large(refusal, len(batch))
+            if too_large is not None:
+                # No item is bad: the caller resends in batches that fit (see BatchTooLarge).
+                too_large.settled = tuple(self.settled[i] for i in self.chunk if i in self.settled)
+                raise too_large from None
             if refusal.status not in SPLITTABLE_STATUSES:
                 raise
             return refusal

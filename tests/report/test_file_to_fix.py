@@ -16,7 +16,7 @@ from typing import Any
 from bench.generate import GENERIC_HEADERS
 from bench.make_samples import SAMPLE_DIR
 from pipeline import run
-from pipeline.kayse.client import KayseClient
+from pipeline.kayse import KayseClient
 from pipeline.report.load import write_load_report
 from pipeline.report.validation import write_validation_report
 from pipeline.settings import Connection

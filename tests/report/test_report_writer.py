@@ -44,14 +44,28 @@ def is_plain_signed_number(text: str) -> bool:
     )
 
 
+def escaped_controls(text: str) -> str:
+    """Every control character but tab and line ends written as its escape (\\x1b)."""
+    return "".join(
+        repr(c)[1:-1] if (ord(c) < 32 or 127 <= ord(c) < 160) and c not in "\t\n\r" else c for c in text
+    )
+
+
 @given(st.one_of(formula_ish, st.text()))
 def test_a_neutralized_cell_never_starts_a_formula_and_loses_nothing(text: str) -> None:
     safe = neutralize_cell(text)
-    if text.startswith(TRIGGERS) and not is_plain_signed_number(text):
-        assert safe == "'" + text
+    visible = escaped_controls(text)  # an escape sequence cannot reach a terminal
+    if visible.startswith(TRIGGERS) and not is_plain_signed_number(visible):
+        assert safe == "'" + visible
     else:
-        assert safe == text
+        assert safe == visible
     assert neutralize_cell(safe) == safe
+
+
+def test_escape_sequences_and_c1_bytes_are_written_visibly() -> None:
+    assert neutralize_cell("Ty\x1b[31mler\x9b") == "Ty\\x1b[31mler\\x9b"
+    assert neutralize_cell("\x1b]0;title\x07=x") == "\\x1b]0;title\\x07=x"
+    assert neutralize_cell("two\nlines\tand a tab") == "two\nlines\tand a tab"  # CSV quoting carries these
 
 
 @given(st.lists(st.one_of(st.none(), formula_ish, st.text()), max_size=30))
