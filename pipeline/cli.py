@@ -220,6 +220,14 @@ BaseUrlOpt = Annotated[
     str | None,
     typer.Option("--base-url", help="Kayse API base URL (default: $KAYSE_BASE_URL, else production)."),
 ]
+InsecureHttpFlag = Annotated[
+    bool,
+    typer.Option(
+        "--allow-insecure-http",
+        help="Allow a plain http:// base URL to a host that is not this machine (sends the key unencrypted; "
+        "or set KAYSE_ALLOW_INSECURE_HTTP=1).",
+    ),
+]
 KeyFileOpt = Annotated[
     Path | None,
     typer.Option("--api-key-file", help="Read the API key from this file (default: $KAYSE_API_KEY)."),
@@ -246,6 +254,7 @@ def plan(
     campaign: CampaignFlag = False,
     batch_size: BatchOpt = 500,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     check_quota: Annotated[
         bool,
@@ -263,13 +272,13 @@ def plan(
     from pipeline.settings import Connection, resolve_api_key, resolve_base_url
 
     _check_format(format)
-    url = resolve_base_url(base_url)
+    url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
     # Planning needs no key (the ledger knows its targets); only --check-quota sends a request.
     key = resolve_api_key(api_key_file, required=check_quota)
     outcome = run.plan(
         sources,
         mapping,
-        connection=Connection(url, key) if key else None,
+        connection=Connection(url, key, allow_insecure_http=allow_insecure_http) if key else None,
         base_url=url,
         ledger_path=ledger,
         campaign=campaign,
@@ -320,6 +329,7 @@ def load(
         typer.Option(help="Write the validation files plus load.json, failed.csv and success.csv here."),
     ] = None,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     plain: Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress bar.")] = False,
     format: FormatOpt = "text",
@@ -332,7 +342,7 @@ def load(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    connection = resolve_connection(base_url, api_key_file)
+    connection = resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
     observer = None if dry_run else make_observer(force_plain=plain or format == "json")
     try:
         outcome = run.load(
@@ -380,6 +390,7 @@ def load(
 def metadata(
     mapping: MappingOpt,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
 ) -> None:
     """Compare the mapping's allowed case types and statuses with the Kayse account's (one request)."""
@@ -387,7 +398,10 @@ def metadata(
     from pipeline.report.text import render_mapping_check
     from pipeline.settings import resolve_connection
 
-    check = run.check_mapping(mapping, connection=resolve_connection(base_url, api_key_file))
+    check = run.check_mapping(
+        mapping,
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
+    )
     typer.echo(render_mapping_check(check))
     raise typer.Exit(int(check.exit_code))
 
@@ -442,6 +456,7 @@ def resolve(
         typer.Option("--resend", help="message: it did not go out; the next run of the same text sends it."),
     ] = False,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
 ) -> None:
     """Settle uncertain records, knowingly: record the Kayse id you found, or have them re-created.
@@ -461,6 +476,7 @@ def resolve(
             bool(kayse_id is not None or recreate or from_csv),
             base_url,
             api_key_file,
+            allow_insecure_http,
         )
         return
     decisions: list[Decision] = []
@@ -477,7 +493,7 @@ def resolve(
         decisions = [Decision(kind, key, kayse_id)]
     settled, unmatched = run.resolve(
         decisions,
-        connection=resolve_connection(base_url, api_key_file),
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
         ledger_path=ledger,
         from_csv=from_csv,
     )
@@ -502,6 +518,7 @@ def rollback(
         ),
     ] = False,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
 ) -> None:
     """Delete from Kayse the clients and cases a run created (lists and campaigns: see README).
@@ -511,7 +528,7 @@ def rollback(
     from pipeline.report.text import render_rollback, render_rollback_plan
     from pipeline.settings import resolve_connection
 
-    connection = resolve_connection(base_url, api_key_file)
+    connection = resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
 
     def confirm(plan: RollbackPlan) -> bool:
         typer.echo(render_rollback_plan(plan))
@@ -540,6 +557,7 @@ def _resolve_message(
     other_flags: bool,
     base_url: str | None,
     api_key_file: Path | None,
+    allow_insecure_http: bool = False,
 ) -> None:
     from pipeline import run
     from pipeline.report.notify import render_message_resolved
@@ -551,7 +569,10 @@ def _resolve_message(
             hint="the KEY is what `kayse-etl uncertain` shows, e.g. sms:12:34:1a2b3c4d5e6f",
         )
     done = run.resolve_message(
-        key, sent=sent, connection=resolve_connection(base_url, api_key_file), ledger_path=ledger
+        key,
+        sent=sent,
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
+        ledger_path=ledger,
     )
     typer.echo(render_message_resolved(key, sent=sent, done=done), err=not done)
     if not done:
@@ -611,6 +632,7 @@ def notify(
         typer.Option("--report-dir", help="Write notify.json and skipped.csv (ids and reasons) here."),
     ] = None,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     plain: Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress bar.")] = False,
     format: FormatOpt = "text",
@@ -630,7 +652,7 @@ def notify(
             channel=channel,
             message_file=message_file,
             subject=subject,
-            base_url=resolve_base_url(base_url),
+            base_url=resolve_base_url(base_url, allow_insecure_http=allow_insecure_http),
             api_key=resolve_api_key(api_key_file, required=send),
             run_id=run_id,
             case_list=case_list,
@@ -669,7 +691,10 @@ app.add_typer(crm_app, name="crm")
 
 @crm_app.command("integrations")
 def crm_integrations(
-    base_url: BaseUrlOpt = None, api_key_file: KeyFileOpt = None, format: FormatOpt = "text"
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
+    allow_insecure_http: InsecureHttpFlag = False,
 ) -> None:
     """The CRM integrations the account has connected (one request)."""
     from pipeline import run
@@ -677,7 +702,9 @@ def crm_integrations(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    items = run.crm_integrations(connection=resolve_connection(base_url, api_key_file))
+    items = run.crm_integrations(
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
+    )
     if format == "json":
         _print_json({"integrations": items})
     else:
@@ -686,7 +713,10 @@ def crm_integrations(
 
 @crm_app.command("outcome-types")
 def crm_outcome_types(
-    base_url: BaseUrlOpt = None, api_key_file: KeyFileOpt = None, format: FormatOpt = "text"
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
+    allow_insecure_http: InsecureHttpFlag = False,
 ) -> None:
     """The outcome types usable in CRM mappings and campaign workflows (one request)."""
     from pipeline import run
@@ -694,7 +724,9 @@ def crm_outcome_types(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    items = run.crm_outcome_types(connection=resolve_connection(base_url, api_key_file))
+    items = run.crm_outcome_types(
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
+    )
     if format == "json":
         _print_json({"outcome_types": items})
     else:
@@ -707,6 +739,7 @@ def crm_fields_pull(
         Path, typer.Option("--out", help="The YAML file to write (0600), in the API's own shape.")
     ],
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     format: FormatOpt = "text",
 ) -> None:
@@ -715,7 +748,10 @@ def crm_fields_pull(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    mappings = run.crm_pull(connection=resolve_connection(base_url, api_key_file), out=out)
+    mappings = run.crm_pull(
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
+        out=out,
+    )
     if format == "json":
         _print_json({"mappings": mappings, "out": str(out)})
     else:
@@ -729,6 +765,7 @@ def crm_fields_push(
         bool, typer.Option("--yes", help="Send the changes (one request). Without it: show them only.")
     ] = False,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     format: FormatOpt = "text",
 ) -> None:
@@ -738,7 +775,11 @@ def crm_fields_push(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    outcome = run.crm_push(mapping_file, connection=resolve_connection(base_url, api_key_file), yes=yes)
+    outcome = run.crm_push(
+        mapping_file,
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
+        yes=yes,
+    )
     if format == "json":
         _print_json(push_summary(outcome))
     else:

@@ -168,7 +168,11 @@ class _Loader:
         batch_id = self.ledger.open_batch(self.target, self.run_id, kind, creates) if creates else None
         upsert = self.client.upsert_clients if kind == "client" else self.client.upsert_cases
         try:
-            results = upsert(bodies, chunk_size=len(bodies))
+            results = upsert(
+                bodies,
+                chunk_size=len(bodies),
+                known_ids=set((self.client_ids if kind == "client" else self.case_ids).values()),
+            )
         except KayseError as error:
             # Part of a split batch may have landed before the error: record what is known.
             # Anything raised before the bytes left (a stop asked for during the rate-limit

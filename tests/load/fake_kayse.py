@@ -119,11 +119,13 @@ class FakeKayse:
     # ---- the bulk upserts (pipeline.kayse.KayseClient.upsert_clients / upsert_cases) --------
 
     def upsert_clients(
-        self, items: Sequence[dict[str, Any]], *, chunk_size: int = 100
+        self, items: Sequence[dict[str, Any]], *, chunk_size: int = 100, known_ids: Any = ()
     ) -> list[BulkItemResult]:
         return self._upsert("upsert_clients", self.clients, items)
 
-    def upsert_cases(self, items: Sequence[dict[str, Any]], *, chunk_size: int = 100) -> list[BulkItemResult]:
+    def upsert_cases(
+        self, items: Sequence[dict[str, Any]], *, chunk_size: int = 100, known_ids: Any = ()
+    ) -> list[BulkItemResult]:
         return self._upsert("upsert_cases", self.cases, items)
 
     def _upsert(
