@@ -26,7 +26,13 @@ app = typer.Typer(
     add_completion=False,
 )
 
-Sources = Annotated[list[Path], typer.Argument(help="CSV or XLSX files to read.", show_default=False)]
+Sources = Annotated[
+    list[Path],
+    typer.Argument(
+        help="CSV or XLSX files to read; for a mapping with tables: the folder holding them (or the table files).",
+        show_default=False,
+    ),
+]
 MappingOpt = Annotated[Path, typer.Option("--mapping", "-m", help="Mapping file (YAML), see mappings/.")]
 SheetOpt = Annotated[str | None, typer.Option("--sheet", help="XLSX sheet name (default: the first).")]
 EncodingOpt = Annotated[

@@ -92,6 +92,9 @@ def validate(
 ) -> ValidationOutcome:
     """Read the sources, map them with the mapping file and check every row: no network.
 
+    `sources` are files; for a mapping with `tables:` (clients and cases in separate files),
+    the folder that holds the tables and/or the table files themselves.
+
     extract → map → validate, each stage handed the previous one's value. `encoding` and
     `delimiter` override what the CSV reader detects; `today` (default: the local date) is the
     limit for dates of birth in the future. With `report_dir`, the report files are written
@@ -125,14 +128,23 @@ def _checked(
     header_row: int | None,
     today: date | None,
 ) -> ValidationResult:
-    from pipeline.extract import read_sources
+    from pipeline.extract import read_sources, read_tables
     from pipeline.mapping import apply_mapping, load_mapping
+    from pipeline.model import Extracted
     from pipeline.validate import validate as validate_rows
 
     spec = load_mapping(mapping)
-    extracted = read_sources(
-        sources, sheet=sheet, encoding=encoding, delimiter=delimiter, header_row=header_row
-    )
+    options: dict[str, Any] = {
+        "sheet": sheet,
+        "encoding": encoding,
+        "delimiter": delimiter,
+        "header_row": header_row,
+    }
+    extracted: list[Extracted] | dict[str, Extracted]
+    if spec.linked:  # clients and cases in separate tables: a folder, or the table files
+        extracted = read_tables(sources, spec.tables, **options)
+    else:
+        extracted = read_sources(sources, **options)
     mapped = apply_mapping(extracted, spec)
     return validate_rows(mapped, spec, today=today)
 
@@ -145,7 +157,10 @@ def default_ledger_path(mapping: Path) -> Path:
     return mapping.with_name(mapping.stem + ".ledger.sqlite")
 
 
-def _inputs(sources: list[Path], validation: ValidationResult) -> dict[str, Any]:
+def _inputs(validation: ValidationResult) -> dict[str, Any]:
+    """The files actually read (a folder's tables, not the folder), by name and content hash."""
+    sources = [Path(info.path) for info in validation.sources]
+
     def sha256(path: Path) -> str:
         digest = hashlib.sha256()
         with open(path, "rb") as handle:
@@ -277,7 +292,7 @@ def load(
             links = {op.key: op.client_key for op in the_plan.cases if op.client_key}
             if links:
                 ledger.record_case_clients(target, links)
-            run_id = ledger.start_run(target, "load", _inputs(sources, validation), the_plan.total_requests)
+            run_id = ledger.start_run(target, "load", _inputs(validation), the_plan.total_requests)
             with SignalGuard() as guard:
                 client = KayseClient(
                     connection.base_url,
