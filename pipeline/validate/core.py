@@ -35,7 +35,7 @@ from pipeline.model import (
 )
 from pipeline.validate import normalize as n
 from pipeline.validate.phones import to_e164
-from pipeline.validate.schema import case_schema, check_output, client_schema, ordered_fields
+from pipeline.validate.schema import case_contract, check_output, client_contract, ordered_fields
 
 _ROW = "__row"  # position of the row in the mapped frames: 0..rows-1 (extract-only problems after)
 _ORDER = "__order"  # position of the check, so a row's problems are listed in mapping order
@@ -154,8 +154,8 @@ def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None =
     cases = _cases(columns, ~rejected, checks)
     clients, warnings = _clients(columns, ~rejected, checks, raw_values)
     del columns
-    check_output(clients, client_schema(spec))
-    check_output(cases, case_schema(spec))
+    check_output(clients, client_contract(spec))
+    check_output(cases, case_contract(spec))
 
     rejected_rows = (
         pl.concat([raw.filter(rejected), orphans], how="diagonal_relaxed")
