@@ -1,7 +1,9 @@
-"""`python -m bench` (`make bench`): the validate benchmark (CSV and workbook), then the load benchmark.
+"""`python -m bench` (`make bench`): the validate benchmark (CSV and workbook), then the load and
+extract benchmarks.
 
 Usage: python -m bench [--rows N] [--xlsx-rows N] [--rounds N] [--skip-load]
-(defaults: 1,000,000 CSV rows, 100,000 workbook rows, 3 alternated rounds; 0 rows skips that input)
+(defaults: 1,000,000 CSV rows, 100,000 workbook rows, 3 alternated rounds; 0 rows skips that input;
+--skip-load runs only the validate benchmark)
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     validate_bench.main(args.rows, args.xlsx_rows, args.rounds)
     if not args.skip_load:
-        from bench import load_bench
+        from bench import extract_bench, load_bench
 
         load_bench.main()
+        extract_bench.main()
 
 
 if __name__ == "__main__":

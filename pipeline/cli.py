@@ -154,27 +154,51 @@ def sandbox(
         typer.Option("--strict", help="Reject unknown fields and duplicate case_number values with 400."),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print a line per request.")] = False,
+    axiomatic_port: Annotated[
+        int | None,
+        typer.Option(
+            "--axiomatic-port",
+            help="Also serve the local Axiomatic CRM (for `extract axiomatic`) on this port, "
+            "e.g. 8766 (0 = any free port). Default: off.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run a local Kayse-compatible API (for rehearsals, the demo and the tests)."""
-    # The sandbox is a tool of its own, not a stage of the flow: the CLI only starts it.
+    """Run a local Kayse-compatible API (for rehearsals, the demo and the tests), and with
+    --axiomatic-port a local Axiomatic CRM beside it, so a whole migration can be rehearsed."""
+    # The sandboxes are tools of their own, not stages of the flow: the CLI only starts them.
     from pipeline.sandbox.server import SandboxConfig, serve
 
-    serve(
-        SandboxConfig(
-            host=host,
-            port=port,
-            db_path=str(db) if db else None,
-            api_keys=tuple(api_key or ()),
-            rate_limit=rate_limit,
-            rate_window=rate_window,
-            bulk_max=bulk_max,
-            bulk_mode=bulk_mode,
-            faults=faults,
-            strict=strict,
-        ),
-        announce=lambda line: typer.echo(line),
-        log_requests=not quiet,
-    )
+    axiomatic = None
+    if axiomatic_port is not None:
+        from pipeline.axiomatic_sandbox import AxiomaticConfig, start_in_thread
+        from pipeline.axiomatic_sandbox.server import describe_startup
+
+        axiomatic_config = AxiomaticConfig(host=host, port=axiomatic_port)
+        axiomatic = start_in_thread(axiomatic_config)
+        for line in describe_startup(axiomatic_config, axiomatic.port)[:-1]:
+            typer.echo(line)
+    try:
+        serve(
+            SandboxConfig(
+                host=host,
+                port=port,
+                db_path=str(db) if db else None,
+                api_keys=tuple(api_key or ()),
+                rate_limit=rate_limit,
+                rate_window=rate_window,
+                bulk_max=bulk_max,
+                bulk_mode=bulk_mode,
+                faults=faults,
+                strict=strict,
+            ),
+            announce=lambda line: typer.echo(line),
+            log_requests=not quiet,
+        )
+    finally:
+        if axiomatic is not None:
+            axiomatic.stop()
+            typer.echo("local Axiomatic stopped")
 
 
 # ---- plan / load / runs (loader) -----------------------------------------------------
@@ -372,13 +396,14 @@ def uncertain(
     from pipeline import run
     from pipeline.report.text import render_uncertain
 
-    typer.echo(render_uncertain(run.list_uncertain(ledger, template=csv_out)))
+    rows = run.list_uncertain(ledger, template=csv_out)
+    typer.echo(render_uncertain(rows, run.list_uncertain_messages(ledger)))
 
 
 @app.command()
 def resolve(
     ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger.")],
-    kind: Annotated[str | None, typer.Argument(help="client, case, case_list or campaign.")] = None,
+    kind: Annotated[str | None, typer.Argument(help="client, case, case_list, campaign or message.")] = None,
     key: Annotated[
         str | None, typer.Argument(help="The key `kayse-etl uncertain` shows, e.g. import:C-1001.")
     ] = None,
@@ -390,15 +415,35 @@ def resolve(
         Path | None,
         typer.Option("--from-csv", help="Decisions for many records: columns kind, key, kayse_id."),
     ] = None,
+    sent: Annotated[
+        bool, typer.Option("--sent", help="message: it went out (seen in Kayse); never send it again.")
+    ] = False,
+    resend: Annotated[
+        bool,
+        typer.Option("--resend", help="message: it did not go out; the next run of the same text sends it."),
+    ] = False,
     base_url: BaseUrlOpt = None,
     api_key_file: KeyFileOpt = None,
 ) -> None:
     """Settle uncertain records, knowingly: record the Kayse id you found, or have them re-created.
-    Also re-points any record whose Kayse copy was deleted (--recreate) or merged (--kayse-id)."""
+    Also re-points any record whose Kayse copy was deleted (--recreate) or merged (--kayse-id).
+    For an uncertain message: `resolve message KEY --sent` or `--resend`."""
     from pipeline import run
     from pipeline.report.text import render_settled, render_unmatched
     from pipeline.settings import resolve_connection
 
+    if kind == "message" or sent or resend:
+        _resolve_message(
+            ledger,
+            kind,
+            key,
+            sent,
+            resend,
+            bool(kayse_id is not None or recreate or from_csv),
+            base_url,
+            api_key_file,
+        )
+        return
     decisions: list[Decision] = []
     if from_csv is not None:
         if kind or key or kayse_id is not None or recreate:
@@ -445,6 +490,291 @@ def rollback(
     raise typer.Exit(int(summary.exit_code))
 
 
+# ---- notify: messages to the clients of loaded cases ----------------------------------------
+
+
+def _resolve_message(
+    ledger: Path,
+    kind: str | None,
+    key: str | None,
+    sent: bool,
+    resend: bool,
+    other_flags: bool,
+    base_url: str | None,
+    api_key_file: Path | None,
+) -> None:
+    from pipeline import run
+    from pipeline.report.notify import render_message_resolved
+    from pipeline.settings import resolve_connection
+
+    if kind != "message" or key is None or other_flags or sent == resend:
+        raise UserError(
+            "for a message give: resolve message KEY with exactly one of --sent or --resend",
+            hint="the KEY is what `kayse-etl uncertain` shows, e.g. sms:12:34:1a2b3c4d5e6f",
+        )
+    done = run.resolve_message(
+        key, sent=sent, connection=resolve_connection(base_url, api_key_file), ledger_path=ledger
+    )
+    typer.echo(render_message_resolved(key, sent=sent, done=done), err=not done)
+    if not done:
+        raise typer.Exit(int(ExitCode.REJECTED))
+
+
+@app.command(
+    epilog="Exit codes: 0 done (skips and quiet-hour holds are reported, not errors); 1 some messages refused "
+    "by Kayse or uncertain; 2 usage problem (bad message file, no subject, selector), nothing sent; "
+    "3 stopped early (quota wait too long, key refused, API unreachable): rerun to continue."
+)
+def notify(
+    ledger: Annotated[
+        Path, typer.Option("--ledger", help="The ID ledger of the load that created the cases.")
+    ],
+    channel: Annotated[str, typer.Option("--channel", help="sms or email.")],
+    message_file: Annotated[
+        Path,
+        typer.Option(
+            "--message-file", help="UTF-8 text; {{first_name}} and other variables go to Kayse as they are."
+        ),
+    ],
+    run_id: Annotated[
+        int | None, typer.Option("--run", help="The clients of the cases this run created.")
+    ] = None,
+    case_list: Annotated[
+        str | None, typer.Option("--case-list", help="The clients of the cases the ledger put in this list.")
+    ] = None,
+    cases_csv: Annotated[
+        Path | None,
+        typer.Option("--cases-csv", help="A CSV with a case_id (Kayse ids) or key (ledger keys) column."),
+    ] = None,
+    subject: Annotated[
+        str | None, typer.Option("--subject", help="The email's subject (email only, required).")
+    ] = None,
+    send: Annotated[
+        bool, typer.Option("--send", help="Send. Without it: a preview that sends no request.")
+    ] = False,
+    any_hour: Annotated[
+        bool,
+        typer.Option(
+            "--any-hour", help="Do not hold messages outside 08:00–21:00 in the client's time zone."
+        ),
+    ] = False,
+    default_timezone: Annotated[
+        str,
+        typer.Option("--default-timezone", help="Time zone for clients with no (or an unknown) US state."),
+    ] = "America/New_York",
+    max_wait: Annotated[
+        float | None,
+        typer.Option(
+            "--max-wait", help="Longest wait (seconds) for the rate-limit window before stopping (exit 3)."
+        ),
+    ] = None,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option("--report-dir", help="Write notify.json and skipped.csv (ids and reasons) here."),
+    ] = None,
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    plain: Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress bar.")] = False,
+    format: FormatOpt = "text",
+) -> None:
+    """Text or email the clients of loaded cases: preview by default, --send to send. Never twice,
+    never to a client who opted out, and only 08:00–21:00 in the client's time zone."""
+    from pipeline import run
+    from pipeline.progress import make_observer
+    from pipeline.report.notify import notify_summary, render_notify
+    from pipeline.settings import resolve_api_key, resolve_base_url
+
+    _check_format(format)
+    observer = make_observer(force_plain=plain or format == "json") if send else None
+    try:
+        outcome = run.notify(
+            ledger,
+            channel=channel,
+            message_file=message_file,
+            subject=subject,
+            base_url=resolve_base_url(base_url),
+            api_key=resolve_api_key(api_key_file, required=send),
+            run_id=run_id,
+            case_list=case_list,
+            cases_csv=cases_csv,
+            send=send,
+            any_hour=any_hour,
+            default_timezone=default_timezone,
+            max_wait=max_wait,
+            report_dir=report_dir,
+            observer=observer,
+            on_wait=observer.wait if observer else None,
+        )
+    finally:
+        if observer is not None:
+            observer.close()
+    if format == "json":
+        _print_json(notify_summary(outcome))
+    else:
+        typer.echo(render_notify(outcome))
+        if report_dir is not None:
+            typer.echo(f"reports written to {report_dir}")
+    raise typer.Exit(int(outcome.exit_code))
+
+
+# ---- crm: integrations, outcome types, field mappings as a file --------------------------
+
+crm_app = typer.Typer(
+    help="The account's CRM integrations, outcome types and field mappings.", no_args_is_help=True
+)
+fields_app = typer.Typer(
+    help="CRM field mappings as a YAML file kept in version control.", no_args_is_help=True
+)
+crm_app.add_typer(fields_app, name="fields")
+app.add_typer(crm_app, name="crm")
+
+
+@crm_app.command("integrations")
+def crm_integrations(
+    base_url: BaseUrlOpt = None, api_key_file: KeyFileOpt = None, format: FormatOpt = "text"
+) -> None:
+    """The CRM integrations the account has connected (one request)."""
+    from pipeline import run
+    from pipeline.report.crm import render_integrations
+    from pipeline.settings import resolve_connection
+
+    _check_format(format)
+    items = run.crm_integrations(connection=resolve_connection(base_url, api_key_file))
+    if format == "json":
+        _print_json({"integrations": items})
+    else:
+        typer.echo(render_integrations(items))
+
+
+@crm_app.command("outcome-types")
+def crm_outcome_types(
+    base_url: BaseUrlOpt = None, api_key_file: KeyFileOpt = None, format: FormatOpt = "text"
+) -> None:
+    """The outcome types usable in CRM mappings and campaign workflows (one request)."""
+    from pipeline import run
+    from pipeline.report.crm import render_outcome_types
+    from pipeline.settings import resolve_connection
+
+    _check_format(format)
+    items = run.crm_outcome_types(connection=resolve_connection(base_url, api_key_file))
+    if format == "json":
+        _print_json({"outcome_types": items})
+    else:
+        typer.echo(render_outcome_types(items))
+
+
+@fields_app.command("pull")
+def crm_fields_pull(
+    out: Annotated[
+        Path, typer.Option("--out", help="The YAML file to write (0600), in the API's own shape.")
+    ],
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
+) -> None:
+    """Write Kayse's CRM field mappings to a YAML file, exactly (one request)."""
+    from pipeline import run
+    from pipeline.settings import resolve_connection
+
+    _check_format(format)
+    mappings = run.crm_pull(connection=resolve_connection(base_url, api_key_file), out=out)
+    if format == "json":
+        _print_json({"mappings": mappings, "out": str(out)})
+    else:
+        typer.echo(f"{len(mappings)} mapping(s) written to {out}")
+
+
+@fields_app.command("push")
+def crm_fields_push(
+    mapping_file: Annotated[Path, typer.Argument(help="The YAML file (as `crm fields pull` writes it).")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Send the changes (one request). Without it: show them only.")
+    ] = False,
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
+) -> None:
+    """Check the file, show its difference with Kayse, and with --yes send only what changed."""
+    from pipeline import run
+    from pipeline.report.crm import push_summary, render_push
+    from pipeline.settings import resolve_connection
+
+    _check_format(format)
+    outcome = run.crm_push(mapping_file, connection=resolve_connection(base_url, api_key_file), yes=yes)
+    if format == "json":
+        _print_json(push_summary(outcome))
+    else:
+        typer.echo(render_push(outcome, yes=yes))
+
+
+# ---- extract axiomatic (legacy CRM → a folder of CSVs, read-only) ------------------------
+
+extract_app = typer.Typer(
+    help="Read a legacy CRM into a folder of CSV files (read-only).", no_args_is_help=True
+)
+app.add_typer(extract_app, name="extract")
+
+
+@extract_app.command(
+    "axiomatic",
+    epilog="Exit codes: 0 extracted, complete; 1 extracted, but some table may be incomplete (error findings "
+    "in extract.json); 2 usage or configuration problem (bad flag, no key, wrong entity, key lacks read:crm, "
+    "not an Axiomatic API); 3 stopped early (key refused, host unreachable, quota wait beyond --max-wait): "
+    "nothing written, rerun; 4 a bug in kayse-etl.",
+)
+def extract_axiomatic(
+    base_url: Annotated[str, typer.Option("--base-url", help="Axiomatic's URL, the part before /api.")],
+    entity: Annotated[
+        str, typer.Option("--entity", help="The entity's UUID (GET /api/entities lists them).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder to write (replaced whole when the extract is done).")
+    ],
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--api-key-file", help="Read the read:crm key from this file (default: $AXIOMATIC_API_KEY)."
+        ),
+    ] = None,
+    timelines: Annotated[
+        bool, typer.Option("--timelines", help="Also read each lead's timeline (one request per lead).")
+    ] = False,
+    plain: Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress display.")] = False,
+    max_wait: Annotated[
+        float | None,
+        typer.Option(
+            "--max-wait", help="Longest wait (seconds) for the read quota before stopping (exit 3)."
+        ),
+    ] = None,
+    format: FormatOpt = "text",
+) -> None:
+    """Read an Axiomatic entity's CRM (contacts, companies, memberships, stages, leads, activities, tasks)
+    into CSV files plus extract.json. Sends only GET requests: a read:crm key is enough."""
+    from pipeline import run
+    from pipeline.progress import make_extract_observer
+    from pipeline.report.crm import extract_summary, render_extract
+
+    _check_format(format)
+    observer = make_extract_observer(force_plain=plain or format == "json")
+    try:
+        result = run.extract_axiomatic(
+            base_url,
+            entity,
+            out,
+            api_key_file=api_key_file,
+            timelines=timelines,
+            max_wait=max_wait,
+            observer=observer,
+        )
+    finally:
+        observer.close()
+    if format == "json":
+        _print_json(extract_summary(result))
+    else:
+        typer.echo(render_extract(result))
+    raise typer.Exit(int(result.exit_code))
+
+
 def main() -> None:
     """Entry point: run the app, turning foreseeable problems into one line and an exit code.
 
@@ -456,11 +786,14 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         typer.echo(
-            "interrupted: the ledger holds what was done; run the same command again to continue", err=True
+            "interrupted: run the same command again to continue (a load or notify keeps what it did "
+            "in the ledger; an extract writes its folder only once it is complete)",
+            err=True,
         )
         sys.exit(int(ExitCode.STOPPED))
     except Exception as error:
         # Imported only now, so that a command that never talks to Kayse loads no HTTP stack.
+        from pipeline.axiomatic_sandbox import AxiomaticSandboxError
         from pipeline.kayse import (
             AuthError,
             ConfigurationError,
@@ -475,6 +808,7 @@ def main() -> None:
         exit_codes: tuple[tuple[type[Exception], ExitCode], ...] = (
             (UserError, ExitCode.USAGE),  # or the exit_code it carries
             (SandboxError, ExitCode.USAGE),  # bad setting, port in use: the sandbox did not start
+            (AxiomaticSandboxError, ExitCode.USAGE),  # the same, for the local Axiomatic
             (ConfigurationError, ExitCode.USAGE),  # no usable key or base URL: nothing was sent
             (RequestRejected, ExitCode.REJECTED),  # the API refused the request itself
             (AuthError, ExitCode.STOPPED),  # key refused: rerun with a good key continues
@@ -499,6 +833,8 @@ def main() -> None:
             code = error.exit_code
         if isinstance(error, UserError | SandboxError | KayseError):
             message, hint = error.message, error.hint
+        elif isinstance(error, AxiomaticSandboxError):
+            message, hint = str(error), error.hint
         else:
             assert isinstance(error, OSError)
             where = f" {error.filename}" if error.filename else ""

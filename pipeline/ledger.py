@@ -26,7 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.model import EntityKind, LedgerEntry, LedgerSnapshot, RunRow, UncertainRow, UserError
+from pipeline.model import (
+    EntityKind,
+    LedgerEntry,
+    LedgerSnapshot,
+    RunRow,
+    UncertainMessage,
+    UncertainRow,
+    UserError,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -78,6 +86,19 @@ CREATE TABLE IF NOT EXISTS members (
     run_id INTEGER,
     PRIMARY KEY (target_id, list_key, case_key)
 );
+CREATE TABLE IF NOT EXISTS messages (
+    target_id INTEGER NOT NULL REFERENCES targets(id),
+    channel TEXT NOT NULL,         -- sms | email
+    case_id INTEGER NOT NULL,      -- Kayse ids: a message is one text to one client of one case
+    client_id INTEGER NOT NULL,
+    message_hash TEXT NOT NULL,    -- sha256 of channel, subject and text: a new text is a new message
+    case_key TEXT NOT NULL,
+    state TEXT NOT NULL,           -- in_flight | sent | uncertain | skipped | pending
+    reason TEXT,                   -- a code (opted out, quiet hours, …): never personal data
+    run_id INTEGER,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (target_id, channel, case_id, client_id, message_hash)
+);
 """
 
 SCHEMA_VERSION = "1"
@@ -92,6 +113,16 @@ class Target:
 
     def __str__(self) -> str:
         return f"{self.base_url} (key {self.key_fingerprint})"
+
+
+MESSAGE_FINAL_STATES = frozenset({"sent", "uncertain", "skipped"})
+"""A pair in one of these states is never sent again by a rerun of the same text: sent, may have
+been sent (the operator decides), or skipped for good (opted out, no number, refused). `pending`
+(held for quiet hours, not sent after a failure, or marked for resending) is sent by a later run."""
+
+
+def _message_key(channel: str, case_id: int, client_id: int, message_hash: str) -> str:
+    return f"{channel}:{case_id}:{client_id}:{message_hash[:12]}"
 
 
 class Ledger:
@@ -232,6 +263,9 @@ class Ledger:
             db.execute("UPDATE batches SET state='uncertain' WHERE state='open' AND target_id=?", (tid,))
             db.execute(
                 "UPDATE entities SET state='uncertain' WHERE state='in_flight' AND target_id=?", (tid,)
+            )
+            db.execute(
+                "UPDATE messages SET state='uncertain' WHERE state='in_flight' AND target_id=?", (tid,)
             )
             cursor = db.execute(
                 "INSERT INTO runs (target_id, command, started_at, inputs, planned_requests, outcome) "
@@ -424,3 +458,106 @@ class Ledger:
             (run_id,),
         ).fetchone()
         return Target(row[0], row[1]) if row else None
+
+    # ---- messages: each text to each client of each case, at most once ---------------------
+
+    def message_states(
+        self, target: Target, channel: str, message_hash: str
+    ) -> dict[int, dict[int, tuple[str, str | None]]]:
+        """Case id → client id → (state, reason code), for one message text on one target."""
+        tid = self.target_id(target, create=False)
+        result: dict[int, dict[int, tuple[str, str | None]]] = {}
+        if tid is None:
+            return result
+        for case_id, client_id, state, reason in self._db.execute(
+            "SELECT case_id, client_id, state, reason FROM messages "
+            "WHERE target_id=? AND channel=? AND message_hash=?",
+            (tid, channel, message_hash),
+        ):
+            result.setdefault(int(case_id), {})[int(client_id)] = (state, reason)
+        return result
+
+    def set_message(
+        self,
+        target: Target,
+        run_id: int,
+        channel: str,
+        message_hash: str,
+        case_id: int,
+        client_id: int,
+        case_key: str,
+        state: str,
+        reason: str | None = None,
+    ) -> None:
+        """Record one pair's state, committed before returning. Written as `in_flight` immediately
+        before the send (the write-ahead intent) and closed as `sent` after the answer: a crash in
+        between leaves it in flight, which the next run turns into `uncertain`."""
+        with self.transaction() as db:
+            tid = self.target_id(target)
+            db.execute(
+                "INSERT INTO messages (target_id, channel, case_id, client_id, message_hash, case_key, state, "
+                "reason, run_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (target_id, channel, case_id, client_id, message_hash) DO UPDATE SET "
+                "state=excluded.state, reason=excluded.reason, run_id=excluded.run_id, updated_at=excluded.updated_at",
+                (
+                    tid,
+                    channel,
+                    case_id,
+                    client_id,
+                    message_hash,
+                    case_key,
+                    state,
+                    reason,
+                    run_id,
+                    time.time(),
+                ),
+            )
+
+    def uncertain_messages(self, target: Target | None = None) -> list[UncertainMessage]:
+        query = (
+            "SELECT channel, case_id, client_id, message_hash, case_key, run_id FROM messages "
+            "WHERE state IN ('uncertain', 'in_flight')"
+        )
+        params: tuple[Any, ...] = ()
+        if target is not None:
+            tid = self.target_id(target, create=False)
+            if tid is None:
+                return []
+            query += " AND target_id=?"
+            params = (tid,)
+        rows = self._db.execute(query + " ORDER BY case_id, client_id, channel", params).fetchall()
+        return [
+            UncertainMessage(_message_key(r[0], r[1], r[2], r[3]), r[0], int(r[1]), int(r[2]), r[4], r[5])
+            for r in rows
+        ]
+
+    def resolve_message(self, target: Target, key: str, *, sent: bool) -> bool:
+        """Settle an uncertain message by the operator's word: it went out (`sent`: never again), or
+        it did not (the next run of the same text sends it). False when no uncertain message matches."""
+        parts = key.split(":")
+        if len(parts) != 4 or not parts[1].isdigit() or not parts[2].isdigit() or len(parts[3]) < 8:
+            raise UserError(
+                f"{key!r} is not a message key",
+                hint="use the key `kayse-etl uncertain` shows: sms:CASE:CLIENT:HASH",
+            )
+        channel, case_id, client_id, prefix = parts[0], int(parts[1]), int(parts[2]), parts[3]
+        with self.transaction() as db:
+            tid = self.target_id(target, create=False)
+            if tid is None:
+                return False
+            cursor = db.execute(
+                "UPDATE messages SET state=?, reason=?, updated_at=? WHERE target_id=? AND channel=? AND case_id=? "
+                "AND client_id=? AND substr(message_hash, 1, ?)=? AND state IN ('uncertain', 'in_flight')",
+                (
+                    "sent" if sent else "pending",
+                    "resolved-sent" if sent else "resend",
+                    time.time(),
+                    tid,
+                    channel,
+                    case_id,
+                    client_id,
+                    len(prefix),
+                    prefix,
+                ),
+            )
+            return cursor.rowcount > 0

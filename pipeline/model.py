@@ -189,6 +189,140 @@ PROBLEMS: dict[str, Problem] = {
             "{key_field} '{key}' has {field} {here} here but {there} in row {first_row} of {first_file}; "
             "the contact is sent with the first row's value",
         ),
+        # notify: why a (case, client) pair's message is not sent, or not yet
+        Problem(
+            "already-sent",
+            "the message was already sent",
+            "this message was already sent to this client for this case",
+        ),
+        Problem(
+            "message-uncertain",
+            "the message may have gone out (its answer was lost)",
+            "this message may have gone out (its answer was lost); `kayse-etl resolve message` decides",
+        ),
+        Problem(
+            "sms-opted-out",
+            "the client opted out of SMS",
+            "the case's client opted out of SMS (Kayse says so at send time)",
+        ),
+        Problem(
+            "email-opted-out",
+            "the client opted out of email",
+            "the case's client opted out of email (Kayse says so at send time)",
+        ),
+        Problem("no-mobile", "the client has no mobile number", "the client has no mobile number in Kayse"),
+        Problem("no-email", "the client has no email address", "the client has no email address in Kayse"),
+        Problem(
+            "quiet-hours",
+            "it is outside 08:00–21:00 where the client lives",
+            "it is outside 08:00–21:00 where the client lives; a later run sends it",
+        ),
+        Problem(
+            "message-refused",
+            "Kayse refused the message",
+            "Kayse refused the message (skipped.csv has its answer)",
+        ),
+        Problem(
+            "case-not-found",
+            "Kayse has no such case",
+            "Kayse has no such case (deleted in the web app?)",
+        ),
+        Problem(
+            "client-not-found",
+            "Kayse has no such client",
+            "Kayse has no such client (deleted in the web app?)",
+        ),
+        Problem(
+            "not-in-ledger",
+            "the ledger knows no such case",
+            "the ledger knows no such case for this Kayse account",
+        ),
+        Problem(
+            "checked-at-send",
+            "checked when the message is sent",
+            "its opt-outs, mobile number or email and time zone are read from Kayse at send time",
+        ),
+        # extract axiomatic: what reading a legacy CRM noticed (severity: CRM_FINDINGS)
+        Problem(
+            "page-not-json",
+            "a page of the CRM was not JSON",
+            "a page of {resource} was not JSON, even after retries ({detail}): the table stops there",
+        ),
+        Problem(
+            "envelope-without-list",
+            "a page of the CRM held no list of records",
+            "a page of {resource} held no list of records ({detail}): the table stops there",
+        ),
+        Problem(
+            "envelope-ambiguous",
+            "a page of the CRM held several lists",
+            "a page of {resource} held several lists and none is named like it ({detail}): the table stops there",
+        ),
+        Problem(
+            "repeated-page",
+            "the CRM served the same page twice",
+            "{resource} served the same records for two pages in a row ({detail}): stopped there",
+        ),
+        Problem(
+            "page-ceiling",
+            "the CRM never stopped serving pages",
+            "{resource} was still serving pages after {count} pages: stopped there",
+        ),
+        Problem(
+            "page-refused",
+            "the CRM refused a page",
+            "Axiomatic refused a page of {resource}: {detail}",
+        ),
+        Problem(
+            "record-not-object",
+            "a CRM list held items that are not records",
+            "{count} item(s) in the {resource} list are not records (objects)",
+        ),
+        Problem(
+            "record-without-id",
+            "CRM records without an id",
+            "{count} {resource} record(s) have no id: kept, but cannot be deduplicated",
+        ),
+        Problem(
+            "duplicates-dropped",
+            "CRM records served twice",
+            "{count} {resource} record(s) were served twice (same id): kept once",
+        ),
+        Problem(
+            "field-type-changed",
+            "a CRM field changes type between records",
+            "{resource} field {field} is served as {detail}",
+        ),
+        Problem(
+            "stage-count-mismatch",
+            "a pipeline stage's lead count does not match its leads",
+            "stage {field} says {detail}",
+        ),
+        Problem(
+            "lead-contact-missing",
+            "leads name a contact the CRM did not serve",
+            "{count} lead(s) name a contact that was not served (deleted?)",
+        ),
+        Problem(
+            "lead-without-contact",
+            "leads without a contact",
+            "{count} lead(s) have no contact",
+        ),
+        Problem(
+            "lead-stage-missing",
+            "leads name a stage the CRM did not serve",
+            "{count} lead(s) name a stage that was not served",
+        ),
+        Problem(
+            "not-paginated",
+            "the CRM ignores paging",
+            "{resource} ignores paging: every page served the same {count} records",
+        ),
+        Problem(
+            "page-size-capped",
+            "the CRM serves fewer records per page than asked",
+            "{resource} served {count} records per page (fewer than asked)",
+        ),
     )
 }
 """The one catalogue of problem codes. A code used anywhere must be here (a test checks it)."""
@@ -732,3 +866,253 @@ class RollbackSummary:
     @property
     def exit_code(self) -> ExitCode:
         return ExitCode.REJECTED if any(self.failed.values()) else ExitCode.OK
+
+
+# --------------------------------------------------------------------------------------
+# Messages (`notify`: SMS and email to the clients of loaded cases)
+# --------------------------------------------------------------------------------------
+
+Channel = Literal["sms", "email"]
+
+QUIET_HOURS_START = 8
+QUIET_HOURS_END = 21
+"""Messages go out only from 08:00 to 21:00 in the client's time zone unless --any-hour."""
+
+MESSAGE_REASONS: tuple[str, ...] = (
+    "already-sent",
+    "message-uncertain",
+    "sms-opted-out",
+    "email-opted-out",
+    "no-mobile",
+    "no-email",
+    "quiet-hours",
+    "message-refused",
+    "case-not-found",
+    "client-not-found",
+    "not-in-ledger",
+    "checked-at-send",
+)
+"""The problem codes a (case, client) pair can have when its message is not sent (or not yet);
+their words are in PROBLEMS like every other code."""
+
+
+@dataclass(frozen=True)
+class MessageText:
+    """The exact text (and email subject) sent; template variables like {{first_name}} stay as
+    they are, for Kayse to fill in. Its hash is part of each message's identity in the ledger."""
+
+    channel: Channel
+    message: str
+    subject: str | None = None
+
+    @property
+    def sha256(self) -> str:
+        import hashlib
+
+        material = f"{self.channel}\0{self.subject or ''}\0{self.message}"
+        return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class MessagePair:
+    """One (case, client) a message is meant for, by ids and ledger keys only: never a name,
+    phone or email. `reason` is a problem code (one of MESSAGE_REASONS) when it was not sent; `detail` adds
+    e.g. the time zone a held message waits on."""
+
+    case_id: int | None
+    case_key: str
+    client_id: int | None = None
+    client_key: str = ""
+    reason: str = ""
+    detail: str = ""
+
+    @property
+    def message_key(self) -> str:
+        return f"{self.case_id}:{self.client_id}"
+
+
+@dataclass
+class NotifyOutcome:
+    """What `notify` did (or, in preview, would do). `outcome`: "preview", "ok", "rejected"
+    (finished, some messages refused or uncertain) or "stopped" (ended early; rerun continues)."""
+
+    channel: Channel
+    message_sha256: str
+    send: bool
+    any_hour: bool
+    default_timezone: str
+    cases_selected: int
+    sent: list[MessagePair] = field(default_factory=list)
+    skipped: list[MessagePair] = field(default_factory=list)
+    held: list[MessagePair] = field(default_factory=list)
+    uncertain: list[MessagePair] = field(default_factory=list)
+    failed: list[MessagePair] = field(default_factory=list)
+    to_check: int = 0  # preview: cases whose clients are read at send time
+    planned_requests: int = 0
+    requests_sent: int = 0
+    hourly_quota: int = 500
+    closed_zones: tuple[str, ...] = ()  # zones outside 08:00–21:00 at the time of the run
+    run_id: int | None = None
+    outcome: Literal["preview", "ok", "rejected", "stopped"] = "preview"
+    stopped_reason: str | None = None
+
+    @property
+    def hours_at_quota(self) -> float:
+        return self.planned_requests / self.hourly_quota if self.hourly_quota else 0.0
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.outcome == "stopped":
+            return ExitCode.STOPPED
+        if self.failed or self.uncertain:
+            return ExitCode.REJECTED
+        return ExitCode.OK
+
+
+@dataclass(frozen=True)
+class UncertainMessage:
+    """A message whose send was started but whose answer never came: it may have gone out."""
+
+    key: str  # channel:case_id:client_id:hash12, what `resolve message KEY` takes
+    channel: str
+    case_id: int
+    client_id: int
+    case_key: str
+    run_id: int | None
+
+
+# --------------------------------------------------------------------------------------
+# CRM field mappings (`crm fields pull/push`: the mappings as a file in version control)
+# --------------------------------------------------------------------------------------
+
+CRM_DIRECTIONS = ("inbound", "outbound", "bidirectional")
+CRM_DEFAULT_DIRECTION = "bidirectional"
+
+
+@dataclass(frozen=True)
+class CrmMapping:
+    kayse_field: str
+    crm_field: str
+    direction: str = CRM_DEFAULT_DIRECTION
+
+    def as_api(self) -> dict[str, str]:
+        return {"kayse_field": self.kayse_field, "crm_field": self.crm_field, "direction": self.direction}
+
+
+@dataclass(frozen=True)
+class CrmDiff:
+    """The file against what Kayse holds, keyed by kayse_field. The API cannot delete a mapping,
+    so what only Kayse holds (`only_in_kayse`) stays there whatever the file says."""
+
+    added: tuple[CrmMapping, ...]
+    changed: tuple[tuple[CrmMapping, CrmMapping], ...]  # (in Kayse, in the file)
+    unchanged: tuple[CrmMapping, ...]
+    only_in_kayse: tuple[CrmMapping, ...]
+
+    @property
+    def to_send(self) -> tuple[CrmMapping, ...]:
+        return self.added + tuple(new for _, new in self.changed)
+
+
+@dataclass(frozen=True)
+class CrmPushOutcome:
+    diff: CrmDiff
+    sent: bool  # True when the one POST went out
+    requests_sent: int
+    updated: int | None = None  # the API's `updated` count
+
+
+# --------------------------------------------------------------------------------------
+# CRM snapshots (`kayse-etl extract axiomatic`: a legacy CRM read into a folder of CSVs)
+# --------------------------------------------------------------------------------------
+
+FindingSeverity = Literal["error", "warning", "info"]
+
+CRM_FINDINGS: dict[str, FindingSeverity] = {
+    # errors: a table may be incomplete; the extract exits 1 and says which
+    "page-not-json": "error",
+    "envelope-without-list": "error",
+    "envelope-ambiguous": "error",
+    "repeated-page": "error",
+    "page-ceiling": "error",
+    "page-refused": "error",
+    "record-not-object": "error",
+    # warnings: the tables are complete, but the data needs a look before it loads
+    "record-without-id": "warning",
+    "duplicates-dropped": "warning",
+    "field-type-changed": "warning",
+    "stage-count-mismatch": "warning",
+    "lead-contact-missing": "warning",
+    "lead-without-contact": "warning",
+    "lead-stage-missing": "warning",
+    # notes
+    "not-paginated": "info",
+    "page-size-capped": "info",
+}
+"""The severity of every finding code of a CRM extract; its words are in PROBLEMS like every code."""
+
+
+@dataclass(frozen=True)
+class CrmFinding:
+    """Something an extract noticed: in extract.json and the summary, never silently dropped.
+
+    `examples` holds record ids (UUIDs, never names or emails) so a person can look them up."""
+
+    code: str
+    resource: str
+    count: int = 1
+    field: str = ""
+    detail: str = ""
+    examples: tuple[str, ...] = ()
+
+    @property
+    def severity(self) -> FindingSeverity:
+        return CRM_FINDINGS[self.code]
+
+    @property
+    def message(self) -> str:
+        return problem(self.code).message(
+            resource=self.resource, count=self.count, field=self.field, detail=self.detail
+        )
+
+
+@dataclass(frozen=True)
+class EndpointRead:
+    """How one list endpoint was read: what its envelope looked like and what it cost."""
+
+    resource: str
+    path: str
+    list_key: str | None  # None: a bare array
+    pages: int
+    records: int  # kept, after deduplication
+    requests: int  # every attempt sent, retries included
+    retries: int
+    page_size_asked: int
+    page_size_served: int | None
+    stopped_by: str  # "empty page", "short page", "total reached", "hasMore false", or an error code
+    complete: bool
+
+
+@dataclass(frozen=True)
+class AxiomaticExtract:
+    """What `extract axiomatic` wrote: the folder, the entity, the tables and their findings."""
+
+    out_dir: Path
+    entity_id: str
+    entity_name: str
+    extracted_at: str  # ISO 8601 UTC
+    tables: dict[str, int]  # file name → rows
+    endpoints: tuple[EndpointRead, ...]
+    findings: tuple[CrmFinding, ...]
+    requests: int
+    retries: int
+    waited_seconds: float
+    memberships_via: str
+
+    @property
+    def complete(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK if self.complete else ExitCode.REJECTED

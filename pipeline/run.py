@@ -19,24 +19,29 @@ from pipeline import plan as plan_stage
 from pipeline.ledger import Ledger, Target
 from pipeline.model import (
     ENTITY_KINDS,
+    AxiomaticExtract,
+    CrmPushOutcome,
     Decision,
     LoadOutcome,
     MappingCheck,
+    NotifyOutcome,
     PlanOutcome,
     Quota,
     RollbackSummary,
     RunRow,
+    UncertainMessage,
     UncertainRow,
     UserError,
     ValidationOutcome,
     ValidationResult,
 )
-from pipeline.settings import Connection
+from pipeline.settings import Connection, key_fingerprint
 
 if TYPE_CHECKING:  # the loader pulls in the HTTP client: `validate` need not pay for it
     from pipeline.load import LoadObserver
 
 __all__ = [
+    "AxiomaticExtract",
     "Decision",
     "LoadOutcome",
     "MappingCheck",
@@ -44,13 +49,22 @@ __all__ = [
     "Quota",
     "RollbackSummary",
     "ValidationOutcome",
+    "axiomatic_api_key",
     "check_mapping",
+    "crm_integrations",
+    "crm_outcome_types",
+    "crm_pull",
+    "crm_push",
     "default_ledger_path",
+    "extract_axiomatic",
     "list_uncertain",
+    "list_uncertain_messages",
     "load",
+    "notify",
     "plan",
     "read_quota",
     "resolve",
+    "resolve_message",
     "rollback",
     "runs",
     "validate",
@@ -394,3 +408,257 @@ def read_quota(connection: Connection) -> Quota | None:
     if state is None or state.limit is None or state.remaining is None:
         return None
     return Quota(state.limit, state.remaining, state.seconds_until_reset(time.time()) or 0.0)
+
+
+# ---- messages to the clients of loaded cases ----------------------------------------------
+
+
+def notify(
+    ledger_path: Path,
+    *,
+    channel: str,
+    message_file: Path,
+    base_url: str,
+    api_key: str | None,
+    subject: str | None = None,
+    run_id: int | None = None,
+    case_list: str | None = None,
+    cases_csv: Path | None = None,
+    send: bool = False,
+    any_hour: bool = False,
+    default_timezone: str = "America/New_York",
+    max_wait: float | None = None,
+    report_dir: Path | None = None,
+    now: Any = None,
+    observer: Any = None,
+    on_wait: Any = None,
+) -> NotifyOutcome:
+    """Preview (default: no request at all) or, with `send`, send one SMS or email to each client
+    of the selected cases: never twice, never to an opted-out client, and only 08:00–21:00 in the
+    client's time zone unless `any_hour`. `now` (a callable returning an aware datetime) pins the
+    clock. Without a key, a preview uses the ledger's one target for `base_url`. With
+    `report_dir`, notify.json and skipped.csv are written there."""
+    outcome = _notify(
+        ledger_path,
+        channel=channel,
+        message_file=message_file,
+        base_url=base_url,
+        api_key=api_key,
+        subject=subject,
+        run_id=run_id,
+        case_list=case_list,
+        cases_csv=cases_csv,
+        send=send,
+        any_hour=any_hour,
+        default_timezone=default_timezone,
+        max_wait=max_wait,
+        now=now,
+        observer=observer,
+        on_wait=on_wait,
+    )
+    if report_dir is not None:
+        from pipeline.report.notify import write_notify_report
+
+        write_notify_report(outcome, report_dir)
+    return outcome
+
+
+def _notify(
+    ledger_path: Path,
+    *,
+    channel: str,
+    message_file: Path,
+    base_url: str,
+    api_key: str | None,
+    subject: str | None,
+    run_id: int | None,
+    case_list: str | None,
+    cases_csv: Path | None,
+    send: bool,
+    any_hour: bool,
+    default_timezone: str,
+    max_wait: float | None,
+    now: Any,
+    observer: Any,
+    on_wait: Any,
+) -> NotifyOutcome:
+    from pipeline import notify as notify_stage
+    from pipeline.load import QuietObserver
+
+    if channel not in ("sms", "email"):
+        raise UserError(f"--channel must be sms or email, not {channel!r}")
+    text = notify_stage.read_message(message_file, channel, subject)  # type: ignore[arg-type]
+    notify_stage.is_open(notify_stage.now_utc(), [default_timezone])  # an unknown zone: exit 2 now
+    clock = now or notify_stage.now_utc
+    if send and api_key is None:
+        raise UserError("--send needs the Kayse API key", hint="export KAYSE_API_KEY=… or use --api-key-file")
+    with _existing_ledger(ledger_path) as ledger, ledger.exclusive():
+        if api_key is not None:
+            target = Target(base_url, key_fingerprint(api_key))
+        else:
+            known = ledger.targets(base_url)
+            if len(known) != 1:
+                raise UserError(
+                    f"the ledger has {len(known)} targets for {base_url}; say which key",
+                    hint="export KAYSE_API_KEY=… or use --api-key-file",
+                )
+            target = known[0]
+        cases = notify_stage.select_cases(
+            ledger, target, run_id=run_id, case_list=case_list, cases_csv=cases_csv
+        )
+        outcome = NotifyOutcome(
+            channel=text.channel,
+            message_sha256=text.sha256,
+            send=send,
+            any_hour=any_hour,
+            default_timezone=default_timezone,
+            cases_selected=len(cases),
+        )
+        if not send:
+            notify_stage.preview(ledger, target, cases, text, outcome, clock())
+            return outcome
+        from pipeline.kayse import KayseClient
+
+        assert api_key is not None
+        client = KayseClient(base_url, api_key, max_wait=max_wait, on_wait=on_wait)
+        inputs = {
+            "message": {"name": message_file.name, "sha256": text.sha256},
+            "channel": text.channel,
+            "selector": {
+                "run": run_id,
+                "case_list": case_list,
+                "cases_csv": cases_csv.name if cases_csv else None,
+            },
+            "any_hour": any_hour,
+        }
+        outcome.run_id = ledger.start_run(target, "notify", inputs, None)
+        try:
+            notify_stage.send(
+                ledger,
+                target,
+                outcome.run_id,
+                client,
+                cases,
+                text,
+                outcome,
+                clock,
+                observer or QuietObserver(),
+            )
+        finally:
+            client.close()
+        counts = {
+            "sent": len(outcome.sent),
+            "skipped": len(outcome.skipped),
+            "held": len(outcome.held),
+            "uncertain": len(outcome.uncertain),
+            "refused": len(outcome.failed),
+        }
+        ledger.finish_run(outcome.run_id, outcome.outcome, counts, outcome.requests_sent)
+    return outcome
+
+
+def list_uncertain_messages(ledger_path: Path) -> list[UncertainMessage]:
+    """Messages whose send was made but whose answer was lost: the client may have received them."""
+    with _existing_ledger(ledger_path) as ledger:
+        return ledger.uncertain_messages()
+
+
+def resolve_message(key: str, *, sent: bool, connection: Connection, ledger_path: Path) -> bool:
+    """The operator's word on an uncertain message: it went out (`sent`), or resend it with the
+    next run of the same text. False when no uncertain message has that key on this target."""
+    with _existing_ledger(ledger_path) as ledger, ledger.exclusive():
+        return ledger.resolve_message(Target(connection.base_url, connection.fingerprint), key, sent=sent)
+
+
+# ---- CRM integrations and field mappings ---------------------------------------------------
+
+
+def crm_integrations(*, connection: Connection) -> list[dict[str, Any]]:
+    """The CRM integrations of the account (one GET)."""
+    from pipeline import crm
+    from pipeline.kayse import KayseClient
+
+    with KayseClient(connection.base_url, connection.api_key) as client:
+        return crm.integrations(client)
+
+
+def crm_outcome_types(*, connection: Connection) -> list[dict[str, Any]]:
+    """The outcome types usable in CRM mappings and campaign workflows (one GET)."""
+    from pipeline import crm
+    from pipeline.kayse import KayseClient
+
+    with KayseClient(connection.base_url, connection.api_key) as client:
+        return crm.outcome_types(client)
+
+
+def crm_pull(*, connection: Connection, out: Path | None = None) -> list[dict[str, Any]]:
+    """Kayse's CRM field mappings exactly as the API gives them (one GET); written to `out` as
+    YAML (0600) when given."""
+    from pipeline import crm
+    from pipeline.kayse import KayseClient
+
+    with KayseClient(connection.base_url, connection.api_key) as client:
+        mappings = crm.pull(client)
+    if out is not None:
+        crm.write_mappings(out, mappings)
+    return mappings
+
+
+def crm_push(mapping_file: Path, *, connection: Connection, yes: bool = False) -> CrmPushOutcome:
+    """Check the whole file (exit 2 listing every problem, before any request), GET the
+    difference, and with `yes` POST only what changed (one request; none when nothing did)."""
+    from pipeline import crm
+    from pipeline.kayse import KayseClient
+
+    wanted = crm.read_mappings(mapping_file)
+    with KayseClient(connection.base_url, connection.api_key) as client:
+        return crm.push(client, wanted, yes=yes)
+
+
+# ---- extracting a legacy CRM (Axiomatic) -------------------------------------------------
+
+AXIOMATIC_KEY_ENV = "AXIOMATIC_API_KEY"
+
+
+def axiomatic_api_key(key_file: Path | None) -> str:
+    """The Axiomatic key from `key_file`, else $AXIOMATIC_API_KEY: never a flag value."""
+    import os
+
+    if key_file is not None:
+        try:
+            key = key_file.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise UserError(f"cannot read the API key file {key_file}: {error.strerror}") from None
+        if not key:
+            raise UserError(f"the API key file {key_file} is empty")
+        return key
+    key = os.environ.get(AXIOMATIC_KEY_ENV, "").strip()
+    if not key:
+        raise UserError(
+            f"no Axiomatic API key: looked in --api-key-file (not given) and ${AXIOMATIC_KEY_ENV} (not set)",
+            hint="a key with the read:crm scope (Settings → API keys in Axiomatic): "
+            f"export {AXIOMATIC_KEY_ENV}=ak_… or use --api-key-file PATH",
+        )
+    return key
+
+
+def extract_axiomatic(
+    base_url: str,
+    entity_id: str,
+    out_dir: Path,
+    *,
+    api_key: str | None = None,
+    api_key_file: Path | None = None,
+    timelines: bool = False,
+    max_wait: float | None = None,
+    observer: Any = None,
+) -> AxiomaticExtract:
+    """Read one Axiomatic entity's CRM into `out_dir` (CSV per resource + extract.json), read-only.
+
+    The key is `api_key`, else read from `api_key_file`, else $AXIOMATIC_API_KEY."""
+    from pipeline.extract.axiomatic import extract
+
+    key = api_key if api_key is not None else axiomatic_api_key(api_key_file)
+    return extract(
+        base_url, key, entity_id, out_dir, timelines=timelines, max_wait=max_wait, observer=observer
+    )

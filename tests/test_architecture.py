@@ -23,6 +23,9 @@ STAGES: dict[str, tuple[list[Path], set[str]]] = {
     "pipeline.plan": ([PIPELINE / "plan.py"], set()),
     "pipeline.load": ([PIPELINE / "load.py"], {"pipeline.kayse", "pipeline.ledger", "pipeline.progress"}),
     "pipeline.report": (sorted((PIPELINE / "report").rglob("*.py")), set()),
+    # notify and crm act on Kayse after a load, beside the flow: the client and the ledger only
+    "pipeline.notify": ([PIPELINE / "notify.py"], {"pipeline.kayse", "pipeline.ledger"}),
+    "pipeline.crm": ([PIPELINE / "crm.py"], set()),
 }
 
 

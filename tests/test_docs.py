@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import typer
 
+from pipeline.axiomatic_sandbox.__main__ import _parser as axiomatic_parser
 from pipeline.cli import app
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -22,10 +23,29 @@ OTHER_TOOLS_FLAGS = {
 }
 """Flags the README names that belong to other programs it shows."""
 
+AXIOMATIC_SANDBOX_FLAGS = {
+    option
+    for action in axiomatic_parser()._actions
+    for option in action.option_strings
+    if option.startswith("--") and option != "--help"
+}
+"""The flags of `python -m pipeline.axiomatic_sandbox` (the local Axiomatic), which the README shows too."""
+
 
 def commands() -> dict[str, Any]:
-    """The app as click sees it (typer carries its own copy of click: no isinstance checks)."""
-    return dict(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    """Every command as click sees it, those of sub-groups (`crm fields push`) by their full name.
+    Typer carries its own copy of click: no isinstance checks, a group is what has `.commands`."""
+    found: dict[str, Any] = {}
+
+    def walk(prefix: str, group: Any) -> None:
+        for name, command in group.commands.items():
+            full = f"{prefix} {name}".strip()
+            found[full] = command
+            if hasattr(command, "commands"):
+                walk(full, command)
+
+    walk("", typer.main.get_command(app))
+    return found
 
 
 def option_names() -> dict[str, list[str]]:
@@ -46,13 +66,24 @@ def readme_flags() -> set[str]:
 
 def test_the_walk_finds_the_commands_and_their_options() -> None:
     names = option_names()
-    assert {"validate", "plan", "load", "runs", "sandbox"} <= set(commands())
+    assert {"validate", "plan", "load", "runs", "sandbox", "crm fields push", "extract axiomatic"} <= set(
+        commands()
+    )
+    assert {"--entity", "--timelines", "--axiomatic-port"} <= set(names)
+    assert {"--seed", "--page-cap", "--envelope"} <= AXIOMATIC_SANDBOX_FLAGS
     assert {"--mapping", "--ledger", "--report-dir", "--encoding", "--delimiter"} <= set(names)
 
 
 @pytest.mark.parametrize("flag", sorted(readme_flags() - set(OTHER_TOOLS_FLAGS)))
 def test_every_flag_the_readme_names_exists(flag: str) -> None:
-    assert flag in option_names(), f"the README names {flag}, but no kayse-etl command has it"
+    assert flag in option_names() or flag in AXIOMATIC_SANDBOX_FLAGS, (
+        f"the README names {flag}, but no kayse-etl command (nor python -m pipeline.axiomatic_sandbox) has it"
+    )
+
+
+@pytest.mark.parametrize("flag", sorted(AXIOMATIC_SANDBOX_FLAGS))
+def test_every_flag_of_the_local_axiomatic_is_named_in_the_readme(flag: str) -> None:
+    assert flag in readme_flags(), f"python -m pipeline.axiomatic_sandbox {flag} is not named in the README"
 
 
 @pytest.mark.parametrize("flag", sorted(option_names()))

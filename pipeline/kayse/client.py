@@ -407,6 +407,19 @@ class KayseClient:
         hint = "is the base URL right (…/v1, https)?" if 300 <= status < 400 else None
         return KayseError("unexpected answer", hint=hint, **fields)
 
+    def wait_for_window(self) -> bool:
+        """Wait now if this hour's quota is spent, so that the next request goes out at once.
+        True when it waited.
+
+        For a caller whose decision depends on the clock or on fresh data (quiet hours and
+        opt-outs for messages): wait first, then check again, then send — never decide, wait
+        an hour, and send on the old decision."""
+        state = self.rate_limit
+        if state is None or not state.window_spent(self._clock()):
+            return False
+        self._wait_for_window("", "(next request)")
+        return True
+
     # ---- internals ------------------------------------------------------------------
 
     def _redact(self, text: str) -> str:

@@ -156,6 +156,14 @@ def render_runs(runs: list[RunRow]) -> str:
     lines = []
     for r in reversed(runs):
         started = datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
+        if r.command == "notify":  # a message run: what was sent, not what was loaded
+            message = r.inputs.get("message", {}).get("name", "?")
+            tally = "  ".join(f"{name} {count}" for name, count in r.counts.items())
+            lines.append(
+                f"#{r.id}  {started}  {r.outcome:<11}  notify {r.inputs.get('channel', '?')} {message}  "
+                f"{tally}  requests {r.requests_sent if r.requests_sent is not None else '-'}  {r.target}"
+            )
+            continue
         files = ", ".join(s["name"] for s in r.inputs.get("sources", []))
         rows = f"rows {r.inputs.get('rows_read', '?')} ({r.inputs.get('rows_rejected', 0)} rejected)"
 

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipeline.model import Decision, MappingCheck, RollbackSummary, UncertainRow, ValidationResult
+from pipeline.model import (
+    Decision,
+    MappingCheck,
+    RollbackSummary,
+    UncertainMessage,
+    UncertainRow,
+    ValidationResult,
+)
+from pipeline.report.notify import render_uncertain_messages
 
 
 def render_rows_valid(validation: ValidationResult) -> str:
@@ -42,18 +50,21 @@ def render_mapping_check(check: MappingCheck) -> str:
     return "\n".join(lines)
 
 
-def render_uncertain(rows: Sequence[UncertainRow]) -> str:
-    """The uncertain records, and the two ways to settle each one."""
-    if not rows:
+def render_uncertain(rows: Sequence[UncertainRow], messages: Sequence[UncertainMessage] = ()) -> str:
+    """The uncertain records and messages, and the two ways to settle each one."""
+    if not rows and not messages:
         return "no uncertain records"
-    lines = [
-        f"{len(rows)} uncertain record(s). Look each up in the Kayse web app, then either:",
-        "  kayse-etl resolve KIND KEY --kayse-id ID   (it exists: record its id)",
-        "  kayse-etl resolve KIND KEY --recreate      (it does not: the next load creates it)",
-        "  or fill in the kayse_id column of `uncertain --csv FILE` (an id, or the word recreate)",
-        "  and run `kayse-etl resolve --from-csv FILE`.",
-    ]
-    lines.extend(f"  {r.kind:<9} {r.source_key}  (run {r.run_id}, batch {r.batch_id})" for r in rows)
+    lines: list[str] = []
+    if rows:
+        lines += [
+            f"{len(rows)} uncertain record(s). Look each up in the Kayse web app, then either:",
+            "  kayse-etl resolve KIND KEY --kayse-id ID   (it exists: record its id)",
+            "  kayse-etl resolve KIND KEY --recreate      (it does not: the next load creates it)",
+            "  or fill in the kayse_id column of `uncertain --csv FILE` (an id, or the word recreate)",
+            "  and run `kayse-etl resolve --from-csv FILE`.",
+        ]
+        lines.extend(f"  {r.kind:<9} {r.source_key}  (run {r.run_id}, batch {r.batch_id})" for r in rows)
+    lines += render_uncertain_messages(list(messages))
     return "\n".join(lines)
 
 

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.faults import FaultPlan, FaultSpecError, parse_fault_spec
 from pipeline.sandbox.gate import Gate, RateLimiter, RequestLog, key_fingerprint
-from pipeline.sandbox.store import OUTCOME_TYPES, Store
+from pipeline.sandbox.store import CRM_INTEGRATIONS, OUTCOME_TYPES, Store
 from pipeline.sandbox.validation import ApiError, bad_request, id_list, require_object
 
 METADATA_OBJECTS: list[dict[str, Any]] = [
@@ -338,7 +338,7 @@ def build_app(runtime: SandboxRuntime) -> Gate:
 
     @api.get("/v1/crm_integrations")
     async def crm_integrations() -> Any:
-        return {"integrations": []}
+        return {"integrations": [dict(item) for item in CRM_INTEGRATIONS]}
 
     @api.get("/v1/crm_mappings/fields")
     async def crm_mappings() -> Any:
@@ -350,7 +350,7 @@ def build_app(runtime: SandboxRuntime) -> Gate:
 
     @api.get("/v1/crm_mappings/outcome_types")
     async def outcome_types() -> Any:
-        return {"outcome_types": [{"id": i, "name": name} for i, name in enumerate(OUTCOME_TYPES, start=1)]}
+        return {"outcome_types": [dict(item) for item in OUTCOME_TYPES]}
 
     # ---- sandbox-only inspection (no auth, no rate limit, no faults) ------------------
 
@@ -365,6 +365,14 @@ def build_app(runtime: SandboxRuntime) -> Gate:
     @api.get("/_sandbox/requests")
     async def requests_log() -> Any:
         return {"requests": runtime.log.snapshot()}
+
+    @api.get("/_sandbox/messages")
+    async def messages() -> Any:
+        return store.messages()
+
+    @api.post("/_sandbox/opt_outs")
+    async def opt_out(request: Request) -> Any:
+        return store.set_opt_out(await _json_body(request))
 
     @api.post("/_sandbox/reset")
     async def reset() -> Any:

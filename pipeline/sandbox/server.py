@@ -157,6 +157,20 @@ class RunningSandbox:
         result: list[dict[str, Any]] = self._call("GET", "requests")["requests"]
         return result
 
+    def opt_out(self, client_id: int, *, sms: bool | None = None, email: bool | None = None) -> None:
+        """Set a client's SMS and/or email opt-out, as a STOP reply or an unsubscribe would."""
+        self._call("POST", "opt_outs", {"client_id": client_id, "sms": sms, "email": email})
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Every message Kayse scheduled, in arrival order (refused ones: `refused_messages`)."""
+        result: list[dict[str, Any]] = self._call("GET", "messages")["messages"]
+        return result
+
+    def refused_messages(self) -> list[dict[str, Any]]:
+        """Message requests the sandbox refused (opted-out client, no mobile or email)."""
+        result: list[dict[str, Any]] = self._call("GET", "messages")["refused"]
+        return result
+
     def stop(self) -> None:
         """Stop a sandbox started by `start_in_thread` (a no-op for an attached one)."""
         if self._server is not None and self._thread is not None:

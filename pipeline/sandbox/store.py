@@ -27,14 +27,16 @@ from pipeline.sandbox.validation import ApiError, bad_request, not_found
 ORIGIN = "public_api"
 DEFAULT_CASE_TYPES = ("personal_injury", "civil", "mass_tort", "workers_comp", "criminal")
 DEFAULT_STATUSES = ("active", "open", "pending", "closed")
-OUTCOME_TYPES = (
-    "interested",
-    "not_interested",
-    "callback_requested",
-    "voicemail",
-    "wrong_number",
-    "do_not_contact",
+OUTCOME_TYPES: tuple[dict[str, str], ...] = (
+    {"id": "qualified", "label": "Qualified Lead", "description": "Lead meets qualification criteria"},
+    {"id": "not_interested", "label": "Not Interested", "description": "Lead declined the offer"},
+    {"id": "callback", "label": "Callback Requested", "description": "Lead asked to be called back later"},
 )
+"""The reference's three example outcome types: `id` a string slug, `label` and `description` for people."""
+CRM_INTEGRATIONS: tuple[dict[str, Any], ...] = (
+    {"type": "smartadvocate", "enabled": True, "connected_at": "2026-01-15T08:00:00Z"},
+)
+"""The reference's example: one connected SmartAdvocate integration."""
 BULK_DELETE_MAX = 500  # documented for cases, assumed for clients
 
 BulkMode = Literal["partial", "atomic"]
@@ -66,6 +68,11 @@ CREATE TABLE IF NOT EXISTS crm_mappings (
 CREATE TABLE IF NOT EXISTS communications (
     id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, case_id INTEGER NOT NULL,
     client_id INTEGER NOT NULL, data TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS refused_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, case_id INTEGER NOT NULL,
+    client_id INTEGER NOT NULL, data TEXT NOT NULL, reason TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS opt_outs (
+    client_id INTEGER PRIMARY KEY, sms INTEGER NOT NULL DEFAULT 0, email INTEGER NOT NULL DEFAULT 0);
 """
 ENTITY_TABLES = (
     "clients",
@@ -76,6 +83,8 @@ ENTITY_TABLES = (
     "agents",
     "crm_mappings",
     "communications",
+    "refused_messages",
+    "opt_outs",
 )
 
 
@@ -259,6 +268,7 @@ class Store:
         ).fetchall()
         data = json.loads(row["data"])
         client_opted_out = any(json.loads(c["data"]).get("voice_calls_opted_out") for c in clients)
+        opt_outs = self._opt_outs([c["id"] for c in clients])
         return {
             "id": row["id"],
             **data,
@@ -266,9 +276,36 @@ class Store:
             "origin": ORIGIN,
             "update_origin": row["update_origin"],
             "call_opted_out": bool(data.get("opt_out_voice_calls")) or client_opted_out,
-            "sms_opted_out": False,
-            "email_opted_out": False,
+            "sms_opted_out": any(sms for sms, _ in opt_outs.values()),
+            "email_opted_out": any(email for _, email in opt_outs.values()),
         }
+
+    def _opt_outs(self, client_ids: list[int]) -> dict[int, tuple[bool, bool]]:
+        """Client id → (sms, email) opt-outs, as a STOP reply or an unsubscribe would set them."""
+        if not client_ids:
+            return {}
+        marks = ",".join("?" * len(client_ids))
+        rows = self._db.execute(
+            f"SELECT client_id, sms, email FROM opt_outs WHERE client_id IN ({marks})", client_ids
+        )
+        return {r["client_id"]: (bool(r["sms"]), bool(r["email"])) for r in rows}
+
+    def set_opt_out(self, body: Any) -> dict[str, Any]:
+        """Sandbox-only: opt a client out of (or back into) SMS and/or email."""
+        body = v.require_object(body)
+        client_id = v.integer(body, "client_id", required=True)
+        sms, email = v.boolean(body, "sms"), v.boolean(body, "email")
+        with self._transaction() as db:
+            if self._live("clients", client_id or 0) is None:
+                raise not_found(f"client {client_id} not found")
+            before = self._opt_outs([client_id or 0]).get(client_id or 0, (False, False))
+            after = (before[0] if sms is None else sms, before[1] if email is None else email)
+            db.execute(
+                "INSERT INTO opt_outs (client_id, sms, email) VALUES (?, ?, ?) ON CONFLICT (client_id) "
+                "DO UPDATE SET sms = excluded.sms, email = excluded.email",
+                (client_id, int(after[0]), int(after[1])),
+            )
+        return {"client_id": client_id, "sms": after[0], "email": after[1]}
 
     def _save_case(self, checked: v.CaseInput, case_id: int | None, *, strict: bool) -> dict[str, Any]:
         fields = dict(checked.fields)
@@ -647,26 +684,57 @@ class Store:
     # ---- communication -----------------------------------------------------------------
 
     def schedule_message(self, channel: Literal["sms", "email"], body: Any) -> dict[str, Any]:
+        """Schedule one message. A message to an opted-out client, or to one with no mobile (SMS)
+        or email, is refused with 400 and kept in `refused_messages`, so a test sees the attempt."""
         body = v.require_object(body)
         case_id = v.integer(body, "case_id", required=True)
         client_id = v.integer(body, "client_id", required=True)
         if channel == "email":
             v.text(body, "subject", required=True)
         v.text(body, "message", required=True)
+        refusal: str | None = None
         with self._transaction() as db:
             if self._live("cases", case_id or 0) is None:
                 raise bad_request(f"case_id: case {case_id} not found")
-            if self._live("clients", client_id or 0) is None:
+            client = self._live("clients", client_id or 0)
+            if client is None:
                 raise bad_request(f"client_id: client {client_id} not found")
             if not db.execute(
                 "SELECT 1 FROM links WHERE case_id = ? AND client_id = ?", (case_id, client_id)
             ).fetchone():
                 raise bad_request(f"client_id: client {client_id} is not linked to case {case_id}")
-            db.execute(
-                "INSERT INTO communications (channel, case_id, client_id, data, created_at) VALUES (?, ?, ?, ?, ?)",
-                (channel, case_id, client_id, json.dumps(body), now_iso()),
+            sms_out, email_out = self._opt_outs([client_id or 0]).get(client_id or 0, (False, False))
+            address = json.loads(client["data"]).get("mobile" if channel == "sms" else "email")
+            if sms_out if channel == "sms" else email_out:
+                refusal = f"client_id: client {client_id} opted out of {channel}"
+            elif not address:
+                refusal = (
+                    f"client_id: client {client_id} has no {'mobile number' if channel == 'sms' else 'email'}"
+                )
+            table = "communications" if refusal is None else "refused_messages"
+            columns = "channel, case_id, client_id, data, created_at" + (", reason" if refusal else "")
+            values = [channel, case_id, client_id, json.dumps(body), now_iso()] + (
+                [refusal] if refusal else []
             )
+            db.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(values))})", values)
+        if refusal is not None:
+            raise bad_request(refusal)
         return {"message": f"{channel} scheduled"}
+
+    def messages(self) -> dict[str, Any]:
+        """Sandbox-only: every message asked for, scheduled or refused, in arrival order."""
+        with self._lock:
+            scheduled = [
+                {"id": r["id"], "channel": r["channel"], "case_id": r["case_id"], "client_id": r["client_id"],
+                 **json.loads(r["data"]), "status": "scheduled", "created_at": r["created_at"]}
+                for r in self._db.execute("SELECT * FROM communications ORDER BY id")
+            ]  # fmt: skip
+            refused = [
+                {"channel": r["channel"], "case_id": r["case_id"], "client_id": r["client_id"],
+                 **json.loads(r["data"]), "status": "refused", "reason": r["reason"], "created_at": r["created_at"]}
+                for r in self._db.execute("SELECT * FROM refused_messages ORDER BY id")
+            ]  # fmt: skip
+        return {"messages": scheduled, "refused": refused}
 
     # ---- voice agents, CRM mappings -----------------------------------------------------
 

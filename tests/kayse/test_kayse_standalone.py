@@ -1,4 +1,4 @@
-"""The Kayse client and the sandbox stand alone: each imports nothing else of the pipeline.
+"""The Kayse client and the sandboxes (Kayse, Axiomatic) stand alone: each imports nothing else of the pipeline.
 
 So either can be lifted out (or read) on its own, the client's errors carry no exit codes, and
 a misreading of the API cannot hide in shared code. Read from the source with `ast`, so an
@@ -45,7 +45,7 @@ def imported_modules(path: Path, package: str | None = None) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("package", ["kayse", "sandbox"])
+@pytest.mark.parametrize("package", ["kayse", "sandbox", "axiomatic_sandbox"])
 def test_package_imports_nothing_else_of_the_pipeline(package: str) -> None:
     files = sorted((PIPELINE / package).rglob("*.py"))
     assert files

@@ -152,3 +152,22 @@ def test_sms_and_email_are_scheduled_for_linked_pairs_only(sandbox: RunningSandb
     assert api.post("/cases/communication/sms", {**sms, "client_id": other["id"]}).status_code == 400
     assert api.post("/cases/communication/sms", {**sms, "case_id": 909090}).status_code == 400
     assert [m["channel"] for m in sandbox.state()["communications"]] == ["sms", "email"]
+
+
+def test_opt_outs_show_on_the_case_and_refuse_messages(sandbox: RunningSandbox, api: Api) -> None:
+    client = api.new_client()
+    no_mobile = api.new_client(mobile=...)
+    case = api.new_case(client_ids=[client["id"], no_mobile["id"]])
+    sms = {"case_id": case["id"], "client_id": client["id"], "message": "Hi"}
+    sandbox.opt_out(client["id"], sms=True)
+    seen = api.ok("GET", f"/cases/{case['id']}")
+    assert (seen["sms_opted_out"], seen["email_opted_out"]) == (True, False)
+    refused = api.post("/cases/communication/sms", sms)
+    assert refused.status_code == 400 and "opted out" in refused.json()["message"]
+    email = {**sms, "subject": "Your case"}
+    assert api.ok("POST", "/cases/communication/email", email) == {"message": "email scheduled"}
+    assert api.post("/cases/communication/sms", {**sms, "client_id": no_mobile["id"]}).status_code == 400
+    sandbox.opt_out(client["id"], sms=False)
+    assert api.ok("GET", f"/cases/{case['id']}")["sms_opted_out"] is False
+    assert [(m["channel"], m["status"]) for m in sandbox.messages()] == [("email", "scheduled")]
+    assert [m["client_id"] for m in sandbox.refused_messages()] == [client["id"], no_mobile["id"]]

@@ -14,7 +14,10 @@ def test_metadata_objects_describe_required_fields(api: Api) -> None:
 
 
 def test_crm_endpoints(api: Api) -> None:
-    assert api.ok("GET", "/crm_integrations") == {"integrations": []}
+    integrations = api.ok("GET", "/crm_integrations")["integrations"]
+    assert integrations == [
+        {"type": "smartadvocate", "enabled": True, "connected_at": "2026-01-15T08:00:00Z"}
+    ]
     assert api.ok("GET", "/crm_mappings/fields") == {"mappings": []}
     first = api.ok(
         "POST",
@@ -42,7 +45,8 @@ def test_crm_endpoints(api: Api) -> None:
     assert bad.status_code == 400
     assert api.post("/crm_mappings/fields", {"mappings": [{"kayse_field": "x"}]}).status_code == 400
     outcome = api.ok("GET", "/crm_mappings/outcome_types")["outcome_types"]
-    assert outcome and all(set(o) == {"id", "name"} for o in outcome)
+    assert outcome and all(set(o) == {"id", "label", "description"} for o in outcome)
+    assert all(isinstance(o["id"], str) and o["id"] for o in outcome)  # string slugs, as documented
 
 
 def test_voice_agents_create_and_patch(api: Api) -> None:

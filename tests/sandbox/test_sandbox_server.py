@@ -205,3 +205,57 @@ def test_public_api_is_pinned() -> None:
         "path",
         "count",
     ]
+
+
+def test_cli_serves_the_local_axiomatic_beside_kayse_and_stops_both() -> None:
+    """`sandbox --axiomatic-port`: one command, both ends of a migration rehearsal."""
+    from pipeline.axiomatic_sandbox import DEMO_ENTITY
+    from pipeline.axiomatic_sandbox import DEMO_KEY as AXIOMATIC_KEY
+
+    port, axiomatic_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "sandbox",
+            "--port",
+            str(port),
+            "--axiomatic-port",
+            str(axiomatic_port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        banner = wait_for_line(process, "Ctrl-C stops")
+        axiomatic_url = f"http://127.0.0.1:{axiomatic_port}"
+        assert axiomatic_url in banner and DEMO_ENTITY in banner and AXIOMATIC_KEY in banner
+        entities = requests.get(
+            axiomatic_url + "/api/entities", headers={"Authorization": f"Bearer {AXIOMATIC_KEY}"}, timeout=10
+        )
+        assert entities.status_code == 200 and DEMO_ENTITY in entities.text
+        kayse = requests.get(
+            f"http://127.0.0.1:{port}/v1/metadata", headers={"X-API-KEY": DEMO_KEY}, timeout=10
+        )
+        assert kayse.status_code == 200
+        process.terminate()
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "sandbox stopped" in out and "local Axiomatic stopped" in out
+
+
+def test_cli_axiomatic_port_in_use_is_a_one_line_error(sandbox: RunningSandbox) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        result = run_cli("sandbox", "--port", "0", "--axiomatic-port", str(taken))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("error: ")
