@@ -6,7 +6,8 @@ comparable across machines. Both sides run as whole child processes (interpreter
 imports, reading; for validate also mapping, validating and writing every report file), in
 alternation, `rounds` times each; the medians are compared, so a burst of load from another
 job on a shared machine hits both sides alike. Peak memory is each child's own ru_maxrss (from
-wait4), so the baseline's peak is polars' own read.
+wait4), so the baseline's peak is polars' own read; this process never imports polars nor
+builds the files itself (a child's ru_maxrss starts from its parent's size at the fork).
 
 Two inputs: a CSV (default 1,000,000 rows, against `polars.read_csv(infer_schema=False)`) and
 a workbook (default 100,000 rows, against `polars.read_excel`). Never commit the generated
@@ -26,14 +27,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from bench.generate import write_generic_export
-
 ROOT = Path(__file__).resolve().parent.parent
 MAPPING = ROOT / "mappings" / "generic.yaml"
 DEFAULT_ROWS = 1_000_000
 DEFAULT_XLSX_ROWS = 100_000
 DEFAULT_ROUNDS = 3
 GOALS = {"csv": 3.0, "xlsx": 1.5}  # at most this many times polars' own read
+GENERATE = (
+    "import sys; from bench.generate import write_generic_export; "
+    "write_generic_export(sys.argv[1], int(sys.argv[2]), seed=int(sys.argv[3]), defect_rate=0.02, fmt=sys.argv[4])"
+)
 BASELINES = {
     "csv": "import sys, polars as pl; print(pl.read_csv(sys.argv[1], infer_schema=False).height)",
     "xlsx": "import sys, polars as pl; print(pl.read_excel(sys.argv[1]).height)",
@@ -45,6 +48,7 @@ class Child:
     """One whole child process: wall seconds and its peak resident memory."""
 
     seconds: float
+    cpu_seconds: float  # user + system: less swayed than wall time by other jobs on the machine
     peak_memory_mb: float
 
 
@@ -58,6 +62,9 @@ class ValidateBenchResult:
     baseline_seconds: float  # median over the rounds: the bare polars read, a whole process
     validate_seconds: float  # median: the whole `kayse-etl validate ... --report-dir` process
     ratio: float  # validate_seconds / baseline_seconds
+    baseline_cpu_seconds: float  # medians of user + system time
+    validate_cpu_seconds: float
+    cpu_ratio: float
     goal: float
     baseline_peak_memory_mb: float  # the largest of the rounds
     peak_memory_mb: float  # of the validate process, the largest of the rounds
@@ -78,7 +85,8 @@ class ValidateBenchResult:
                 f"  kayse-etl validate --report-dir (whole process): {self.validate_seconds:8.2f} s  "
                 f"peak {self.peak_memory_mb:6.0f} MB",
                 f"  ratio validate / baseline:  time {self.ratio:5.2f} x ({verdict} the goal of "
-                f"{self.goal:g} x), memory {self.memory_ratio:4.2f} x",
+                f"{self.goal:g} x), memory {self.memory_ratio:4.2f} x, CPU time {self.cpu_ratio:5.2f} x "
+                f"({self.validate_cpu_seconds:.2f} s / {self.baseline_cpu_seconds:.2f} s)",
             ]
         )
 
@@ -97,7 +105,8 @@ def _run_child(command: list[str], folder: Path, name: str) -> tuple[Child, int]
         seconds = time.perf_counter() - started
     exit_code = os.waitstatus_to_exitcode(status)
     child.returncode = exit_code  # reaped by wait4; keep Popen from waiting again
-    return Child(seconds, _max_rss_mb(usage)), exit_code
+    cpu = float(getattr(usage, "ru_utime", 0.0)) + float(getattr(usage, "ru_stime", 0.0))
+    return Child(seconds, cpu, _max_rss_mb(usage)), exit_code
 
 
 def _baseline(source: Path, fmt: str, folder: Path, rows: int) -> Child:
@@ -134,7 +143,11 @@ def run_validate_bench(
         folder = Path(tmp)
         source = folder / f"leads.{fmt}"
         started = time.perf_counter()
-        write_generic_export(source, rows, seed=seed, defect_rate=0.02, fmt=fmt)
+        # In a child of its own: Linux keeps a process's peak memory across fork and exec, so a
+        # parent that had built the file itself would lend its own peak to every child measured.
+        subprocess.run(
+            [sys.executable, "-c", GENERATE, str(source), str(rows), str(seed), fmt], cwd=ROOT, check=True
+        )
         generate_seconds = time.perf_counter() - started
         baselines: list[Child] = []
         validates: list[Child] = []
@@ -150,6 +163,8 @@ def run_validate_bench(
                     validates.append(child)
         baseline_seconds = statistics.median(c.seconds for c in baselines)
         validate_seconds = statistics.median(c.seconds for c in validates)
+        baseline_cpu = statistics.median(c.cpu_seconds for c in baselines)
+        validate_cpu = statistics.median(c.cpu_seconds for c in validates)
         baseline_peak = max(c.peak_memory_mb for c in baselines)
         peak = max(c.peak_memory_mb for c in validates)
         return ValidateBenchResult(
@@ -161,6 +176,9 @@ def run_validate_bench(
             baseline_seconds=baseline_seconds,
             validate_seconds=validate_seconds,
             ratio=validate_seconds / baseline_seconds,
+            baseline_cpu_seconds=baseline_cpu,
+            validate_cpu_seconds=validate_cpu,
+            cpu_ratio=validate_cpu / baseline_cpu,
             goal=GOALS[fmt],
             baseline_peak_memory_mb=baseline_peak,
             peak_memory_mb=peak,
