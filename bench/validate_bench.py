@@ -189,6 +189,54 @@ def run_validate_bench(
         )
 
 
+@dataclass(frozen=True)
+class AnnotatedBenchResult:
+    rows: int  # the largest file whose annotated.xlsx shows every row (above it, only rejected rows)
+    seconds: float  # write_annotated_workbook alone
+    baseline_seconds: float  # polars.read_csv of that same file
+    ratio: float
+
+    def describe(self) -> str:
+        return (
+            f"annotated.xlsx of {self.rows:,} rows (every row shown): {self.seconds:.2f} s"
+            f" = {self.ratio:.0f} x its read"
+        )
+
+
+ANNOTATED = """
+import json, sys, time
+from pathlib import Path
+import polars as pl
+from bench.generate import write_generic_export
+from pipeline import run
+from pipeline.report.annotated import write_annotated_workbook
+
+folder, rows, seed, mapping = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
+source = folder / "annotated-source.csv"
+write_generic_export(source, rows, seed=seed, defect_rate=0.02, fmt="csv")
+started = time.perf_counter()
+pl.read_csv(source, infer_schema=False)
+baseline = time.perf_counter() - started
+result = run.validate([source], mapping)
+started = time.perf_counter()
+write_annotated_workbook(result, folder / "annotated.xlsx")
+print(json.dumps([time.perf_counter() - started, baseline]))
+"""
+
+
+def run_annotated_bench(rows: int, *, seed: int = 0) -> AnnotatedBenchResult:
+    """Time the workbook on the largest file it shows whole (above, only rejected rows are shown,
+    so the big file's own workbook says little), in a child, as the other figures are."""
+    from pipeline.report.annotated import ALL_ROWS_UP_TO
+
+    rows = min(rows, ALL_ROWS_UP_TO)
+    with tempfile.TemporaryDirectory(prefix="kayse-etl-bench-") as tmp:
+        command = [sys.executable, "-c", ANNOTATED, tmp, str(rows), str(seed), str(MAPPING)]
+        done = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
+        seconds, baseline = json.loads(done.stdout.strip().splitlines()[-1])
+    return AnnotatedBenchResult(rows, seconds, baseline, seconds / baseline)
+
+
 def main(
     rows: int = DEFAULT_ROWS, xlsx_rows: int = DEFAULT_XLSX_ROWS, rounds: int = DEFAULT_ROUNDS
 ) -> list[ValidateBenchResult]:
@@ -200,4 +248,8 @@ def main(
         print(result.describe())
         print(json.dumps({"validate_bench": asdict(result)}))
         results.append(result)
+    if rows > 0:
+        annotated = run_annotated_bench(rows)
+        print(annotated.describe())
+        print(json.dumps({"annotated_bench": asdict(annotated)}))
     return results

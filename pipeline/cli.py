@@ -9,13 +9,14 @@ so it never shows in `ps` or shell history.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pipeline.model import Decision, ExitCode, UserError
+from pipeline.model import Decision, ExitCode, UserError, printable, storage_problem
 
 app = typer.Typer(
     name="kayse-etl",
@@ -74,7 +75,10 @@ def validate(
     delimiter: DelimiterOpt = None,
     header_row: HeaderRowOpt = None,
     report_dir: Annotated[
-        Path | None, typer.Option(help="Write summary.json, rejects.csv, clients.csv, cases.csv here.")
+        Path | None,
+        typer.Option(
+            help="Write summary.json, rejects.csv, clients.csv, cases.csv, annotated.xlsx, report.html here."
+        ),
     ] = None,
     format: FormatOpt = "text",
 ) -> None:
@@ -103,7 +107,7 @@ def validate(
     if report_dir is not None:
         # with --format json, stdout stays pure JSON
         names = ", ".join(path.name for path in outcome.report_files)
-        typer.echo(f"Report written to {report_dir}: {names}", err=format == "json")
+        typer.echo(f"Report written to {printable(report_dir)}: {printable(names)}", err=format == "json")
     raise typer.Exit(int(outcome.exit_code))
 
 
@@ -210,6 +214,14 @@ BaseUrlOpt = Annotated[
     str | None,
     typer.Option("--base-url", help="Kayse API base URL (default: $KAYSE_BASE_URL, else production)."),
 ]
+InsecureHttpFlag = Annotated[
+    bool,
+    typer.Option(
+        "--allow-insecure-http",
+        help="Allow a plain http:// base URL to a host that is not this machine (sends the key unencrypted; "
+        "or set KAYSE_ALLOW_INSECURE_HTTP=1).",
+    ),
+]
 KeyFileOpt = Annotated[
     Path | None,
     typer.Option("--api-key-file", help="Read the API key from this file (default: $KAYSE_API_KEY)."),
@@ -234,8 +246,9 @@ def plan(
     delimiter: DelimiterOpt = None,
     header_row: HeaderRowOpt = None,
     campaign: CampaignFlag = False,
-    batch_size: BatchOpt = 100,
+    batch_size: BatchOpt = 500,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     check_quota: Annotated[
         bool,
@@ -253,13 +266,13 @@ def plan(
     from pipeline.settings import Connection, resolve_api_key, resolve_base_url
 
     _check_format(format)
-    url = resolve_base_url(base_url)
+    url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
     # Planning needs no key (the ledger knows its targets); only --check-quota sends a request.
     key = resolve_api_key(api_key_file, required=check_quota)
     outcome = run.plan(
         sources,
         mapping,
-        connection=Connection(url, key) if key else None,
+        connection=Connection(url, key, allow_insecure_http=allow_insecure_http) if key else None,
         base_url=url,
         ledger_path=ledger,
         campaign=campaign,
@@ -295,7 +308,7 @@ def load(
     delimiter: DelimiterOpt = None,
     header_row: HeaderRowOpt = None,
     campaign: CampaignFlag = False,
-    batch_size: BatchOpt = 100,
+    batch_size: BatchOpt = 500,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and plan, then stop: send nothing.")
     ] = False,
@@ -306,9 +319,11 @@ def load(
         ),
     ] = None,
     report_dir: Annotated[
-        Path | None, typer.Option(help="Write the validation files plus load.json and failed.csv here.")
+        Path | None,
+        typer.Option(help="Write the validation files plus load.json, failed.csv and success.csv here."),
     ] = None,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     plain: Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress bar.")] = False,
     format: FormatOpt = "text",
@@ -321,7 +336,7 @@ def load(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    connection = resolve_connection(base_url, api_key_file)
+    connection = resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
     observer = None if dry_run else make_observer(force_plain=plain or format == "json")
     try:
         outcome = run.load(
@@ -352,8 +367,16 @@ def load(
     else:
         typer.echo(render_rows_valid(outcome.validation))
         typer.echo(render_plan(outcome.plan) if outcome.result is None else render_load(outcome.result))
-        if report_dir is not None:
-            typer.echo(f"reports written to {report_dir}")
+        if report_dir is not None and outcome.report_error is None:
+            typer.echo(f"reports written to {printable(report_dir)}")
+    if outcome.report_error is not None:
+        # The load's outcome stands (and its exit code): only the files are missing.
+        typer.echo(f"error: the reports were not written: {outcome.report_error}", err=True)
+        typer.echo(
+            "hint: the load itself is recorded in the ledger (`kayse-etl runs`); rerunning the same "
+            "command sends nothing new and writes the reports again",
+            err=True,
+        )
     raise typer.Exit(int(outcome.exit_code))
 
 
@@ -361,6 +384,7 @@ def load(
 def metadata(
     mapping: MappingOpt,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
 ) -> None:
     """Compare the mapping's allowed case types and statuses with the Kayse account's (one request)."""
@@ -368,7 +392,10 @@ def metadata(
     from pipeline.report.text import render_mapping_check
     from pipeline.settings import resolve_connection
 
-    check = run.check_mapping(mapping, connection=resolve_connection(base_url, api_key_file))
+    check = run.check_mapping(
+        mapping,
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
+    )
     typer.echo(render_mapping_check(check))
     raise typer.Exit(int(check.exit_code))
 
@@ -423,6 +450,7 @@ def resolve(
         typer.Option("--resend", help="message: it did not go out; the next run of the same text sends it."),
     ] = False,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
 ) -> None:
     """Settle uncertain records, knowingly: record the Kayse id you found, or have them re-created.
@@ -442,6 +470,7 @@ def resolve(
             bool(kayse_id is not None or recreate or from_csv),
             base_url,
             api_key_file,
+            allow_insecure_http,
         )
         return
     decisions: list[Decision] = []
@@ -458,7 +487,7 @@ def resolve(
         decisions = [Decision(kind, key, kayse_id)]
     settled, unmatched = run.resolve(
         decisions,
-        connection=resolve_connection(base_url, api_key_file),
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
         ledger_path=ledger,
         from_csv=from_csv,
     )
@@ -474,18 +503,38 @@ def rollback(
     run_id: Annotated[int, typer.Argument(help="The run to undo (see `kayse-etl runs`).")],
     ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger.")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    with_dependent_cases: Annotated[
+        bool,
+        typer.Option(
+            "--with-dependent-cases",
+            help="Also delete the cases of later runs linked to this run's clients "
+            "(default: keep those clients, so no case loses its client).",
+        ),
+    ] = False,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
 ) -> None:
-    """Delete from Kayse the clients and cases a run created (lists and campaigns: see README)."""
+    """Delete from Kayse the clients and cases a run created (lists and campaigns: see README).
+    A client a later run's case needs is kept, unless --with-dependent-cases."""
     from pipeline import run
-    from pipeline.report.text import render_rollback
+    from pipeline.model import RollbackPlan
+    from pipeline.report.text import render_rollback, render_rollback_plan
     from pipeline.settings import resolve_connection
 
-    connection = resolve_connection(base_url, api_key_file)
-    if not yes:
-        typer.confirm(f"Delete from Kayse every client and case run {run_id} created?", abort=True)
-    summary = run.rollback(run_id, connection=connection, ledger_path=ledger)
+    connection = resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
+
+    def confirm(plan: RollbackPlan) -> bool:
+        typer.echo(render_rollback_plan(plan))
+        return yes or typer.confirm("Delete them from Kayse?", abort=True)
+
+    summary = run.rollback(
+        run_id,
+        connection=connection,
+        ledger_path=ledger,
+        with_dependent_cases=with_dependent_cases,
+        confirm=confirm,
+    )
     typer.echo(render_rollback(summary))
     raise typer.Exit(int(summary.exit_code))
 
@@ -502,6 +551,7 @@ def _resolve_message(
     other_flags: bool,
     base_url: str | None,
     api_key_file: Path | None,
+    allow_insecure_http: bool = False,
 ) -> None:
     from pipeline import run
     from pipeline.report.notify import render_message_resolved
@@ -513,7 +563,10 @@ def _resolve_message(
             hint="the KEY is what `kayse-etl uncertain` shows, e.g. sms:12:34:1a2b3c4d5e6f",
         )
     done = run.resolve_message(
-        key, sent=sent, connection=resolve_connection(base_url, api_key_file), ledger_path=ledger
+        key,
+        sent=sent,
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
+        ledger_path=ledger,
     )
     typer.echo(render_message_resolved(key, sent=sent, done=done), err=not done)
     if not done:
@@ -573,6 +626,7 @@ def notify(
         typer.Option("--report-dir", help="Write notify.json and skipped.csv (ids and reasons) here."),
     ] = None,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     plain: Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress bar.")] = False,
     format: FormatOpt = "text",
@@ -592,7 +646,7 @@ def notify(
             channel=channel,
             message_file=message_file,
             subject=subject,
-            base_url=resolve_base_url(base_url),
+            base_url=resolve_base_url(base_url, allow_insecure_http=allow_insecure_http),
             api_key=resolve_api_key(api_key_file, required=send),
             run_id=run_id,
             case_list=case_list,
@@ -631,7 +685,10 @@ app.add_typer(crm_app, name="crm")
 
 @crm_app.command("integrations")
 def crm_integrations(
-    base_url: BaseUrlOpt = None, api_key_file: KeyFileOpt = None, format: FormatOpt = "text"
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
+    allow_insecure_http: InsecureHttpFlag = False,
 ) -> None:
     """The CRM integrations the account has connected (one request)."""
     from pipeline import run
@@ -639,7 +696,9 @@ def crm_integrations(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    items = run.crm_integrations(connection=resolve_connection(base_url, api_key_file))
+    items = run.crm_integrations(
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
+    )
     if format == "json":
         _print_json({"integrations": items})
     else:
@@ -648,7 +707,10 @@ def crm_integrations(
 
 @crm_app.command("outcome-types")
 def crm_outcome_types(
-    base_url: BaseUrlOpt = None, api_key_file: KeyFileOpt = None, format: FormatOpt = "text"
+    base_url: BaseUrlOpt = None,
+    api_key_file: KeyFileOpt = None,
+    format: FormatOpt = "text",
+    allow_insecure_http: InsecureHttpFlag = False,
 ) -> None:
     """The outcome types usable in CRM mappings and campaign workflows (one request)."""
     from pipeline import run
@@ -656,7 +718,9 @@ def crm_outcome_types(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    items = run.crm_outcome_types(connection=resolve_connection(base_url, api_key_file))
+    items = run.crm_outcome_types(
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
+    )
     if format == "json":
         _print_json({"outcome_types": items})
     else:
@@ -669,6 +733,7 @@ def crm_fields_pull(
         Path, typer.Option("--out", help="The YAML file to write (0600), in the API's own shape.")
     ],
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     format: FormatOpt = "text",
 ) -> None:
@@ -677,7 +742,10 @@ def crm_fields_pull(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    mappings = run.crm_pull(connection=resolve_connection(base_url, api_key_file), out=out)
+    mappings = run.crm_pull(
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
+        out=out,
+    )
     if format == "json":
         _print_json({"mappings": mappings, "out": str(out)})
     else:
@@ -691,6 +759,7 @@ def crm_fields_push(
         bool, typer.Option("--yes", help="Send the changes (one request). Without it: show them only.")
     ] = False,
     base_url: BaseUrlOpt = None,
+    allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
     format: FormatOpt = "text",
 ) -> None:
@@ -700,7 +769,11 @@ def crm_fields_push(
     from pipeline.settings import resolve_connection
 
     _check_format(format)
-    outcome = run.crm_push(mapping_file, connection=resolve_connection(base_url, api_key_file), yes=yes)
+    outcome = run.crm_push(
+        mapping_file,
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http),
+        yes=yes,
+    )
     if format == "json":
         _print_json(push_summary(outcome))
     else:
@@ -819,6 +892,9 @@ def main() -> None:
             (OSError, ExitCode.USAGE),  # a file we could not write or read: permissions, a full disk
         )
         code = next((code for kind, code in exit_codes if isinstance(error, kind)), None)
+        machine = storage_problem(error, "a file") if isinstance(error, sqlite3.DatabaseError) else None
+        if machine is not None:  # SQLite's failures reach here only when no ledger named them
+            code = ExitCode.STOPPED
         if code is None:  # a bug: say so, show where, and keep its exit code apart from "rows rejected"
             import traceback
 
@@ -835,14 +911,18 @@ def main() -> None:
             message, hint = error.message, error.hint
         elif isinstance(error, AxiomaticSandboxError):
             message, hint = str(error), error.hint
+        elif machine is not None:
+            message, hint = machine[0], machine[1]
         else:
             assert isinstance(error, OSError)
-            where = f" {error.filename}" if error.filename else ""
-            message = f"{error.strerror or error}{where}"
-            hint = "check the path, its permissions and the free disk space"
-        typer.echo(f"error: {message}", err=True)
+            shown = f" {printable(error.filename)}" if error.filename else ""
+            problem = storage_problem(error, f"the file{shown}")
+            message = problem[0] if problem else f"{error.strerror or error}{shown}"
+            hint = problem[1] if problem else "check the path, its permissions and the free disk space"
+        # One line each, whatever a file name in them holds: control characters are shown escaped.
+        typer.echo(f"error: {printable(message)}", err=True)
         if hint:
-            typer.echo(f"hint: {hint}", err=True)
+            typer.echo(f"hint: {printable(hint)}", err=True)
         sys.exit(int(code))
 
 

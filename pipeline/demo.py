@@ -102,7 +102,7 @@ def main() -> None:
         sandbox.terminate()
         sandbox.wait(timeout=10)
     print(
-        f"\nReports: {OUT}/validate (rejects.csv, clients.csv, cases.csv, summary.json), {OUT}/load (load.json, failed.csv), {OUT}/rerun"
+        f"\nReports: {OUT}/validate (rejects.csv, annotated.xlsx, report.html, clients.csv, cases.csv, summary.json), {OUT}/load (load.json, failed.csv, success.csv, report.html), {OUT}/rerun"
     )
     print(f"Ledger: {ledger}. The sandbox has stopped.")
 

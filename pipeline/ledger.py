@@ -20,20 +20,24 @@ import fcntl
 import json
 import os
 import sqlite3
+import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.model import (
     EntityKind,
+    ExitCode,
     LedgerEntry,
     LedgerSnapshot,
     RunRow,
     UncertainMessage,
     UncertainRow,
     UserError,
+    printable,
+    storage_problem,
 )
 
 SCHEMA = """
@@ -79,6 +83,14 @@ CREATE TABLE IF NOT EXISTS entities (
     PRIMARY KEY (target_id, kind, source_key)
 );
 CREATE INDEX IF NOT EXISTS entities_by_batch ON entities (batch_id);
+-- Which client each case is linked to, so a rollback never deletes a client a live case needs.
+CREATE TABLE IF NOT EXISTS case_clients (
+    target_id INTEGER NOT NULL REFERENCES targets(id),
+    case_key TEXT NOT NULL,
+    client_key TEXT NOT NULL,
+    PRIMARY KEY (target_id, case_key)
+);
+CREATE INDEX IF NOT EXISTS case_clients_by_client ON case_clients (target_id, client_key);
 CREATE TABLE IF NOT EXISTS members (
     target_id INTEGER NOT NULL REFERENCES targets(id),
     list_key TEXT NOT NULL,
@@ -102,6 +114,101 @@ CREATE TABLE IF NOT EXISTS messages (
 """
 
 SCHEMA_VERSION = "1"
+# Stamped in the SQLite header (PRAGMA application_id): what tells a kayse-etl ledger from an
+# empty file or another program's database at the same path. "KAYS" in ASCII.
+APPLICATION_ID = 0x4B415953
+USER_VERSION = 1
+# The tables a ledger of the previous round has: such a file, unstamped, is ours to stamp.
+_LEGACY_TABLES = {"meta", "targets", "runs", "batches", "entities", "members"}
+
+
+class LedgerError(UserError):
+    """The ledger's file failed under us (full disk, read-only, damaged): no bug, the machine."""
+
+
+class _Guarded:
+    """The SQLite connection, with the machine's failures (full disk, read-only or damaged
+    file) turned into a `LedgerError` naming the ledger, instead of a traceback."""
+
+    def __init__(self, db: sqlite3.Connection, ledger: Ledger):
+        self._db = db
+        self._ledger = ledger
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        with self._ledger.guard():
+            return self._db.execute(sql, tuple(params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        with self._ledger.guard():
+            return self._db.executemany(sql, rows)
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _open_file(path: Path, *, create: bool) -> tuple[int, bool]:
+    """An open descriptor of the ledger file, and whether this call created it. Created files
+    are the owner's only (0600, in folders made 0700): the ledger names the people loaded."""
+    flags = os.O_RDWR | os.O_CLOEXEC
+    try:
+        handle = os.open(path, flags)
+        created = False
+    except PermissionError:
+        handle = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # read-only: reading it still works
+        created = False
+    except FileNotFoundError:
+        if not create:
+            raise
+        _make_private_dirs(path.parent)
+        try:
+            handle = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+            created = True
+        except FileExistsError:  # another load created it a moment ago: it is theirs to make
+            handle = os.open(path, flags)
+            created = False
+    info = os.fstat(handle)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(handle)
+        raise UserError(
+            f"the ledger path {printable(path)} is not a regular file", hint="give a file path to --ledger"
+        )
+    if info.st_mode & 0o077 and info.st_uid == os.getuid():
+        with contextlib.suppress(OSError):  # a ledger of an older version, made under umask 022
+            os.fchmod(handle, stat.S_IMODE(info.st_mode) & 0o700)
+    return handle, created
+
+
+def _make_private_dirs(folder: Path) -> None:
+    """Create `folder` and any missing parents 0700; folders that exist are left as they are."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for each in reversed(missing):
+        each.mkdir(mode=0o700, exist_ok=True)
+
+
+def _check_is_a_ledger(handle: int, path: Path) -> None:
+    """Refuse, before SQLite touches it, a file that cannot be a kayse-etl ledger."""
+    shown = printable(path)
+    header = os.pread(handle, 100, 0)
+    hint = (
+        "give the path of your kayse-etl ledger with --ledger; a first load creates one where no file exists"
+    )
+    if not header:
+        raise UserError(
+            f"{shown} is an empty file, not a kayse-etl ledger",
+            hint=hint + " (delete this one if a load failed before it began)",
+        )
+    if not header.startswith(_SQLITE_MAGIC):
+        raise UserError(f"{shown} is not a kayse-etl ledger (not an SQLite database)", hint=hint)
+    application_id = int.from_bytes(header[68:72], "big")
+    if application_id not in (0, APPLICATION_ID):
+        raise UserError(f"{shown} is another program's SQLite database, not a kayse-etl ledger", hint=hint)
+    if application_id == APPLICATION_ID and int.from_bytes(header[60:64], "big") > USER_VERSION:
+        raise UserError(f"{shown} was made by a newer kayse-etl", hint="use that version to load with it")
 
 
 @dataclass(frozen=True)
@@ -128,45 +235,129 @@ def _message_key(channel: str, case_id: int, client_id: int, message_hash: str) 
 class Ledger:
     """One ledger file. Open it with `Ledger.open(path)`; use as a context manager to close it."""
 
-    def __init__(self, path: Path, connection: sqlite3.Connection):
+    def __init__(self, path: Path, connection: sqlite3.Connection, handle: int):
         self.path = path
-        self._db = connection
+        self._raw = connection
+        self._db = _Guarded(connection, self)
+        self._handle = handle  # an open descriptor of the file itself: what `exclusive` locks
+        # Once a run has started (or a rollback deleted something), a failure of the file means
+        # "stopped partway" (exit 3: the rerun continues), before it "nothing was done" (exit 2).
+        self.partway = False
 
     # ---- opening, locking ----------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path) -> Ledger:
+    def open(cls, path: Path, *, create: bool = True) -> Ledger:
+        """Open the ledger at `path`. A ledger is created only where no file exists (and only
+        with `create`); a file that is not a kayse-etl ledger — empty, another program's
+        database, anything else — is refused, never adopted: adopting it would forget every id
+        and create everything in Kayse again."""
         path = Path(path)
-        if path.exists() and path.is_dir():
-            raise UserError(f"ledger path {path} is a directory", hint="give a file path to --ledger")
+        shown = printable(path)
+        if path.is_dir():
+            raise UserError(f"ledger path {shown} is a directory", hint="give a file path to --ledger")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, isolation_level=None, timeout=30)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.executescript(SCHEMA)
-            version = db.execute("SELECT value FROM meta WHERE name='schema'").fetchone()
-            if version is None:
-                db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-            elif version[0] != SCHEMA_VERSION:
+            handle, created = _open_file(path, create=create)
+        except FileNotFoundError:
+            if not create:
                 raise UserError(
-                    f"ledger {path} has schema version {version[0]}; this tool reads {SCHEMA_VERSION}"
-                )
-        except sqlite3.DatabaseError as error:
+                    f"no ledger at {shown}", hint="give the path a load used (--ledger), or load first"
+                ) from None
             raise UserError(
-                f"cannot use {path} as a ledger: {error}",
-                hint="is it a kayse-etl ledger, in a folder you can write to? Give another path with --ledger",
-            ) from None
-        except OSError as error:
-            raise UserError(
-                f"cannot create the ledger {path}: {error.strerror}",
+                f"cannot create the ledger {shown}: No such file or directory",
                 hint="give a writable path with --ledger",
             ) from None
-        return cls(path, db)
+        except OSError as error:
+            problem = storage_problem(error, f"the ledger {shown}")
+            message = problem[0] if problem else f"cannot create the ledger {shown}: {error.strerror}"
+            raise UserError(
+                message, hint=problem[1] if problem else "give a writable path with --ledger"
+            ) from None
+        try:
+            if not created:
+                _check_is_a_ledger(handle, path)
+            db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        except BaseException:
+            os.close(handle)
+            raise
+        ledger = cls(path, db, handle)
+        try:
+            ledger._prepare(new=created)
+        except BaseException:
+            ledger._raw.close()
+            os.close(handle)
+            if created:  # leave no half-made ledger behind to be refused next time
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise
+        return ledger
+
+    def _prepare(self, *, new: bool) -> None:
+        db = self._db
+        if new:
+            # Stamped before the switch to WAL, so the mark is in the main file from the start.
+            db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            db.execute(f"PRAGMA user_version={USER_VERSION}")
+        elif db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not tables >= _LEGACY_TABLES:
+                raise UserError(
+                    f"{printable(self.path)} is another program's SQLite database, not a kayse-etl ledger",
+                    hint="give the path of your kayse-etl ledger with --ledger",
+                )
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        with self.guard():
+            self._raw.executescript(SCHEMA)
+        version = db.execute("SELECT value FROM meta WHERE name='schema'").fetchone()
+        if version is None:
+            db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        elif version[0] != SCHEMA_VERSION:
+            raise UserError(
+                f"ledger {printable(self.path)} has schema version {version[0]}; this tool reads {SCHEMA_VERSION}"
+            )
+        # New, or a ledger of the previous round (its tables checked before): stamp it as ours.
+        if db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            db.execute(f"PRAGMA user_version={USER_VERSION}")
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn a full disk, a read-only or damaged ledger file into one line and an exit code."""
+        try:
+            yield
+        except (sqlite3.DatabaseError, OSError) as error:
+            if isinstance(error, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError):
+                raise  # our own mistake, not the machine's
+            if isinstance(error, sqlite3.OperationalError) and "locked" in str(error).lower():
+                raise LedgerError(
+                    f"another program holds the ledger {printable(self.path)}",
+                    hint="wait for it to finish, then run the same command again",
+                    exit_code=ExitCode.STOPPED if self.partway else ExitCode.USAGE,
+                ) from None
+            problem = storage_problem(error, f"the ledger {printable(self.path)}")
+            if problem is None:
+                raise
+            message, hint = problem
+            if self.partway:
+                hint += "; the ledger holds what was done, so the rerun continues"
+            raise LedgerError(
+                message, hint=hint, exit_code=ExitCode.STOPPED if self.partway else ExitCode.USAGE
+            ) from None
 
     def close(self) -> None:
-        self._db.close()
+        """Fold the write-ahead log back into the file, so the .sqlite file alone is complete
+        (a copy of it is a full backup), then let go of the file. Closing twice is harmless."""
+        if self._handle < 0:
+            return
+        try:
+            with contextlib.suppress(LedgerError):  # read-only: nothing of ours is in the log
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._raw.close()
+        finally:
+            os.close(self._handle)
+            self._handle = -1
 
     def __enter__(self) -> Ledger:
         return self
@@ -176,30 +367,34 @@ class Ledger:
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
-        """Hold the ledger for one load at a time; the OS drops the lock if the process dies."""
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        handle = open(lock_path, "w")  # noqa: SIM115 - held for the duration of the block
+        """Hold the ledger for one load at a time; the OS drops the lock if the process dies.
+
+        The lock is on the ledger file itself (its open descriptor), so every path to it — a
+        symlink, a hard link, a copy of the path written differently — meets the same lock, and
+        there is no lock file to go stale or be deleted."""
         try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise UserError(
-                    f"another kayse-etl load is using the ledger {self.path}",
-                    hint="wait for it to finish; two loads at once could create duplicates",
-                ) from None
-            handle.write(str(os.getpid()))
-            handle.flush()
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"another load is using this ledger ({printable(self.path)})",
+                hint="wait for it to finish; two loads at once could create duplicates",
+            ) from None
+        try:
             yield
         finally:
-            handle.close()
+            # Unlock but keep the descriptor open until the database is closed: closing a
+            # descriptor of the file would drop SQLite's own locks on it.
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[_Guarded]:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._raw.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._raw.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
 
@@ -272,7 +467,8 @@ class Ledger:
                 "VALUES (?, ?, ?, ?, ?, 'running')",
                 (tid, command, time.time(), json.dumps(inputs), planned),
             )
-            return int(cursor.lastrowid or 0)
+        self.partway = True
+        return int(cursor.lastrowid or 0)
 
     def finish_run(self, run_id: int, outcome: str, counts: dict[str, Any], requests_sent: int) -> None:
         with self.transaction() as db:
@@ -376,6 +572,17 @@ class Ledger:
                 [(tid, list_key, key, run_id) for key in case_keys],
             )
 
+    def record_case_clients(self, target: Target, links: dict[str, str]) -> None:
+        """Which client each case is linked to (case key → client key), recorded before the
+        cases are sent, so a rollback knows which clients live cases need."""
+        with self.transaction() as db:
+            tid = self.target_id(target)
+            db.executemany(
+                "INSERT INTO case_clients (target_id, case_key, client_key) VALUES (?, ?, ?) "
+                "ON CONFLICT (target_id, case_key) DO UPDATE SET client_key=excluded.client_key",
+                [(tid, case, client) for case, client in links.items()],
+            )
+
     def remove_members(self, target: Target, list_key: str, case_keys: Iterable[str]) -> None:
         with self.transaction() as db:
             tid = self.target_id(target)
@@ -439,7 +646,57 @@ class Ledger:
             result.setdefault(kind, []).append((key, int(kid)))
         return result
 
+    def cases_needing(
+        self, target: Target, run_id: int, client_keys: Iterable[str]
+    ) -> list[tuple[str, int | None, int, str]]:
+        """Cases, other than the ones run `run_id` made and that are settled, linked to
+        `client_keys`: (case key, Kayse id or None while uncertain, the run that made it, client key)."""
+        tid = self.target_id(target, create=False)
+        keys = set(client_keys)
+        if tid is None or not keys:
+            return []
+        rows = self._db.execute(
+            "SELECT e.source_key, e.kayse_id, e.created_run, l.client_key FROM entities e "
+            "JOIN case_clients l ON l.target_id=e.target_id AND l.case_key=e.source_key "
+            "WHERE e.target_id=? AND e.kind='case' "
+            "AND (e.created_run IS NOT ? OR e.state != 'done' OR e.kayse_id IS NULL) ORDER BY e.source_key",
+            (tid, run_id),
+        )
+        return [
+            (key, None if kid is None else int(kid), int(run or 0), client)
+            for key, kid, run, client in rows
+            if client in keys
+        ]
+
+    def unlinked_cases(self, target: Target, run_id: int) -> list[tuple[str, int, int]]:
+        """Cases of other runs whose client the ledger does not know (loaded by an older
+        version): (case key, Kayse id, run). A rollback asks Kayse for their clients."""
+        tid = self.target_id(target, create=False)
+        if tid is None:
+            return []
+        rows = self._db.execute(
+            "SELECT e.source_key, e.kayse_id, e.created_run FROM entities e "
+            "LEFT JOIN case_clients l ON l.target_id=e.target_id AND l.case_key=e.source_key "
+            "WHERE e.target_id=? AND e.kind='case' AND e.kayse_id IS NOT NULL AND l.case_key IS NULL "
+            "AND (e.created_run IS NOT ? OR e.state != 'done') ORDER BY e.source_key",
+            (tid, run_id),
+        )
+        return [(key, int(kid), int(run or 0)) for key, kid, run in rows]
+
+    def keys_of(self, target: Target, kind: EntityKind, kayse_ids: Iterable[int]) -> dict[int, str]:
+        """The ledger's keys of the records of `kind` with these Kayse ids."""
+        tid = self.target_id(target, create=False)
+        wanted = set(kayse_ids)
+        if tid is None or not wanted:
+            return {}
+        rows = self._db.execute(
+            "SELECT kayse_id, source_key FROM entities WHERE target_id=? AND kind=? AND kayse_id IS NOT NULL",
+            (tid, kind),
+        )
+        return {int(kid): key for kid, key in rows if int(kid) in wanted}
+
     def mark_deleted(self, target: Target, kind: EntityKind, keys: Iterable[str]) -> None:
+        self.partway = True  # Kayse has already deleted them: a failure now is partway
         with self.transaction() as db:
             tid = self.target_id(target)
             keys = list(keys)
@@ -450,6 +707,9 @@ class Ledger:
             if kind == "case":
                 db.executemany(
                     "DELETE FROM members WHERE target_id=? AND case_key=?", [(tid, key) for key in keys]
+                )
+                db.executemany(
+                    "DELETE FROM case_clients WHERE target_id=? AND case_key=?", [(tid, key) for key in keys]
                 )
 
     def run_target(self, run_id: int) -> Target | None:
@@ -561,3 +821,40 @@ class Ledger:
                 ),
             )
             return cursor.rowcount > 0
+
+    # ---- per-target bulk caps ----------------------------------------------------------------
+    # The largest batch an account accepted, learned from its refusals, so the next plan packs
+    # its requests to fit at once instead of paying for the refusal again. Kept in its own
+    # table, created on first use, so it needs nothing of the schema above.
+
+    _BULK_CAPS = (
+        "CREATE TABLE IF NOT EXISTS bulk_caps ("
+        " target_id INTEGER NOT NULL REFERENCES targets(id),"
+        " kind TEXT NOT NULL,"  # client | case | members (list create include_ids, attach, detach)
+        " cap INTEGER NOT NULL CHECK (cap >= 1),"
+        " PRIMARY KEY (target_id, kind))"
+    )
+
+    def bulk_caps(self, target: Target) -> dict[str, int]:
+        """kind → the largest batch `target` accepts, for the kinds whose cap was learned."""
+        tid = self.target_id(target, create=False)
+        if tid is None:
+            return {}
+        self._db.execute(self._BULK_CAPS)
+        rows = self._db.execute("SELECT kind, cap FROM bulk_caps WHERE target_id=?", (tid,))
+        return {str(kind): int(cap) for kind, cap in rows}
+
+    def record_bulk_cap(self, target: Target, kind: str, cap: int) -> None:
+        """Remember that `target` refuses batches of `kind` above `cap` (a lower cap wins)."""
+        if cap < 1:
+            raise ValueError("a bulk cap is at least 1")
+        self._db.execute(self._BULK_CAPS)
+        with self.transaction() as db:
+            tid = self.target_id(target)
+            db.execute(
+                "INSERT INTO bulk_caps (target_id, kind, cap) VALUES (?, ?, ?) "
+                "ON CONFLICT (target_id, kind) DO UPDATE SET cap=min(cap, excluded.cap)",
+                (tid, kind, cap),
+            )
+
+    # ---- end of per-target bulk caps -----------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast, get_args
@@ -42,6 +43,7 @@ from pipeline.model import (
     MappingSpec,
     UserError,
     empty_rejects,
+    printable,
 )
 
 FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
@@ -190,11 +192,19 @@ def load_mapping(path: Path) -> MappingSpec:
     """Read and check a mapping file; every mistake is a UserError naming the file and key path."""
     path = Path(path)
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            # A pipe (/dev/stdin too), a device or a socket would be read forever, or never end.
+            raise UserError(
+                f"mapping file {printable(path)} is not a regular file (a pipe, device or socket)",
+                "give the path of the mapping's .yaml file",
+            )
         data = path.read_bytes()
     except FileNotFoundError:
-        raise UserError(f"mapping file {path} does not exist", "check the --mapping path") from None
+        raise UserError(
+            f"mapping file {printable(path)} does not exist", "check the --mapping path"
+        ) from None
     except OSError as error:
-        raise UserError(f"mapping file {path} cannot be read: {error.strerror}") from None
+        raise UserError(f"mapping file {printable(path)} cannot be read: {error.strerror}") from None
     reader = _Reader(path)
     try:
         parsed = yaml.load(data.decode("utf-8"), Loader=_StrictLoader)

@@ -7,7 +7,9 @@ free of behaviour beyond small helpers on the values themselves.
 
 from __future__ import annotations
 
+import errno
 import math
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,6 +49,53 @@ class UserError(Exception):
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
+
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: object) -> str:
+    """`text` (a path, a file or sheet name, a message) safe to show on a terminal: every control
+    character (newline, ESC, C1) is written as its escape, so a file named with a newline or a
+    terminal escape sequence cannot forge lines or colours on the operator's screen."""
+    return _CONTROL_CHARS.sub(lambda m: repr(m.group())[1:-1], str(text))
+
+
+def storage_problem(error: BaseException, what: str) -> tuple[str, str] | None:
+    """What a full disk, a read-only or a damaged file means, for `what` (e.g. "the ledger
+    x.sqlite"): (message, hint). None when `error` is none of these, i.e. no fault of the machine.
+    SQLite's errors are told apart by their result code's name."""
+    name = str(getattr(error, "sqlite_errorname", ""))
+    code = getattr(error, "errno", None)
+    again = "then run the same command again"
+    if name == "SQLITE_FULL" or code in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk holding {what} is full", f"free some space, {again}"
+    if code == errno.EFBIG:
+        return (
+            f"{what} grew past the largest file this machine allows (ulimit -f, or the file system)",
+            f"raise the limit or use another disk, {again}",
+        )
+    if name.startswith("SQLITE_IOERR") or code == errno.EIO:
+        return (
+            f"{what} could not be written or read (an input/output error: {error})",
+            f"check the disk — free space, a file size limit (ulimit -f), the drive itself — {again}",
+        )
+    if name.startswith("SQLITE_READONLY") or code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (
+            f"{what} is read-only for you",
+            f"make it (and its folder) writable by you, e.g. chmod u+w, {again}",
+        )
+    if name.startswith("SQLITE_CORRUPT") or name == "SQLITE_NOTADB":
+        return (
+            f"{what} is damaged ({error})",
+            "restore it from a backup copy of the file; loading without it would create everything again",
+        )
+    if name.startswith("SQLITE_CANTOPEN"):
+        return (
+            f"{what} cannot be opened ({error})",
+            f"check that it and its folder are yours to write, {again}",
+        )
+    return None
 
 
 # --------------------------------------------------------------------------------------
@@ -553,6 +602,10 @@ class ValidationResult:
     rejects: REJECT_SCHEMA, one row per problem; a rejected row contributes nothing.
     rejected_rows: the original columns (as read) of every rejected row, with SOURCE_FILE/SOURCE_ROW.
     warnings: REJECT_SCHEMA-shaped notes that did not reject a row (e.g. conflicting-contact).
+    source_rows: every row as read (original columns, SOURCE_FILE/SOURCE_ROW), in source order,
+             rows the reader could not take (ragged) included with empty cells: the annotated
+             workbook and failed.csv show them as the user knows them. Shares the extracted
+             frame's memory, so holding it costs no copy.
     """
 
     sources: tuple[SourceInfo, ...]
@@ -563,6 +616,7 @@ class ValidationResult:
     rejects: pl.DataFrame
     rejected_rows: pl.DataFrame
     warnings: pl.DataFrame = field(default_factory=empty_rejects)
+    source_rows: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     @property
     def rows_rejected(self) -> int:
@@ -710,6 +764,7 @@ class StepResult:
     uncertain: int = 0
     blocked: int = 0
     removed: int = 0  # membership: cases taken out of a list (their case type changed)
+    requests: int = 0  # API requests this step sent (retries and split batches included)
 
 
 @dataclass(frozen=True)
@@ -724,6 +779,19 @@ class FailedRecord:
     message: str
 
 
+@dataclass(frozen=True)
+class LoadedRow:
+    """A source row whose case Kayse accepted in this run, with the ids Kayse holds it under."""
+
+    source_file: str
+    source_row: int
+    client_key: str
+    client_id: int | None
+    case_key: str
+    case_id: int
+    action: Literal["created", "updated"]
+
+
 @dataclass
 class RunResult:
     """What a load did. Outcome: "ok", "rejected" (finished, some rows rejected or refused or
@@ -736,6 +804,7 @@ class RunResult:
     failed: list[FailedRecord] = field(default_factory=list)
     uncertain: list[RecordRef] = field(default_factory=list)
     blocked: list[RecordRef] = field(default_factory=list)
+    loaded: list[LoadedRow] = field(default_factory=list)  # cases created or updated, in plan order
     requests_sent: int = 0
     outcome: Literal["ok", "rejected", "stopped"] = "ok"
     stopped_reason: str | None = None
@@ -812,6 +881,9 @@ class LoadOutcome:
     plan: Plan
     result: RunResult | None
     report_files: tuple[Path, ...] = ()
+    # The reports could not be written after the load had sent its requests: the load's outcome
+    # (and exit code) stands, this says what went wrong with the files.
+    report_error: str | None = None
 
     @property
     def exit_code(self) -> ExitCode:
@@ -862,10 +934,29 @@ class RollbackSummary:
     deleted: dict[str, int]
     failed: dict[str, int]
     left: dict[str, int]  # lists and campaigns: the API offers no delete for them
+    kept_clients: int = 0  # the run's clients kept because live cases of other runs need them
+    dependent_cases: dict[int, int] = field(default_factory=dict)  # run → its cases on this run's clients
+    dependents_deleted: bool = False  # --with-dependent-cases: those cases were deleted too
 
     @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.REJECTED if any(self.failed.values()) else ExitCode.OK
+        kept = self.kept_clients and not self.dependents_deleted
+        return ExitCode.REJECTED if any(self.failed.values()) or kept else ExitCode.OK
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """What a rollback is about to delete, shown to the operator before anything is sent.
+
+    `to_delete` counts per kind; with `with_dependent_cases` it includes the cases of other runs
+    linked to this run's clients (`dependent_cases`, per run), else those clients are kept."""
+
+    run_id: int
+    to_delete: dict[str, int]
+    dependent_cases: dict[int, int]
+    kept_clients: int
+    with_dependent_cases: bool
+    left: dict[str, int]
 
 
 # --------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """The plan stage: decide, before anything is sent, exactly what a load will send.
 
 Requests are the scarce resource (500 per hour per key), so the plan sends only what is new or
-changed (by payload hash against the ledger), packs records into bulk requests, gives new lists
-their first members in the create call, and attaches only cases not yet in their list. It counts
-the requests that takes, and `load` then sends exactly that many (barring retries and bisection
-of refused batches). It never sends anything and never reads the network.
+changed (by payload hash against the ledger), packs records into bulk requests as large as the
+account accepts (the batch size, lowered to the caps the ledger learned from the account's
+refusals), gives new lists their first members in the create call, and attaches only cases not
+yet in their list. It counts the requests that takes, and `load` then sends exactly that many
+(barring retries, bisection of refused batches, and the one refusal that teaches a new cap).
+It never sends anything and never reads the network.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ from pipeline.model import (
     payload_hash,
 )
 
-DEFAULT_BATCH_SIZE = 100  # the API documents no maximum bulk size; 100 is the cautious default
+DEFAULT_BATCH_SIZE = 500
+"""Items per bulk request (and case ids per list create or attach). The API documents no maximum;
+accounts accept 500, and an account that accepts fewer says so once and is remembered."""
+BULK_KINDS = ("client", "case", "members")
 LIST_SEARCH_PAGE_SIZE = 100
 
 _NOT_PAYLOAD = {SOURCE_FILE, SOURCE_ROW, CASE_CLIENT_KEY}
@@ -57,11 +62,17 @@ def build_plan(
     *,
     campaign: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    bulk_caps: dict[str, int] | None = None,
     today: date | None = None,
 ) -> Plan:
-    """Compare validated records with what the ledger says Kayse holds, and list what to send."""
+    """Compare validated records with what the ledger says Kayse holds, and list what to send.
+
+    `bulk_caps` (kind → largest batch, from `Ledger.bulk_caps`) lowers `batch_size` per kind:
+    `client` and `case` upserts, `members` (case ids in a list's create and in attach/detach)."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    caps = bulk_caps or {}
+    sizes = {kind: min(batch_size, caps.get(kind, batch_size)) for kind in BULK_KINDS}
     spec = result.mapping
     today = today or date.today()
     unchanged = {"client": 0, "case": 0}
@@ -121,7 +132,7 @@ def build_plan(
         )
 
     list_ops, campaign_ops = _lists_and_campaigns(spec, snapshot, case_types, campaign, today, uncertain)
-    requests = _count_requests(client_ops, case_ops, list_ops, campaign_ops, batch_size)
+    requests = _count_requests(client_ops, case_ops, list_ops, campaign_ops, sizes)
     return Plan(
         target=snapshot.target,
         batch_size=batch_size,
@@ -235,10 +246,10 @@ def _count_requests(
     cases: list[RecordOp],
     lists: list[ListOp],
     campaigns: list[CampaignOp],
-    batch_size: int,
+    sizes: dict[str, int],
 ) -> dict[str, int]:
-    def batches(n: int) -> int:
-        return math.ceil(n / batch_size)
+    def batches(n: int, kind: str) -> int:
+        return math.ceil(n / sizes[kind])
 
     list_requests = 0
     membership = 0
@@ -247,13 +258,13 @@ def _count_requests(
             list_requests += 1  # a name search; if the list is not found it is created (+1)
         if op.kayse_id is None and not op.recover:
             list_requests += 1  # the create carries the first batch of members
-            membership += batches(max(0, len(op.new_case_keys) - batch_size))
+            membership += batches(max(0, len(op.new_case_keys) - sizes["members"]), "members")
         else:
-            membership += batches(len(op.new_case_keys))
-        membership += batches(len(op.moved_case_keys))
+            membership += batches(len(op.new_case_keys), "members")
+        membership += batches(len(op.moved_case_keys), "members")
     return {
-        "clients": batches(len(clients)),
-        "cases": batches(len(cases)),
+        "clients": batches(len(clients), "client"),
+        "cases": batches(len(cases), "case"),
         "case_lists": list_requests,
         "membership": membership,
         "campaigns": len(campaigns),

@@ -9,7 +9,7 @@ every flag of the CLI is a keyword here, so a script never has to redo what the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
@@ -22,11 +22,13 @@ from pipeline.model import (
     AxiomaticExtract,
     CrmPushOutcome,
     Decision,
+    ExitCode,
     LoadOutcome,
     MappingCheck,
     NotifyOutcome,
     PlanOutcome,
     Quota,
+    RollbackPlan,
     RollbackSummary,
     RunRow,
     UncertainMessage,
@@ -34,6 +36,8 @@ from pipeline.model import (
     UserError,
     ValidationOutcome,
     ValidationResult,
+    printable,
+    storage_problem,
 )
 from pipeline.settings import Connection, key_fingerprint
 
@@ -47,6 +51,7 @@ __all__ = [
     "MappingCheck",
     "PlanOutcome",
     "Quota",
+    "RollbackPlan",
     "RollbackSummary",
     "ValidationOutcome",
     "axiomatic_api_key",
@@ -202,8 +207,9 @@ def plan(
             known = ledger.targets(base_url)
             target = known[0] if len(known) == 1 else Target(base_url, "no key given")
         snapshot = ledger.snapshot(target)
+        caps = ledger.bulk_caps(target)
     the_plan = plan_stage.build_plan(
-        validation, snapshot, campaign=campaign, batch_size=batch_size, today=today
+        validation, snapshot, campaign=campaign, batch_size=batch_size, bulk_caps=caps, today=today
     )
     quota = read_quota(connection) if check_quota and connection is not None else None
     return PlanOutcome(validation, the_plan, quota)
@@ -232,8 +238,16 @@ def load(
 
     Safe to rerun at any time with the same inputs: what is already in Kayse is skipped, what a
     crash left half-done is finished, and nothing is created twice. With `report_dir`, the
-    validation files (and, unless `dry_run`, load.json and failed.csv) are written there."""
+    validation files (and, unless `dry_run`, load.json, failed.csv, success.csv and report.html
+    with the load's steps) are written there.
+
+    Called in the main thread, the first SIGINT or SIGTERM stops the load cleanly: a rate-limit
+    wait ends at once, a request in flight is finished and recorded, and the run is recorded
+    "stopped" (outcome "stopped", exit 3); nothing becomes uncertain. A second signal stops at
+    once with a `UserError` (exit 3): the run is recorded "interrupted", and a request in
+    flight then is uncertain, as it truly is."""
     from pipeline import load as load_stage
+    from pipeline.interrupts import ForcedStop, SignalGuard
     from pipeline.kayse import KayseClient
 
     validation = _checked(
@@ -250,28 +264,69 @@ def load(
     with Ledger.open(ledger_path or default_ledger_path(mapping)) as ledger, ledger.exclusive():
         snapshot = ledger.snapshot(target)
         the_plan = plan_stage.build_plan(
-            validation, snapshot, campaign=campaign, batch_size=batch_size, today=today
+            validation,
+            snapshot,
+            campaign=campaign,
+            batch_size=batch_size,
+            bulk_caps=ledger.bulk_caps(target),
+            today=today,
         )
         if not dry_run:
-            client = KayseClient(connection.base_url, connection.api_key, max_wait=max_wait, on_wait=on_wait)
+            # Which client each case goes with, before any is sent: what a rollback must respect.
+            links = {op.key: op.client_key for op in the_plan.cases if op.client_key}
+            if links:
+                ledger.record_case_clients(target, links)
             run_id = ledger.start_run(target, "load", _inputs(sources, validation), the_plan.total_requests)
-            try:
-                result = load_stage.execute(the_plan, client, ledger, target, run_id, observer)
-            finally:
-                client.close()
+            with SignalGuard() as guard:
+                client = KayseClient(
+                    connection.base_url,
+                    connection.api_key,
+                    max_wait=max_wait,
+                    on_wait=on_wait,
+                    sleep=guard.sleep,
+                )
+                try:
+                    result = load_stage.execute(
+                        the_plan, client, ledger, target, run_id, observer, check_stop=guard.check
+                    )
+                except ForcedStop as forced:
+                    ledger.finish_run(run_id, "interrupted", {}, client.requests_sent)
+                    raise UserError(
+                        f"{forced}: the records of a request in flight are uncertain",
+                        hint="`kayse-etl uncertain` lists them to look up; rerun to load the rest",
+                        exit_code=ExitCode.STOPPED,
+                    ) from None
+                finally:
+                    client.close()
             if result.outcome == "ok" and validation.rows_rejected:
                 result.outcome = "rejected"  # loaded all it could; some rows never got past validation
             counts = {name: vars(step) for name, step in result.steps.items()}
             ledger.finish_run(run_id, result.outcome, counts, result.requests_sent)
     written: list[Path] = []
+    report_error = None
     if report_dir is not None:
         from pipeline.report.load import write_load_report
         from pipeline.report.validation import write_validation_report
 
-        written = write_validation_report(validation, report_dir)
-        if result is not None:
-            written += write_load_report(result, the_plan, report_dir)
-    return LoadOutcome(validation, the_plan, result, tuple(written))
+        try:
+            written = write_validation_report(validation, report_dir)
+            if result is not None:
+                # report.html is written again, now with the load's steps: listed once
+                written += [
+                    path
+                    for path in write_load_report(result, the_plan, report_dir, validation=validation)
+                    if path not in written
+                ]
+        except OSError as error:
+            if result is None:
+                raise  # nothing was sent: the failure is the whole story
+            # The requests went out and the ledger holds their answers: the load's outcome
+            # stands, and the files' failure is told on its own.
+            problem = storage_problem(error, f"the report folder {printable(report_dir)}")
+            report_error = (
+                problem[0] if problem else f"{error.strerror or error}: {printable(error.filename)}"
+            )
+    return LoadOutcome(validation, the_plan, result, tuple(written), report_error)
 
 
 # ---- the ledger's history, and undoing a run --------------------------------------------
@@ -280,11 +335,7 @@ def load(
 def _existing_ledger(ledger_path: Path) -> Ledger:
     """Open a ledger a load made. Reading or settling a ledger that is not there must not
     create an empty one, which would only hide a mistyped path."""
-    if not ledger_path.exists():
-        raise UserError(
-            f"no ledger at {ledger_path}", hint="give the path a load used (--ledger), or load first"
-        )
-    return Ledger.open(ledger_path)
+    return Ledger.open(ledger_path, create=False)
 
 
 def runs(ledger_path: Path, *, limit: int = 50) -> list[RunRow]:
@@ -293,42 +344,131 @@ def runs(ledger_path: Path, *, limit: int = 50) -> list[RunRow]:
         return ledger.runs(limit)
 
 
-def rollback(run_id: int, *, connection: Connection, ledger_path: Path) -> RollbackSummary:
+def rollback(
+    run_id: int,
+    *,
+    connection: Connection,
+    ledger_path: Path,
+    with_dependent_cases: bool = False,
+    confirm: Callable[[RollbackPlan], bool] | None = None,
+) -> RollbackSummary:
     """Delete from Kayse what run `run_id` created (cases first, then their clients), and forget
-    it in the ledger, so the next load would create it afresh."""
+    it in the ledger, so the next load would create it afresh.
+
+    A client that a case of another run is linked to is kept (a case never loses its client),
+    unless `with_dependent_cases`: then those cases are deleted too. `confirm` is shown what
+    will be deleted, with counts, before anything is; it returns False to cancel."""
+    from pipeline.interrupts import SignalGuard, StopRequested
     from pipeline.kayse import KayseClient
 
     target = Target(connection.base_url, connection.fingerprint)
-    with _existing_ledger(ledger_path) as ledger, ledger.exclusive():
+    with _existing_ledger(ledger_path) as ledger, ledger.exclusive(), SignalGuard() as guard:
         run_target = ledger.run_target(run_id)
         if run_target is None:
-            raise UserError(f"no run {run_id} in {ledger_path}", hint="see `kayse-etl runs --ledger ...`")
+            raise UserError(
+                f"no run {run_id} in {printable(ledger_path)}", hint="see `kayse-etl runs --ledger ...`"
+            )
         if run_target != target:
             raise UserError(
                 f"run {run_id} loaded into {run_target}, not {target}",
                 hint="set KAYSE_BASE_URL / KAYSE_API_KEY to the run's target",
             )
         created = ledger.created_by_run(target, run_id)
-        deleted: dict[str, int] = {}
-        failed: dict[str, int] = {}
-        client = KayseClient(connection.base_url, connection.api_key)
+        client = KayseClient(connection.base_url, connection.api_key, sleep=guard.sleep)
         try:
-            deleters = (
-                ("case", lambda ids: client.cases.bulk_delete(ids).deleted_ids),
-                ("client", lambda ids: client.clients.bulk_delete(ids, force=True).deleted_ids),
+            run_clients = dict(created.get("client", []))
+            _learn_unlinked_cases(ledger, client, target, run_id, bool(run_clients))
+            needing = ledger.cases_needing(target, run_id, run_clients)
+            dependents = (
+                [(key, kid) for key, kid, _, _ in needing if kid is not None] if with_dependent_cases else []
             )
-            for kind, delete in deleters:
-                records = created.get(kind, [])
-                for start in range(0, len(records), 500):
-                    chunk = records[start : start + 500]
-                    gone = set(delete([kid for _, kid in chunk]))
-                    ledger.mark_deleted(target, kind, [key for key, kid in chunk if kid in gone])  # type: ignore[arg-type]
-                    deleted[kind] = deleted.get(kind, 0) + len(gone)
-                    failed[kind] = failed.get(kind, 0) + len(chunk) - len(gone)
+            kept = {
+                client_key for _, kid, _, client_key in needing if kid is None or not with_dependent_cases
+            }
+            per_run: dict[int, int] = {}
+            for _, _, other_run, _ in needing:
+                per_run[other_run] = per_run.get(other_run, 0) + 1
+            doomed = {
+                "case": created.get("case", []) + dependents,
+                "client": [(key, kid) for key, kid in run_clients.items() if key not in kept],
+            }
+            left = {kind: len(created.get(kind, [])) for kind in ("case_list", "campaign")}
+            preview = RollbackPlan(
+                run_id,
+                {kind: len(records) for kind, records in doomed.items()},
+                per_run,
+                len(kept),
+                with_dependent_cases,
+                left,
+            )
+            if confirm is not None and not confirm(preview):
+                raise UserError(
+                    f"rollback of run {run_id} cancelled: nothing was deleted", exit_code=ExitCode.REJECTED
+                )
+            deleted, failed = _delete(ledger, client, target, doomed, run_id, guard.check, StopRequested)
         finally:
             client.close()
-    left = {kind: len(created.get(kind, [])) for kind in ("case_list", "campaign")}
-    return RollbackSummary(run_id, deleted, failed, left)
+    return RollbackSummary(
+        run_id, deleted, failed, left, len(kept), per_run, with_dependent_cases and bool(dependents)
+    )
+
+
+def _learn_unlinked_cases(ledger: Ledger, client: Any, target: Target, run_id: int, needed: bool) -> None:
+    """Cases a ledger of an older version recorded without their client: ask Kayse once per
+    case and remember the answer, so the rollback keeps the clients they need."""
+    from pipeline.kayse import RequestRejected
+
+    unlinked = ledger.unlinked_cases(target, run_id) if needed else []
+    links: dict[str, str] = {}
+    for key, kayse_id, _ in unlinked:
+        try:
+            client_ids = client.cases.get(kayse_id).get("client_ids") or []
+        except RequestRejected:  # gone from Kayse: it needs nothing
+            continue
+        known = ledger.keys_of(target, "client", [int(i) for i in client_ids])
+        if known:
+            links[key] = known[int(next(i for i in client_ids if int(i) in known))]
+    if links:
+        ledger.record_case_clients(target, links)
+
+
+def _delete(
+    ledger: Ledger,
+    client: Any,
+    target: Target,
+    doomed: dict[str, list[tuple[str, int]]],
+    run_id: int,
+    check_stop: Callable[[], None],
+    stop_error: type[Exception],
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Delete the cases, then the clients, 500 at a time; the ledger forgets what is gone.
+    Clients are deleted without `force`: should Kayse know a case linked to one that the ledger
+    does not (linked in the web app), Kayse refuses it and it is counted as not deleted. A
+    stop signal (`check_stop` raising `stop_error`) ends it between two requests."""
+    deleters = (
+        ("case", lambda ids: client.cases.bulk_delete(ids).deleted_ids),
+        ("client", lambda ids: client.clients.bulk_delete(ids, force=False).deleted_ids),
+    )
+    deleted: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    for kind, delete in deleters:
+        records = doomed.get(kind, [])
+        for start in range(0, len(records), 500):
+            chunk = records[start : start + 500]
+            try:
+                check_stop()  # a signal stops between deletes; each delete is recorded
+                gone = set(delete([kid for _, kid in chunk]))
+            except stop_error as stop:
+                raise UserError(
+                    f"rollback of run {run_id} {getattr(stop, 'summary', 'stopped')}: "
+                    f"{sum(deleted.values())} deleted so far",
+                    hint="run the same rollback again to delete the rest",
+                    exit_code=ExitCode.STOPPED,
+                ) from None
+            ledger.mark_deleted(target, kind, [key for key, kid in chunk if kid in gone])  # type: ignore[arg-type]
+            deleted[kind] = deleted.get(kind, 0) + len(gone)
+            failed[kind] = failed.get(kind, 0) + len(chunk) - len(gone)
+    return deleted, failed
 
 
 # ---- settling uncertain records -------------------------------------------------------
@@ -517,10 +657,10 @@ def _notify(
         if not send:
             notify_stage.preview(ledger, target, cases, text, outcome, clock())
             return outcome
+        from pipeline.interrupts import ForcedStop, SignalGuard, StopRequested
         from pipeline.kayse import KayseClient
 
         assert api_key is not None
-        client = KayseClient(base_url, api_key, max_wait=max_wait, on_wait=on_wait)
         inputs = {
             "message": {"name": message_file.name, "sha256": text.sha256},
             "channel": text.channel,
@@ -532,20 +672,35 @@ def _notify(
             "any_hour": any_hour,
         }
         outcome.run_id = ledger.start_run(target, "notify", inputs, None)
-        try:
-            notify_stage.send(
-                ledger,
-                target,
-                outcome.run_id,
-                client,
-                cases,
-                text,
-                outcome,
-                clock,
-                observer or QuietObserver(),
-            )
-        finally:
-            client.close()
+        # Ctrl-C / SIGTERM as for `load`: a wait ends at once, a message in flight is finished
+        # and recorded, and the run stops before the next case (exit 3); a second signal forces.
+        with SignalGuard() as guard:
+            client = KayseClient(base_url, api_key, max_wait=max_wait, on_wait=on_wait, sleep=guard.sleep)
+            try:
+                notify_stage.send(
+                    ledger,
+                    target,
+                    outcome.run_id,
+                    client,
+                    cases,
+                    text,
+                    outcome,
+                    clock,
+                    _StopBetween(observer or QuietObserver(), guard.check),
+                )
+            except StopRequested as stop:  # raised between cases, or ending a wait: nothing in flight
+                outcome.outcome = "stopped"
+                outcome.stopped_reason = str(stop)
+                outcome.requests_sent = client.requests_sent
+            except ForcedStop as forced:
+                ledger.finish_run(outcome.run_id, "interrupted", {}, client.requests_sent)
+                raise UserError(
+                    f"{forced}: a message in flight is uncertain",
+                    hint="`kayse-etl uncertain --ledger PATH` lists it; rerun to send the rest",
+                    exit_code=ExitCode.STOPPED,
+                ) from None
+            finally:
+                client.close()
         counts = {
             "sent": len(outcome.sent),
             "skipped": len(outcome.skipped),
@@ -555,6 +710,25 @@ def _notify(
         }
         ledger.finish_run(outcome.run_id, outcome.outcome, counts, outcome.requests_sent)
     return outcome
+
+
+class _StopBetween:
+    """An observer that also checks for a stop request after each step of progress (between
+    requests), for stages that take no `check_stop` of their own."""
+
+    def __init__(self, inner: Any, check: Any) -> None:
+        self._inner = inner
+        self._check = check
+
+    def step(self, name: str, total: int) -> None:
+        self._inner.step(name, total)
+
+    def advance(self, count: int) -> None:
+        self._inner.advance(count)
+        self._check()
+
+    def note(self, message: str) -> None:
+        self._inner.note(message)
 
 
 def list_uncertain_messages(ledger_path: Path) -> list[UncertainMessage]:

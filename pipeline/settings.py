@@ -3,20 +3,60 @@
 The API key is read from KAYSE_API_KEY or from a file (--api-key-file), never from a flag's
 value, so it does not end up in `ps`, shell history or a scheduler's logged command line. The
 `Connection` value masks it in every repr.
+
+The key travels in a header of every request, so a base URL with plain `http://` to anything
+but this machine (loopback: 127.0.0.0/8, ::1, localhost) is refused: it would send the key in
+clear. `--allow-insecure-http`, `allow_insecure_http=True` or KAYSE_ALLOW_INSECURE_HTTP=1 allow
+it on purpose (a test server on the local network, a TLS-terminating proxy next door).
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pipeline.model import UserError
 
-__all__ = ["PRODUCTION_BASE_URL", "Connection", "key_fingerprint", "resolve_connection"]
+__all__ = [
+    "INSECURE_HTTP_ENV",
+    "PRODUCTION_BASE_URL",
+    "Connection",
+    "check_transport",
+    "key_fingerprint",
+    "resolve_connection",
+]
 
 PRODUCTION_BASE_URL = "https://public-api.kayse.ai/v1"
+INSECURE_HTTP_ENV = "KAYSE_ALLOW_INSECURE_HTTP"
+"""Set to 1 to allow plain http:// to a host that is not this machine (for cron, with no flags)."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_transport(base_url: str, *, allow_insecure_http: bool = False) -> None:
+    """Refuse plain http:// to a host that is not loopback: the key would cross the network in
+    clear. Allowed by `allow_insecure_http` or KAYSE_ALLOW_INSECURE_HTTP=1."""
+    parts = urlsplit(base_url)
+    if parts.scheme.lower() != "http" or _is_loopback(parts.hostname or ""):
+        return
+    if allow_insecure_http or os.environ.get(INSECURE_HTTP_ENV, "").strip() == "1":
+        return
+    raise UserError(
+        f"the base URL {base_url} uses plain http:// to {parts.hostname}, which would send the API key "
+        "across the network unencrypted",
+        hint=f"use https://; or, if you mean it, pass --allow-insecure-http (or set {INSECURE_HTTP_ENV}=1)",
+    )
 
 
 def key_fingerprint(api_key: str) -> str:
@@ -30,8 +70,15 @@ def key_fingerprint(api_key: str) -> str:
 
 @dataclass(frozen=True)
 class Connection:
+    """Where to send requests and with which key. Refuses plain http:// beyond loopback unless
+    `allow_insecure_http` (see `check_transport`)."""
+
     base_url: str
     api_key: str = field(repr=False)
+    allow_insecure_http: bool = False
+
+    def __post_init__(self) -> None:
+        check_transport(self.base_url, allow_insecure_http=self.allow_insecure_http)
 
     @property
     def fingerprint(self) -> str:
@@ -41,10 +88,11 @@ class Connection:
         return f"Connection(base_url={self.base_url!r}, key={self.fingerprint})"
 
 
-def resolve_base_url(flag: str | None) -> str:
+def resolve_base_url(flag: str | None, *, allow_insecure_http: bool = False) -> str:
     url = (flag or os.environ.get("KAYSE_BASE_URL") or PRODUCTION_BASE_URL).strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise UserError(f"base URL {url!r} is not an http(s) URL", hint="e.g. https://public-api.kayse.ai/v1")
+    check_transport(url, allow_insecure_http=allow_insecure_http)
     return url
 
 
@@ -69,5 +117,10 @@ def resolve_api_key(key_file: Path | None, *, required: bool = True) -> str | No
     )
 
 
-def resolve_connection(base_url: str | None, key_file: Path | None) -> Connection:
-    return Connection(resolve_base_url(base_url), resolve_api_key(key_file) or "")
+def resolve_connection(
+    base_url: str | None, key_file: Path | None, *, allow_insecure_http: bool = False
+) -> Connection:
+    """The base URL (flag, KAYSE_BASE_URL, production) and key; plain http:// beyond loopback
+    only with `allow_insecure_http` (the `--allow-insecure-http` flag) or its variable."""
+    url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
+    return Connection(url, resolve_api_key(key_file) or "", allow_insecure_http=allow_insecure_http)

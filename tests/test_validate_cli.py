@@ -45,7 +45,15 @@ def test_sample_with_rejected_rows_exits_1_and_writes_the_report(tmp_path: Path)
         in result.stdout
     )
     assert sorted(p.name for p in report.iterdir()) == sorted(
-        ["summary.json", "rejects.csv", "clients.csv", "cases.csv", "warnings.csv"]
+        [
+            "summary.json",
+            "rejects.csv",
+            "clients.csv",
+            "cases.csv",
+            "warnings.csv",
+            "annotated.xlsx",
+            "report.html",
+        ]
     )
 
 

@@ -12,6 +12,7 @@ Public API: `read_source` and `read_sources`.
 from __future__ import annotations
 
 import dataclasses
+import stat
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Literal
 from pipeline.extract._package import find_workbook_part
 from pipeline.extract.csv_reader import read_csv, read_file_bytes
 from pipeline.extract.xlsx_reader import read_xlsx
-from pipeline.model import Extracted, UserError
+from pipeline.model import Extracted, UserError, printable
 
 __all__ = ["read_source", "read_sources", "sniff_format"]
 
@@ -105,9 +106,15 @@ def read_source(
     """
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{path}: no such file", "check the path and the file name")
+        raise UserError(f"{printable(path)}: no such file", "check the path and the file name")
     if path.is_dir():
-        raise UserError(f"{path} is a folder, not a file", "pass the spreadsheet files inside it")
+        raise UserError(f"{printable(path)} is a folder, not a file", "pass the spreadsheet files inside it")
+    if not stat.S_ISREG(path.stat().st_mode):
+        # A pipe (/dev/stdin too), a device or a socket would be read forever, or never end.
+        raise UserError(
+            f"{printable(path)} is not a regular file (a pipe, device or socket)",
+            "save the data to a file and pass that file",
+        )
     # Only the head here: the CSV reader reads the whole file itself, so that no caller keeps a
     # second reference to its bytes alive while the frame is built.
     head = _read_head(path)

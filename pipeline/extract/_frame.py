@@ -113,6 +113,16 @@ def finish(
             "rename the columns so that each name appears once",
         )
 
+    reserved = [name for name in (SOURCE_FILE, SOURCE_ROW) if name in seen]
+    if reserved:
+        listed = " and ".join(repr(name) for name in reserved)
+        raise UserError(
+            f"{source_file}: the header ({place}) has a column named {listed}, a name kayse-etl "
+            "gives its own column (where each row came from)",
+            "rename that column; to check a rejects.csv again, use the one this version writes "
+            "(its own columns are named kayse_source_file and kayse_source_row)",
+        )
+
     # Blank rows are found before empty cells become nulls (both count as blank). The frame is
     # then made one chunk per column, so later stages select from it without copying.
     blank = blank_rows(raw, [internal[index] for index in keep])

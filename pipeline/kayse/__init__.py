@@ -5,11 +5,12 @@ Import from here, not from the submodules. This package imports nothing else of 
 `pipeline.sandbox`, so a misreading of the API cannot hide in both.
 """
 
-from pipeline.kayse.bulk import BulkItemResult, map_bulk_response
+from pipeline.kayse.bulk import BulkItemResult, as_batch_too_large, map_bulk_response
 from pipeline.kayse.client import KayseClient, key_fingerprint
 from pipeline.kayse.errors import (
     AuthError,
     BadRequest,
+    BatchTooLarge,
     ConfigurationError,
     KayseError,
     NotFound,
@@ -26,6 +27,7 @@ from pipeline.kayse.resources import BulkDeleteResult
 __all__ = [
     "AuthError",
     "BadRequest",
+    "BatchTooLarge",
     "BulkDeleteResult",
     "BulkItemResult",
     "ConfigurationError",
@@ -39,6 +41,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "WaitTooLong",
+    "as_batch_too_large",
     "key_fingerprint",
     "map_bulk_response",
 ]

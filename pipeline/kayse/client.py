@@ -6,7 +6,10 @@ cannot be checked afterwards (no lookup by external id). So this module:
   (or stops with `WaitTooLong` when the wait would exceed `max_wait`);
 - retries only what is safe to retry: a request that creates records is never resent once it
   may have reached the server;
-- counts every attempt it sends (`requests_sent`) so the loader can compare with its plan.
+- counts every attempt it sends (`requests_sent`) so the loader can compare with its plan;
+- bounds every attempt: an overall deadline (a server dripping one byte every few seconds
+  never trips a per-read timeout), a cap on the decoded size of an answer (a small gzip
+  stream can decode to gigabytes), and a cap on rate-limit waits (a reset header years ahead).
 
 It knows nothing of frames, mappings or the ledger, shares no code with the sandbox, and
 must never reveal the API key: not in logs, exception texts, reprs or reports (only
@@ -15,16 +18,18 @@ must never reveal the API key: not in logs, exception texts, reprs or reports (o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from pipeline.kayse.bulk import BulkItemResult, OnChunk, iter_bulk_upsert
@@ -41,7 +46,7 @@ from pipeline.kayse.errors import (
     TransportError,
     WaitTooLong,
 )
-from pipeline.kayse.pacing import RateLimitState, backoff_delay, parse_rate_limit
+from pipeline.kayse.pacing import LONGEST_WINDOW_WAIT, RateLimitState, backoff_delay, parse_rate_limit
 from pipeline.kayse.resources import (
     Agents,
     Campaigns,
@@ -66,6 +71,21 @@ RESET_MARGIN_SECONDS: Final = 0.25
 """Added to a rate-limit wait so the first request after it lands in the new window."""
 
 REDACTED: Final = "[redacted]"
+
+SHORTEST_KEY_FRAGMENT: Final = 8
+"""A piece of the key this long at the edge of a text the server cut is redacted too."""
+
+ERROR_BODY_MAX_CHARS: Final = 500
+"""How much of a non-JSON error body is kept (after redaction)."""
+
+DEFAULT_REQUEST_DEADLINE: Final = 120.0
+"""Seconds one attempt may take from sending to the last byte of its answer."""
+
+DEFAULT_MAX_ANSWER_BYTES: Final = 64 * 1024 * 1024
+"""The largest answer (after decompression) the client reads; a bulk answer of 500 records is
+a few hundred kilobytes."""
+
+_READ_CHUNK: Final = 64 * 1024
 
 
 def key_fingerprint(api_key: str) -> str:
@@ -117,6 +137,10 @@ class _Call:
     items: int | None
 
 
+class _AnswerAborted(Exception):
+    """Reading an answer stopped: past the deadline or over the size cap."""
+
+
 @dataclass(frozen=True, slots=True)
 class _NoAnswer:
     """An attempt that got no response; `sent` is False only when it certainly never left."""
@@ -139,7 +163,11 @@ class KayseClient:
     `timeout` is (connect, read) seconds for every call. `max_retries` bounds the retries of
     transient failures (5xx, transport) per call; `max_rate_limit_waits` bounds 429 waits.
     `max_wait` (seconds) stops the client with `WaitTooLong` instead of a longer rate-limit
-    wait. `clock`, `sleep` and `rng` are injectable for tests.
+    wait; no wait is ever longer than an hourly window can need (`LONGEST_WINDOW_WAIT`).
+    `request_deadline` (seconds) bounds one attempt from sending to the last byte of the answer,
+    `max_answer_bytes` the decoded size of an answer: either abort counts as a lost answer (a
+    create is then `OutcomeUnknown`, never resent). `clock`, `sleep` and `rng` are injectable
+    for tests.
     """
 
     def __init__(
@@ -156,6 +184,8 @@ class KayseClient:
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         max_rate_limit_waits: int = 10,
+        request_deadline: float = DEFAULT_REQUEST_DEADLINE,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -190,6 +220,10 @@ class KayseClient:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.max_rate_limit_waits = max_rate_limit_waits
+        if not request_deadline > 0 or not max_answer_bytes > 0:
+            raise ConfigurationError("request_deadline and max_answer_bytes must be positive")
+        self.request_deadline = request_deadline
+        self.max_answer_bytes = max_answer_bytes
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -222,16 +256,28 @@ class KayseClient:
     # ---- bulk helpers ---------------------------------------------------------------
 
     def iter_upsert_clients(
-        self, items: Sequence[Mapping[str, Any]], chunk_size: int = 100, max_split_requests: int = 40
+        self,
+        items: Sequence[Mapping[str, Any]],
+        chunk_size: int = 100,
+        max_split_requests: int = 40,
+        known_ids: Container[int] = (),
     ) -> Iterator[list[BulkItemResult]]:
         """Bulk upsert clients chunk by chunk, yielding each chunk's results (see `bulk`)."""
-        return iter_bulk_upsert(self.clients.bulk_upsert, "clients", items, chunk_size, max_split_requests)
+        return iter_bulk_upsert(
+            self.clients.bulk_upsert, "clients", items, chunk_size, max_split_requests, known_ids
+        )
 
     def iter_upsert_cases(
-        self, items: Sequence[Mapping[str, Any]], chunk_size: int = 100, max_split_requests: int = 40
+        self,
+        items: Sequence[Mapping[str, Any]],
+        chunk_size: int = 100,
+        max_split_requests: int = 40,
+        known_ids: Container[int] = (),
     ) -> Iterator[list[BulkItemResult]]:
         """Bulk upsert cases chunk by chunk, yielding each chunk's results (see `bulk`)."""
-        return iter_bulk_upsert(self.cases.bulk_upsert, "cases", items, chunk_size, max_split_requests)
+        return iter_bulk_upsert(
+            self.cases.bulk_upsert, "cases", items, chunk_size, max_split_requests, known_ids
+        )
 
     def upsert_clients(
         self,
@@ -239,14 +285,18 @@ class KayseClient:
         chunk_size: int = 100,
         on_chunk: OnChunk | None = None,
         max_split_requests: int = 40,
+        known_ids: Container[int] = (),
     ) -> list[BulkItemResult]:
         """One result per input client, in input order.
 
+        `known_ids`: the client ids the caller already holds (e.g. from its ledger). An answer
+        that gives one of them, or one id twice, to a new record makes that record `id-unknown`
+        (uncertain) instead of mapping it: see `map_bulk_response`.
         `on_chunk` sees each chunk's results as soon as they are final (checkpoint there); if
         an error stops a chunk midway, its settled part is passed first, then the error raised.
         Any `KayseError` raised here carries `settled`: every result confirmed before it.
         """
-        return _collect(self.iter_upsert_clients(items, chunk_size, max_split_requests), on_chunk)
+        return _collect(self.iter_upsert_clients(items, chunk_size, max_split_requests, known_ids), on_chunk)
 
     def upsert_cases(
         self,
@@ -254,9 +304,10 @@ class KayseClient:
         chunk_size: int = 100,
         on_chunk: OnChunk | None = None,
         max_split_requests: int = 40,
+        known_ids: Container[int] = (),
     ) -> list[BulkItemResult]:
-        """One result per input case, in input order; `on_chunk` as for `upsert_clients`."""
-        return _collect(self.iter_upsert_cases(items, chunk_size, max_split_requests), on_chunk)
+        """One result per input case, in input order; `on_chunk` and `known_ids` as for `upsert_clients`."""
+        return _collect(self.iter_upsert_cases(items, chunk_size, max_split_requests, known_ids), on_chunk)
 
     # ---- the one way out ------------------------------------------------------------
 
@@ -296,6 +347,8 @@ class KayseClient:
         """
         if call.creates:
             self._drop_idle_connections()
+        deadline = time.monotonic() + self.request_deadline
+        connect_timeout, read_timeout = self.timeout
         try:
             response = self._session.request(
                 call.method,
@@ -303,8 +356,9 @@ class KayseClient:
                 json=call.json,
                 params=call.params,
                 headers={"X-API-KEY": self._key.reveal(), "Accept": "application/json"},
-                timeout=self.timeout,
+                timeout=(connect_timeout, min(read_timeout, self.request_deadline)),
                 allow_redirects=False,
+                stream=True,  # the body is read by `_read_answer`, within the deadline and the size cap
             )
         except requests.RequestException as error:
             sent = not _never_sent(error)
@@ -312,6 +366,13 @@ class KayseClient:
                 self.requests_sent += 1
             return _NoAnswer(sent=sent, reason=self._redact(f"{type(error).__name__}: {error}"))
         self.requests_sent += 1
+        try:
+            self._read_answer(response, deadline, read_timeout)
+        except (_AnswerAborted, requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+            response.close()  # never reuse a connection left in the middle of an answer
+            if not isinstance(error, _AnswerAborted) and time.monotonic() >= deadline - 0.05:
+                error = _AnswerAborted(f"the answer took longer than {self.request_deadline:g}s")
+            return _NoAnswer(sent=True, reason=self._redact(f"{type(error).__name__}: {error}"))
         self._last_exchange = time.monotonic()
         self._observe(response)
         log.debug(
@@ -388,7 +449,9 @@ class KayseClient:
             "api_message": api_message,
         }
         if status == 429:
-            reset_at = self.rate_limit.reset_at if self.rate_limit else None
+            now = self._clock()
+            left = self.rate_limit.seconds_until_reset(now) if self.rate_limit else None
+            reset_at = now + left if left is not None else None  # capped like every wait
             return RateLimited(
                 f"still rate limited after {attempts.rate_limit_waits} waits", reset_at=reset_at, **fields
             )
@@ -422,9 +485,34 @@ class KayseClient:
 
     # ---- internals ------------------------------------------------------------------
 
+    def _read_answer(self, response: requests.Response, deadline: float, read_timeout: float) -> None:
+        """Read the whole body into `response`, decoded, in chunks: stop past `deadline` or
+        beyond `max_answer_bytes`. Each read waits at most until the deadline, so a server that
+        drips a byte at a time cannot hold the run (or its ledger lock) for ever."""
+        raw = response.raw
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _AnswerAborted(f"the answer took longer than {self.request_deadline:g}s")
+            _limit_next_read(raw, min(left, read_timeout))
+            chunk = raw.read1(_READ_CHUNK, decode_content=True)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > self.max_answer_bytes:
+                raise _AnswerAborted(
+                    f"the answer is larger than {self.max_answer_bytes} bytes (decoded); not read further"
+                )
+            chunks.append(chunk)
+        response._content = b"".join(chunks)
+        response._content_consumed = True  # type: ignore[attr-defined]
+        response.close()  # hands the connection back to the pool
+
     def _redact(self, text: str) -> str:
-        key = self._key.reveal()
-        return text.replace(key, REDACTED) if key in text else text
+        """`text` without the key, nor a piece of it at either end (a text the server cut)."""
+        return redact_key(text, self._key.reveal())
 
     def _redact_value(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -447,10 +535,12 @@ class KayseClient:
             self.rate_limit = state
 
     def _success_body(self, response: requests.Response, method: str, shown: str, creates: bool) -> Any:
+        """The parsed 2xx body with the key redacted from every string in it: a `failed[]`
+        message quoting the key would otherwise reach failed.csv and load.json."""
         if not response.content:
             return {}
         try:
-            return response.json()
+            return self._redact_value(response.json())
         except ValueError:
             summary = "the API answered with something that is not JSON"
             if creates:
@@ -461,14 +551,14 @@ class KayseClient:
         try:
             body = response.json()
         except ValueError:
-            body = response.text[:500]
+            return self._redact(response.text)[:ERROR_BODY_MAX_CHARS]  # redacted before the cut
         return self._redact_value(body)
 
     def _wait(
         self, seconds: float, reason: str, *, rate_limit: bool, method: str = "", shown: str = ""
     ) -> None:
         if rate_limit and self.max_wait is not None and seconds > self.max_wait:
-            reset_at = self.rate_limit.reset_at if self.rate_limit else None
+            reset_at = self._clock() + seconds  # capped: a lying header is not repeated
             raise WaitTooLong(
                 f"the rate-limit window resets in {seconds:.0f}s, more than --max-wait {self.max_wait:g}s",
                 method=method,
@@ -487,7 +577,7 @@ class KayseClient:
         now = self._clock()
         if state is None or not state.window_spent(now):
             return
-        seconds = (state.seconds_until_reset(now) or 0.0) + RESET_MARGIN_SECONDS
+        seconds = self._window_wait(state, now)
         self._wait(
             seconds,
             f"rate limit: no requests left ({state.limit or '?'} per window), waiting for the reset",
@@ -498,6 +588,17 @@ class KayseClient:
         # The window has reset: the old count no longer applies until the next answer.
         self.rate_limit = RateLimitState(state.limit, None, None, self._clock())
 
+    def _window_wait(self, state: RateLimitState, now: float) -> float:
+        """Seconds to wait for the window's reset: capped at what an hourly window can need."""
+        if state.reset_is_implausible(now):
+            log.warning(
+                "the rate-limit reset header points %.0fs ahead, more than an hourly window can need; "
+                "waiting at most %.0fs",
+                (state.reset_at or now) - now,
+                LONGEST_WINDOW_WAIT,
+            )
+        return (state.seconds_until_reset(now) or 0.0) + RESET_MARGIN_SECONDS
+
     def _wait_after_429(self, method: str, shown: str, attempt: int) -> None:
         """Wait out a 429: until the reset when the window is spent, else a short backoff.
 
@@ -507,7 +608,7 @@ class KayseClient:
         state = self.rate_limit
         now = self._clock()
         if state is not None and state.window_spent(now):
-            seconds = (state.seconds_until_reset(now) or 0.0) + RESET_MARGIN_SECONDS
+            seconds = self._window_wait(state, now)
             reason = "rate limited (429), waiting for the window to reset"
         else:
             # Quota left, no headers, or a reset already past (clock skew): back off instead.
@@ -521,6 +622,38 @@ class KayseClient:
         seconds = backoff_delay(retry_number, self.backoff_base, self.backoff_cap, self._rng)
         log.info("retry %d/%d: %s", retry_number, self.max_retries, reason)
         self._wait(seconds, f"retrying after {reason}", rate_limit=False)
+
+
+def redact_key(text: str, key: str) -> str:
+    """`text` with every copy of `key` replaced, and a piece of the key of at least
+    SHORTEST_KEY_FRAGMENT characters at the start or end of `text` too: a server that cut its
+    message mid-key leaves half of it there."""
+    if len(key) <= SHORTEST_KEY_FRAGMENT:
+        return text.replace(key, REDACTED) if key and key in text else text
+    if key in text:
+        text = text.replace(key, REDACTED)
+    head, tail = key[:SHORTEST_KEY_FRAGMENT], key[-SHORTEST_KEY_FRAGMENT:]
+    start = text.find(head, max(0, len(text) - len(key) + 1))
+    while start != -1:  # the text ends in the key's first characters
+        if key.startswith(text[start:]):
+            text = text[:start] + REDACTED
+            break
+        start = text.find(head, start + 1)
+    end = text.find(tail)
+    while end != -1 and end + SHORTEST_KEY_FRAGMENT < len(key):  # it starts with the key's last ones
+        if key.endswith(text[: end + SHORTEST_KEY_FRAGMENT]):
+            text = REDACTED + text[end + SHORTEST_KEY_FRAGMENT :]
+            break
+        end = text.find(tail, end + 1)
+    return text
+
+
+def _limit_next_read(raw: Any, seconds: float) -> None:
+    """Let the next socket read wait at most `seconds` (best effort: urllib3's connection)."""
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.settimeout(max(seconds, 0.001))
 
 
 def _error_fields(body: Any) -> tuple[str | None, str | None]:

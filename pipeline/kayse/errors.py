@@ -101,6 +101,18 @@ class NotFound(RequestRejected):
     """404: no such record (or an endpoint this Kayse does not offer)."""
 
 
+class BatchTooLarge(RequestRejected):
+    """The account refused a bulk request for its size (a 413, or a 400 whose message names a
+    cap): nothing of it was applied. `cap` is the largest size the refusal named (None when it
+    named none) and `items` the size refused, so a caller can resend in smaller batches and
+    plan with `cap` next time. Never split to isolate a bad item: no item is bad."""
+
+    def __init__(self, summary: str, *, cap: int | None, items: int, **kwargs: Any) -> None:
+        self.cap = cap
+        self.items = items
+        super().__init__(summary, **kwargs)
+
+
 class RateLimited(KayseError):
     """429 persisted after the bounded number of waits, or pacing could not proceed."""
 

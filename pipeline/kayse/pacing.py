@@ -9,12 +9,18 @@ passes `now`, so the arithmetic is testable without waiting.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 EPOCH_THRESHOLD = 1_000_000_000
 """A reset header above this is an absolute UTC epoch; at or below it, seconds remaining."""
+
+LONGEST_WINDOW_WAIT = 3600.0 + 60.0
+"""The longest wait an hourly window can need (plus a minute for clock skew). A reset header
+further ahead is a lie or a bug: believing it would park a cron run (and its ledger lock) for
+years, so waits are capped here."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,14 @@ class RateLimitState:
     observed_at: float
 
     def seconds_until_reset(self, now: float) -> float | None:
-        return None if self.reset_at is None else max(0.0, self.reset_at - now)
+        """Seconds until the window resets, never more than an hourly window can need."""
+        if self.reset_at is None:
+            return None
+        return min(max(0.0, self.reset_at - now), LONGEST_WINDOW_WAIT)
+
+    def reset_is_implausible(self, now: float) -> bool:
+        """True when the header put the reset further ahead than an hourly window can be."""
+        return self.reset_at is not None and self.reset_at - now > LONGEST_WINDOW_WAIT
 
     def window_spent(self, now: float) -> bool:
         """True when the API said no requests are left and the window has not reset yet."""
@@ -44,7 +57,7 @@ def _parse_int(value: str | None) -> int | None:
         return None
     try:
         return int(float(value.strip()))
-    except ValueError:
+    except (ValueError, OverflowError):  # garbage, NaN, or an infinity
         return None
 
 
@@ -56,7 +69,7 @@ def parse_reset(value: str | None, now: float) -> float | None:
         number = float(value.strip())
     except ValueError:
         return None
-    if number != number or number < 0:  # NaN or negative: meaningless
+    if not math.isfinite(number) or number < 0:  # NaN, infinite or negative: meaningless
         return None
     return number if number > EPOCH_THRESHOLD else now + number
 

@@ -8,17 +8,21 @@ file to `kayse-etl resolve --from-csv FILE`. Rows left blank stay uncertain.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.model import ENTITY_KINDS, Decision, UncertainRow, UserError
+from pipeline.model import ENTITY_KINDS, Decision, UncertainRow, UserError, printable
 
 COLUMNS = ("kind", "key", "run", "batch", "kayse_id")
 
 
 def write_decisions_template(rows: Sequence[UncertainRow], path: Path) -> Path:
-    """One row per uncertain record, `kayse_id` left for the operator to fill in."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    """One row per uncertain record, `kayse_id` left for the operator to fill in. The file is
+    the owner's only (0600): its keys are the source system's ids of people."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file that was there keeps no wider mode
+    with open(descriptor, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         writer.writerows([r.kind, r.source_key, r.run_id, r.batch_id, ""] for r in rows)
@@ -31,7 +35,7 @@ def read_decisions(path: Path) -> list[Decision]:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
     except OSError as error:
-        raise UserError(f"cannot read {path}: {error.strerror}") from None
+        raise UserError(f"cannot read {printable(path)}: {error.strerror}") from None
     decisions = []
     for number, row in enumerate(rows, start=2):
         kind, key, value = ((row.get(c) or "").strip() for c in ("kind", "key", "kayse_id"))

@@ -5,14 +5,27 @@ Computes nothing new: every figure here is already in the Plan or RunResult.
 
 from __future__ import annotations
 
-import csv
 import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.model import STEPS, Plan, Quota, RecordRef, RunResult, RunRow, estimate_hours
-from pipeline.report.cells import neutralize_cell
+import polars as pl
+
+from pipeline.model import (
+    SOURCE_FILE,
+    SOURCE_ROW,
+    STEPS,
+    Plan,
+    Quota,
+    RecordRef,
+    RunResult,
+    RunRow,
+    ValidationResult,
+    estimate_hours,
+)
+from pipeline.report.files import prepare_dir, write_private_text
+from pipeline.report.validation import appended_names, write_excel_safe_csv_privately
 
 
 def plan_summary(plan: Plan) -> dict[str, Any]:
@@ -131,21 +144,98 @@ def render_load(result: RunResult) -> str:
     return "\n".join(lines)
 
 
-def write_load_report(result: RunResult, plan: Plan, report_dir: Path) -> list[Path]:
-    report_dir.mkdir(parents=True, exist_ok=True)
-    load_json = report_dir / "load.json"
-    load_json.write_text(
-        json.dumps({**load_summary(result), "plan": plan_summary(plan)}, indent=2, ensure_ascii=False) + "\n",
-        encoding="utf-8",
+FAILED_COLUMNS = ("code", "reason", "kind", "key", "kayse_source_file", "kayse_source_row")
+SUCCESS_COLUMNS = (
+    SOURCE_FILE,
+    SOURCE_ROW,
+    "client_key",
+    "kayse_client_id",
+    "case_key",
+    "kayse_case_id",
+    "action",
+)
+
+
+def failed_table(result: RunResult, validation: ValidationResult | None = None) -> pl.DataFrame:
+    """failed.csv: every record Kayse refused, one row each, shaped like rejects.csv: the source
+    row's original columns as read first (when `validation` is given), then code (Kayse's error),
+    reason (its words), kind, key (as `kayse-etl resolve` takes it) and where it came from."""
+    failures = pl.DataFrame(
+        {
+            SOURCE_FILE: [f.source_file for f in result.failed],
+            SOURCE_ROW: [f.source_row for f in result.failed],
+            "code": [f.error for f in result.failed],
+            "reason": [f.message for f in result.failed],
+            "kind": [f.kind for f in result.failed],
+            "key": [f.key for f in result.failed],
+        },
+        schema={SOURCE_FILE: pl.String, SOURCE_ROW: pl.Int64, **dict.fromkeys(FAILED_COLUMNS[:4], pl.String)},
     )
-    failed_csv = report_dir / "failed.csv"
-    with open(failed_csv, "w", newline="", encoding="utf-8-sig") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["source_file", "source_row", "kind", "key", "error", "message"])
-        for f in result.failed:
-            cells = [f.source_file or "", f.source_row or "", f.kind, f.key, f.error, f.message]
-            writer.writerow([neutralize_cell(cell) if isinstance(cell, str) else cell for cell in cells])
-    return [load_json, failed_csv]
+    original: list[str] = []
+    if validation is not None and validation.source_rows.width:
+        rows = validation.source_rows.with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
+        original = [name for name in rows.columns if name not in (SOURCE_FILE, SOURCE_ROW)]
+        keys = failures.select(SOURCE_FILE, SOURCE_ROW).drop_nulls().unique()
+        failures = failures.join(
+            rows.join(keys, on=[SOURCE_FILE, SOURCE_ROW], how="semi"),
+            on=[SOURCE_FILE, SOURCE_ROW],
+            how="left",
+            maintain_order="left",
+        )
+    names = appended_names(original, FAILED_COLUMNS)
+    return failures.select(
+        *original,
+        *(pl.col(name).alias(names[name]) for name in FAILED_COLUMNS[:4]),
+        pl.col(SOURCE_FILE).alias(names["kayse_source_file"]),
+        pl.col(SOURCE_ROW).alias(names["kayse_source_row"]),
+    )
+
+
+def success_table(result: RunResult) -> pl.DataFrame:
+    """success.csv: each source row whose case this run created or updated, with the Kayse ids
+    of its client and case (rows already in Kayse unchanged are in earlier runs' files)."""
+    rows = result.loaded
+    return pl.DataFrame(
+        {
+            SOURCE_FILE: [r.source_file for r in rows],
+            SOURCE_ROW: [r.source_row for r in rows],
+            "client_key": [r.client_key for r in rows],
+            "kayse_client_id": [r.client_id for r in rows],
+            "case_key": [r.case_key for r in rows],
+            "kayse_case_id": [r.case_id for r in rows],
+            "action": [r.action for r in rows],
+        },
+        schema=dict(
+            zip(
+                SUCCESS_COLUMNS,
+                (pl.String, pl.Int64, pl.String, pl.Int64, pl.String, pl.Int64, pl.String),
+                strict=True,
+            )
+        ),
+    )
+
+
+def write_load_report(
+    result: RunResult, plan: Plan, report_dir: Path, *, validation: ValidationResult | None = None
+) -> list[Path]:
+    """Write load.json, failed.csv and success.csv into report_dir; with the run's `validation`,
+    failed.csv carries each row's original columns and report.html is rewritten with the five
+    steps. Every file is 0600 and appears whole or not at all."""
+    from pipeline.report.html import write_html_report
+
+    report_dir = prepare_dir(report_dir)
+    load_json = write_private_text(
+        report_dir / "load.json",
+        json.dumps({**load_summary(result), "plan": plan_summary(plan)}, indent=2, ensure_ascii=False) + "\n",
+    )
+    written = [
+        load_json,
+        write_excel_safe_csv_privately(failed_table(result, validation), report_dir / "failed.csv"),
+        write_excel_safe_csv_privately(success_table(result), report_dir / "success.csv"),
+    ]
+    if validation is not None:
+        written.append(write_html_report(report_dir / "report.html", validation, plan=plan, run=result))
+    return written
 
 
 def render_runs(runs: list[RunRow]) -> str:

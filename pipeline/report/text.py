@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pipeline.model import (
     Decision,
     MappingCheck,
+    RollbackPlan,
     RollbackSummary,
     UncertainMessage,
     UncertainRow,
@@ -84,12 +85,51 @@ def render_unmatched(decisions: Sequence[Decision]) -> str:
     )
 
 
+def _dependents(per_run: dict[int, int]) -> str:
+    return ", ".join(f"run {run}: {count}" for run, count in sorted(per_run.items()))
+
+
+def render_rollback_plan(plan: RollbackPlan) -> str:
+    """What a rollback is about to delete, with counts, shown before the operator is asked."""
+    dependent = sum(plan.dependent_cases.values())
+    own_cases = plan.to_delete.get("case", 0) - (dependent if plan.with_dependent_cases else 0)
+    lines = [f"rollback of run {plan.run_id} will delete from Kayse:"]
+    lines.append(f"  {own_cases} case(s) run {plan.run_id} created")
+    if plan.with_dependent_cases and dependent:
+        lines.append(
+            f"  {dependent} case(s) of other runs linked to its clients ({_dependents(plan.dependent_cases)}),"
+            " as --with-dependent-cases asks"
+        )
+    lines.append(f"  {plan.to_delete.get('client', 0)} client(s) run {plan.run_id} created")
+    if plan.kept_clients:
+        lines.append(
+            f"  and keep {plan.kept_clients} of its client(s): cases of other runs are linked to them "
+            f"({_dependents(plan.dependent_cases)}); --with-dependent-cases deletes those cases too"
+        )
+    for kind, count in plan.left.items():
+        if count:
+            lines.append(f"  ({count} {kind}(s) stay: the Kayse API cannot delete them)")
+    return "\n".join(lines)
+
+
 def render_rollback(summary: RollbackSummary) -> str:
-    """What a rollback deleted, and what it had to leave for the web app."""
+    """What a rollback deleted, what it kept for the cases that need it, and what it had to
+    leave for the web app."""
     lines = [f"rollback of run {summary.run_id}:"]
     for kind in ("case", "client"):
         lines.append(
             f"  {kind}s deleted: {summary.deleted.get(kind, 0)}, not deleted: {summary.failed.get(kind, 0)}"
+        )
+    dependent = sum(summary.dependent_cases.values())
+    if summary.dependents_deleted:
+        lines.append(
+            f"  of the cases deleted, {dependent} belonged to other runs and were linked to its clients "
+            f"({_dependents(summary.dependent_cases)})"
+        )
+    elif summary.kept_clients:
+        lines.append(
+            f"  {summary.kept_clients} client(s) kept: {dependent} case(s) of other runs need them "
+            f"({_dependents(summary.dependent_cases)}); rerun with --with-dependent-cases to delete those too"
         )
     for kind, count in summary.left.items():
         if count:

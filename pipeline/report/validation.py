@@ -28,13 +28,31 @@ from pipeline.model import (
     problem,
 )
 from pipeline.report.cells import neutralize_formulas, write_excel_safe_csv
+from pipeline.report.files import prepare_dir, private_file, write_private_text
 
 EXAMPLES_PER_CODE = 3
 TOP_PROBLEMS_IN_TEXT = 15
 WHOLE_ROW = "(whole row)"
 """Key in errors_by_field for problems that concern a row rather than one cell (ragged rows)."""
 
-REPORT_FILES = ("summary.json", "rejects.csv", "clients.csv", "cases.csv", "warnings.csv")
+REPORT_FILES = (
+    "summary.json",
+    "rejects.csv",
+    "clients.csv",
+    "cases.csv",
+    "warnings.csv",
+    "annotated.xlsx",
+    "report.html",
+)
+
+RAGGED_ROW = problem("ragged-row").code
+REJECT_COLUMNS = ("code", "field", "reason", "kayse_source_file", "kayse_source_row")
+"""Appended to the original columns of rejects.csv (and failed.csv): what to filter on, and
+where the row came from. The mapping reads only the columns it names, so a fixed rejects.csv
+validates as it is; a name that clashes with an original column gets a `kayse_` prefix."""
+RAW_LINE = "raw_line"
+"""rejects.csv column holding, for a row the reader could not split into the header's columns,
+the row's text as it stands in the file (its cells are empty: they could not be told apart)."""
 
 # --------------------------------------------------------------------------------------
 # Summary
@@ -192,7 +210,8 @@ def render_text(result: ValidationResult, report: dict[str, Any] | None = None) 
     lines.append("")
     if data["rows_rejected"]:
         lines.append(
-            "Next: fix the rows listed in rejects.csv (column 'errors' says what is wrong) and run again."
+            "Next: fix the rows in rejects.csv (column 'reason' says what is wrong; annotated.xlsx marks "
+            "the cells) and validate it again."
         )
     else:
         lines.append("Every row is ready.")
@@ -204,25 +223,57 @@ def render_text(result: ValidationResult, report: dict[str, Any] | None = None) 
 # --------------------------------------------------------------------------------------
 
 
-def rejects_table(result: ValidationResult) -> pl.DataFrame:
-    """One row per rejected source row: source_file, source_row, errors (all problems in words), the
-    original columns as read. Ordered as the sources were given, then by row."""
-    key = [SOURCE_FILE, SOURCE_ROW]
-    errors = result.rejects.group_by(key, maintain_order=True).agg(
-        pl.col("message").fill_null(pl.col("code")).str.join("; ").alias("errors")
-    )
-    original = result.rejected_rows.with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
-    table = errors.join(original, on=key, how="full", coalesce=True, maintain_order="left_right")
+def appended_names(original: list[str], wanted: tuple[str, ...]) -> dict[str, str]:
+    """{wanted name: name used}: `kayse_` in front of any that an original column already has."""
+    taken = set(original)
+    names: dict[str, str] = {}
+    for name in wanted:
+        chosen = name
+        while chosen in taken:
+            chosen = "kayse_" + chosen
+        taken.add(chosen)
+        names[name] = chosen
+    return names
+
+
+def in_source_order(table: pl.DataFrame, result: ValidationResult) -> pl.DataFrame:
+    """Rows ordered as the sources were given, then by source row."""
     order = {Path(info.path).name: i for i, info in enumerate(result.sources)}
-    table = (
+    return (
         table.with_columns(
             pl.col(SOURCE_FILE).replace_strict(order, default=len(order)).alias("__file_order")
         )
         .sort(["__file_order", SOURCE_FILE, SOURCE_ROW])
         .drop("__file_order")
     )
-    others = [name for name in table.columns if name not in (*key, "errors")]
-    return table.select(*key, pl.col("errors").fill_null(""), *others)
+
+
+def rejects_table(result: ValidationResult) -> pl.DataFrame:
+    """The file to fix: one row per rejected source row, its original columns as read first (so
+    the fixed file validates again with the same mapping), then code, field and reason (every
+    problem of the row, `; `-separated), then where it came from. Rows the reader could not split
+    get raw_line. Ordered as the sources were given, then by row."""
+    key = [SOURCE_FILE, SOURCE_ROW]
+    problems = result.rejects.group_by(key, maintain_order=True).agg(
+        pl.col("code").unique(maintain_order=True).str.join("; ").alias("code"),
+        pl.col("field").drop_nulls().unique(maintain_order=True).str.join("; ").alias("field"),
+        pl.col("message").fill_null(pl.col("code")).str.join("; ").alias("reason"),
+        pl.col("value").filter(pl.col("code") == RAGGED_ROW).first().alias(RAW_LINE),
+    )
+    original = result.rejected_rows.with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
+    columns = [name for name in original.columns if name not in key]
+    table = in_source_order(
+        problems.join(original, on=key, how="full", coalesce=True, maintain_order="left_right"), result
+    )
+    ragged = bool((result.rejects.get_column("code") == RAGGED_ROW).any())
+    names = appended_names(columns, REJECT_COLUMNS + ((RAW_LINE,) if ragged else ()))
+    return table.select(
+        *columns,
+        *(pl.col(name).fill_null("").alias(names[name]) for name in ("code", "field", "reason")),
+        pl.col(SOURCE_FILE).alias(names["kayse_source_file"]),
+        pl.col(SOURCE_ROW).alias(names["kayse_source_row"]),
+        *([pl.col(RAW_LINE).alias(names[RAW_LINE])] if ragged else []),
+    )
 
 
 def _record_table(frame: pl.DataFrame, external_source: str, leading: tuple[str, ...]) -> pl.DataFrame:
@@ -270,14 +321,24 @@ def _write_table(frame: pl.DataFrame, path: Path, shaped: set[str]) -> Path:
     return path
 
 
+def write_excel_safe_csv_privately(frame: pl.DataFrame, path: Path, shaped: set[str] | None = None) -> Path:
+    """Write the table whole or not at all (0600), testing for formulas all but `shaped` columns."""
+    with private_file(path) as temp:
+        _write_table(frame, temp, shaped or set())
+    return path
+
+
 def write_validation_report(result: ValidationResult, report_dir: Path) -> list[Path]:
-    """Write summary.json, rejects.csv, clients.csv, cases.csv (and warnings.csv if any) into
-    report_dir (created if missing); return the paths written."""
-    report_dir = Path(report_dir)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    summary_path = report_dir / "summary.json"
-    summary_path.write_text(
-        json.dumps(summary(result), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    """Write summary.json, rejects.csv, clients.csv, cases.csv (and warnings.csv if any),
+    annotated.xlsx and report.html into report_dir (created if missing); return the paths
+    written. Every file is 0600 and appears whole or not at all."""
+    from pipeline.report.annotated import write_annotated_workbook
+    from pipeline.report.html import write_html_report
+
+    report_dir = prepare_dir(report_dir)
+    report = summary(result)
+    summary_path = write_private_text(
+        report_dir / "summary.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n"
     )
     shaped = _shaped_columns(result)
     tables = [
@@ -291,7 +352,13 @@ def write_validation_report(result: ValidationResult, report_dir: Path) -> list[
     elif warnings_path.exists():
         warnings_path.unlink()  # a stale file from an earlier run would contradict summary.json
     # The files are independent and polars releases the GIL: written side by side, the big
-    # clients and cases files take little more than the larger of the two.
-    with ThreadPoolExecutor(max_workers=len(tables)) as pool:
-        jobs = [pool.submit(_write_table, frame, path, shaped) for frame, path, shaped in tables]
-        return [summary_path, *(job.result() for job in jobs)]
+    # clients and cases files take little more than the larger of the two, and the workbook
+    # (Python, holding the GIL) is written meanwhile.
+    with ThreadPoolExecutor(max_workers=len(tables) + 1) as pool:
+        workbook = pool.submit(write_annotated_workbook, result, report_dir / "annotated.xlsx", report)
+        jobs = [
+            pool.submit(write_excel_safe_csv_privately, frame, path, shaped) for frame, path, shaped in tables
+        ]
+        written = [summary_path, *(job.result() for job in jobs), workbook.result()]
+    written.append(write_html_report(report_dir / "report.html", result, report))
+    return written

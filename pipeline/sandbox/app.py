@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -193,16 +193,28 @@ def build_app(runtime: SandboxRuntime) -> Gate:
     async def delete_client(client_id: int) -> Any:
         return store.delete_client(client_id)
 
-    @api.post("/v1/clients/bulk")
-    async def bulk_clients(request: Request) -> Any:
+    async def bulk_upsert(kind: Literal["clients", "cases"], request: Request) -> Any:
         config = runtime.config
-        return store.bulk_upsert(
-            "clients",
-            await _json_body(request),
+        fault = request.scope.get("state", {}).get("fault")
+        body = await _json_body(request)
+        if fault == ("leak-key", "failed"):
+            body = _with_first_item_refused(body, kind)
+        answer = store.bulk_upsert(
+            kind,
+            body,
             strict=config.strict,
             bulk_max=config.bulk_max,
             mode="atomic" if config.bulk_mode == "atomic" else "partial",
         )
+        if fault is not None and fault[0] == "lie":
+            return _lie(answer, kind, fault[1], store)
+        if fault == ("leak-key", "failed"):
+            return _quote_key(answer, request.headers.get("x-api-key") or "")
+        return answer
+
+    @api.post("/v1/clients/bulk")
+    async def bulk_clients(request: Request) -> Any:
+        return await bulk_upsert("clients", request)
 
     @api.post("/v1/clients/bulk_delete")
     async def bulk_delete_clients(request: Request) -> Any:
@@ -216,14 +228,7 @@ def build_app(runtime: SandboxRuntime) -> Gate:
 
     @api.post("/v1/cases/bulk")
     async def bulk_cases(request: Request) -> Any:
-        config = runtime.config
-        return store.bulk_upsert(
-            "cases",
-            await _json_body(request),
-            strict=config.strict,
-            bulk_max=config.bulk_max,
-            mode="atomic" if config.bulk_mode == "atomic" else "partial",
-        )
+        return await bulk_upsert("cases", request)
 
     @api.post("/v1/cases/bulk_delete")
     async def bulk_delete_cases(request: Request) -> Any:
@@ -401,12 +406,54 @@ def build_app(runtime: SandboxRuntime) -> Gate:
                 body.get("path"),
                 int(body.get("count", 1)),
                 float(body["seconds"]) if body.get("seconds") is not None else None,
+                str(body["how"]) if body.get("how") is not None else None,
             )
         except (FaultSpecError, TypeError, ValueError) as error:
             raise bad_request(str(error)) from None
         return {"pending": runtime.faults.pending()}
 
     return Gate(api, runtime.config.accepted_keys, runtime.limiter, runtime.faults, runtime.log)
+
+
+# ---- misbehaviours of a lying or leaking server (see faults.FAULT_VARIANTS) -----------------
+
+BAD_IDS: tuple[Any, ...] = (0, -7, 2**53 + 1, "12", True, 1.5)
+
+
+def _lie(answer: dict[str, Any], kind: Literal["clients", "cases"], how: str, store: Store) -> dict[str, Any]:
+    """The committed answer, rewritten to lie about ids. The records themselves are as saved."""
+    records: list[dict[str, Any]] = [dict(r) for r in answer.get(kind, [])]
+    if how == "duplicate-ids" and len(records) >= 2:
+        records[1]["id"] = records[0]["id"]  # two created records reported under one id
+    elif how == "shuffled":
+        records.reverse()  # another order, and nothing to match them by
+        for record in records:
+            record.pop("external_source_id", None)
+    elif how == "bad-ids":
+        for position, record in enumerate(records):
+            record["id"] = BAD_IDS[position % len(BAD_IDS)]
+    elif how == "foreign-id" and records:
+        other = store.other_live_id(kind, {r["id"] for r in records})
+        records[0]["id"] = other if other is not None else records[0]["id"]
+    return {**answer, kind: records, "successful_ids": [r.get("id") for r in records]}
+
+
+def _with_first_item_refused(body: Any, kind: str) -> Any:
+    """The request with its first item made invalid, so the store refuses it (and commits the rest)."""
+    if isinstance(body, dict) and isinstance(body.get(kind), list) and body[kind]:
+        items = list(body[kind])
+        items[0] = {**items[0], "external_source": 12345} if isinstance(items[0], dict) else items[0]
+        return {**body, kind: items}
+    return body
+
+
+def _quote_key(answer: dict[str, Any], key: str) -> dict[str, Any]:
+    """A 200 answer quoting the request's key in every failed[] message and in its own message."""
+    failed = [
+        {**entry, "message": f"{entry.get('message')} (request made with API key {key})"}
+        for entry in answer.get("failed", [])
+    ]
+    return {**answer, "failed": failed, "message": f"processed for API key {key}"}
 
 
 def _positive_int(raw: str | None, name: str, *, default: int) -> int:

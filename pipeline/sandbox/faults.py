@@ -1,4 +1,5 @@
-"""Fault injection for the sandbox: which request gets a 500, an extra 429, a delay or a lost answer.
+"""Fault injection for the sandbox: which request gets a 500, an extra 429, a delay, a lost answer, or
+an answer that lies, leaks the key, drips, bombs or carries an absurd rate-limit reset.
 
 Why it exists: the loader's hardest code is what it does when the network misbehaves — above all
 a create that was committed but whose answer never arrived. Rehearsals (`--faults`) and tests
@@ -16,8 +17,22 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
-FaultKind = Literal["error", "ratelimit", "latency", "lost"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("error", "ratelimit", "latency", "lost")
+FaultKind = Literal["error", "ratelimit", "latency", "lost", "lie", "leak-key", "drip", "reset", "bomb"]
+RANDOM_KINDS: tuple[FaultKind, ...] = ("error", "ratelimit", "latency", "lost")
+"""What `--faults` can spread at random; the others are one-shot rules only (`inject`)."""
+FAULT_KINDS: tuple[FaultKind, ...] = (*RANDOM_KINDS, "lie", "leak-key", "drip", "reset", "bomb")
+FAULT_VARIANTS: dict[str, tuple[str, ...]] = {
+    # commit the change, then answer with ids that lie (bulk upserts)
+    "lie": ("duplicate-ids", "shuffled", "bad-ids", "foreign-id"),
+    # quote the request's key: in every failed[] message of a 200 (one item refused to have one),
+    # or in a long 409 text body, straddling the 200th and 500th characters
+    "leak-key": ("failed", "long-error"),
+    # X-RateLimit-Remaining 0 and a reset ten years ahead, infinite, NaN or garbage
+    # ("inf-remaining": the remaining count itself is "inf")
+    "reset": ("far", "inf", "nan", "garbage", "inf-remaining"),
+}
+"""The `how` a kind needs (the first is the default)."""
+DEFAULT_DRIP_SECONDS = 0.5
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_ONE_SHOT_LATENCY = 1.0
 
@@ -64,8 +79,8 @@ def parse_fault_spec(spec: str | None) -> FaultSpec:
             except ValueError:
                 raise FaultSpecError(f"seed must be an integer, got {raw.strip()!r}") from None
             continue
-        if name not in FAULT_KINDS:
-            raise FaultSpecError(f"unknown fault {name!r} (known: {', '.join(FAULT_KINDS)}, seed)")
+        if name not in RANDOM_KINDS:
+            raise FaultSpecError(f"unknown fault {name!r} (known: {', '.join(RANDOM_KINDS)}, seed)")
         try:
             number = float(raw)
         except ValueError:
@@ -89,6 +104,7 @@ class OneShot:
     path: str | None  # under /v1, e.g. "/clients/bulk"; shell-style wildcards allowed ("/cases/*")
     remaining: int
     seconds: float | None = None
+    how: str | None = None
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():
@@ -98,12 +114,15 @@ class OneShot:
 
 @dataclass(frozen=True)
 class Decision:
-    kind: FaultKind | None  # error, ratelimit or lost; None = answer normally
+    kind: FaultKind | None  # any kind but latency; None = answer normally
     delay: float = 0.0  # seconds to wait first (latency)
+    how: str | None = None  # the variant of lie, leak-key and reset
+    seconds: float | None = None  # drip: seconds between bytes
 
     @property
     def label(self) -> str | None:
-        labels = [k for k in (self.kind, "latency" if self.delay else None) if k]
+        kind = f"{self.kind}:{self.how}" if self.kind and self.how else self.kind
+        labels = [k for k in (kind, "latency" if self.delay else None) if k]
         return "+".join(labels) or None
 
 
@@ -128,15 +147,30 @@ class FaultPlan:
         with self._lock:
             self.one_shots.clear()
 
-    def add(self, kind: str, method: str | None, path: str | None, count: int, seconds: float | None) -> None:
+    def add(
+        self,
+        kind: str,
+        method: str | None,
+        path: str | None,
+        count: int,
+        seconds: float | None,
+        how: str | None = None,
+    ) -> None:
         if kind not in FAULT_KINDS:
             raise FaultSpecError(f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
         if count < 1:
             raise FaultSpecError("count must be at least 1")
+        variants = FAULT_VARIANTS.get(kind)
+        if variants is None and how is not None:
+            raise FaultSpecError(f"fault {kind!r} takes no 'how'")
+        if variants is not None:
+            how = how or variants[0]
+            if how not in variants:
+                raise FaultSpecError(f"fault {kind!r}: how must be one of {', '.join(variants)}, not {how!r}")
         if path is not None and path.startswith("/v1/"):
             path = path[3:]
         with self._lock:
-            self.one_shots.append(OneShot(cast(FaultKind, kind), method, path, count, seconds))
+            self.one_shots.append(OneShot(cast(FaultKind, kind), method, path, count, seconds, how))
 
     def pending(self) -> list[dict[str, object]]:
         with self._lock:
@@ -157,7 +191,9 @@ class FaultPlan:
                             else (self.spec.latency or DEFAULT_ONE_SHOT_LATENCY)
                         )
                         return Decision(None, delay)
-                    return Decision(shot.kind)
+                    if shot.kind == "drip":
+                        return Decision("drip", seconds=shot.seconds or DEFAULT_DRIP_SECONDS)
+                    return Decision(shot.kind, how=shot.how)
             if method.upper() not in MUTATING_METHODS:
                 return Decision(None)
             draw = self._rng.random()

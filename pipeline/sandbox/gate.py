@@ -4,13 +4,21 @@ Why it exists: these concerns wrap every endpoint the same way, and one of them 
 change is committed, then the connection is dropped with no answer) can only be done below the
 web framework, on the raw connection. A raw ASGI middleware does all four in one place.
 
-Must never: write the API key anywhere (the log holds a fingerprint), apply faults or limits to
-the sandbox-only `/_sandbox/` routes, or answer a "lost" request at all.
+The misbehaviours of a hostile server are done here too, on the bytes: "drip" (the answer one
+byte at a time), "bomb" (a small gzip stream that decodes to 80 MiB), "reset" (absurd rate-limit
+reset headers) and the "long-error" key leak. "lie" and the "failed" key leak need the data,
+so the gate only marks the request (`scope["state"]["fault"]`) and the bulk routes do them.
+
+Must never: write the API key anywhere (the log holds a fingerprint) other than into the answer
+of a "leak-key" fault, apply faults or limits to the sandbox-only `/_sandbox/` routes, or answer
+a "lost" request at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import gzip
 import hashlib
 import json
 import math
@@ -158,6 +166,43 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+BOMB_DECODED_BYTES = 80 * 1024 * 1024
+"""What the "bomb" answer decodes to: more than the client's default 64 MiB cap."""
+
+TEN_YEARS = 10 * 365 * 24 * 3600
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """Valid JSON once decoded (so only a size cap stops a client), about 80 KB compressed."""
+    padding = b" " * (BOMB_DECODED_BYTES - 32)
+    return gzip.compress(b'{"pad": "' + padding + b'", "clients": []}', compresslevel=9)
+
+
+def long_error_text(key: str) -> str:
+    """A 1000-character error text with the key straddling the 200th and the 500th characters."""
+    half = len(key) // 2
+    text = "x" * (200 - half) + key
+    text += "y" * (500 - half - len(text)) + key
+    return text + "z" * (1000 - len(text))
+
+
+def _reset_headers(how: str | None, quota: Quota) -> list[tuple[bytes, bytes]]:
+    reset = {
+        "far": str(int(time.time()) + TEN_YEARS),
+        "inf": "inf",
+        "nan": "nan",
+        "garbage": "soon-ish",
+        "inf-remaining": str(quota.reset),
+    }[how or "far"]
+    remaining = "inf" if how == "inf-remaining" else "0"
+    return [
+        (b"x-ratelimit-limit", str(quota.limit).encode()),
+        (b"x-ratelimit-remaining", remaining.encode()),
+        (b"x-ratelimit-reset", reset.encode()),
+    ]
+
+
 async def _send_json(
     send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
 ) -> None:
@@ -168,6 +213,63 @@ async def _send_json(
             "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _send_text(send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]]) -> None:
+    payload = text.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _disconnected(send: Send) -> bool:
+    return bool(getattr(getattr(send, "__self__", None), "disconnected", False))
+
+
+async def _drip(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, seconds: float
+) -> None:
+    """Send the answer one byte every `seconds`: no single read ever times out. Stops when the
+    client has gone (so a test's aborted request leaves no task behind for long)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    for position in range(len(body)):
+        if _disconnected(send):
+            return
+        await send({"type": "http.response.body", "body": body[position : position + 1], "more_body": True})
+        await asyncio.sleep(seconds)
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _send_bomb(send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+    payload = gzip_bomb()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-encoding", b"gzip"),
                 (b"content-length", str(len(payload)).encode()),
                 *headers,
             ],
@@ -276,24 +378,67 @@ class Gate:
             if decision.kind == "lost":
                 await self._run_and_drop(scope, replay, send, entry)
                 return
+            if decision.kind == "leak-key" and decision.how == "long-error":
+                entry["status"] = 409
+                await _send_text(send, 409, long_error_text(key), quota.headers())
+                return
+            if decision.kind in ("drip", "bomb"):
+                status, headers, answer = await self._run_buffered(scope, replay, entry)
+                if decision.kind == "drip":
+                    await _drip(send, status, [*headers, *quota.headers()], answer, decision.seconds or 0.5)
+                else:
+                    await _send_bomb(send, quota.headers())
+                return
+            if decision.kind in ("lie", "leak-key"):
+                scope.setdefault("state", {})["fault"] = (decision.kind, decision.how)
+            if decision.kind == "reset":
+                quota_headers = _reset_headers(decision.how, quota)
+                await self._run(scope, replay, send, entry, quota, quota_headers)
+                return
             await self._run(scope, replay, send, entry, quota)
         finally:
             self.log.add(entry)
 
     async def _run(
-        self, scope: Scope, receive: Receive, send: Send, entry: dict[str, Any], quota: Quota
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        entry: dict[str, Any],
+        quota: Quota,
+        quota_headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 entry["status"] = message["status"]
                 message = dict(message)
-                message["headers"] = [*message.get("headers", []), *quota.headers()]
+                message["headers"] = [*message.get("headers", []), *(quota_headers or quota.headers())]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
         note = scope.get("state", {}).get("note")
         if note:
             entry["note"] = note
+
+    async def _run_buffered(
+        self, scope: Scope, receive: Receive, entry: dict[str, Any]
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Run the request (the change is committed) and keep its answer instead of sending it."""
+        status = 500
+        headers: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+
+        async def keep(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
+                entry["status"] = status
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, keep)
+        return status, headers, b"".join(chunks)
 
     async def _run_and_drop(self, scope: Scope, receive: Receive, send: Send, entry: dict[str, Any]) -> None:
         async def swallow(message: Message) -> None:

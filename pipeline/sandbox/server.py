@@ -141,12 +141,17 @@ class RunningSandbox:
         path: str | None = None,
         count: int = 1,
         seconds: float | None = None,
+        how: str | None = None,
     ) -> None:
-        """The next `count` requests matching method and path (under /v1) get fault `kind`."""
+        """The next `count` requests matching method and path (under /v1) get fault `kind`.
+
+        `how` picks the variant of "lie", "leak-key" and "reset" (see `faults.FAULT_VARIANTS`);
+        `seconds` is the latency, or for "drip" the pause between two bytes of the answer.
+        """
         self._call(
             "POST",
             "faults",
-            {"kind": kind, "method": method, "path": path, "count": count, "seconds": seconds},
+            {"kind": kind, "method": method, "path": path, "count": count, "seconds": seconds, "how": how},
         )
 
     def state(self) -> dict[str, Any]:

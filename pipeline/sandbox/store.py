@@ -183,6 +183,14 @@ class Store:
 
     # ---- clients -----------------------------------------------------------------------
 
+    def other_live_id(self, kind: Literal["clients", "cases"], besides: set[int]) -> int | None:
+        """The lowest id of a live record of `kind` not in `besides` (for the "foreign-id" lie)."""
+        with self._lock:
+            for (entity_id,) in self._db.execute(f"SELECT id FROM {kind} WHERE deleted = 0 ORDER BY id"):
+                if entity_id not in besides:
+                    return int(entity_id)
+        return None
+
     def _live(self, table: str, entity_id: int) -> sqlite3.Row | None:
         return self._db.execute(
             f"SELECT * FROM {table} WHERE id = ? AND deleted = 0", (entity_id,)

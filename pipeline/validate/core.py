@@ -171,7 +171,22 @@ def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None =
         rejects=rejects,
         rejected_rows=rejected_rows.sort(_ROW).drop(_ROW),
         warnings=warnings,
+        source_rows=_with_orphans(mapped.raw, orphans),
     )
+
+
+def _with_orphans(raw: pl.DataFrame, orphans: pl.DataFrame) -> pl.DataFrame:
+    """Every row read, the reader's left-out rows appended with empty cells. Appended without a
+    copy of `raw` (a second chunk), so the result holds what the extract already held."""
+    if orphans.height == 0:
+        return raw
+    filler = orphans.select(
+        [
+            pl.col(name).cast(dtype) if name in (SOURCE_FILE, SOURCE_ROW) else pl.lit(None, dtype).alias(name)
+            for name, dtype in raw.schema.items()
+        ]
+    )
+    return pl.concat([raw, filler], how="vertical", rechunk=False)
 
 
 def _normalize_all(

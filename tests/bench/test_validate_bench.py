@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.validate_bench import run_validate_bench
+from bench.validate_bench import run_annotated_bench, run_validate_bench
 
 
 @pytest.mark.parametrize(("fmt", "rows"), [("csv", 3000), ("xlsx", 300)])
@@ -18,3 +18,10 @@ def test_benchmark_runs_both_sides_alternately_and_measures_them(fmt: str, rows:
     assert result.peak_memory_mb > 10 and result.baseline_peak_memory_mb > 10  # each child's own peak
     assert result.memory_ratio == result.peak_memory_mb / result.baseline_peak_memory_mb
     assert f"{rows:,} rows" in result.describe() and "medians" in result.describe()
+
+
+def test_annotated_workbook_is_timed_on_a_file_it_shows_whole() -> None:
+    result = run_annotated_bench(3000, seed=1)
+    assert result.rows == 3000 and result.seconds > 0 and result.baseline_seconds > 0
+    assert result.ratio == result.seconds / result.baseline_seconds
+    assert "annotated.xlsx of 3,000 rows" in result.describe()

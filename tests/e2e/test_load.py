@@ -190,6 +190,7 @@ def test_lost_answer_is_uncertain_never_recreated_and_resolvable(sandbox: Any, t
     report = tmp_path / "report"
     sandbox.inject("lost", method="POST", path="/v1/clients/bulk", count=1)
     args = ["load", str(SAMPLE), "--mapping", str(MAPPING), "--ledger", str(ledger), "--plain"]
+    args += ["--batch-size", "100"]  # the sample's 215 clients in three batches: one is lost
     first = cli_run(sandbox, *args, "--report-dir", str(report))
     assert first.returncode == 1, first.stderr
     assert "uncertain" in first.stdout
@@ -483,6 +484,7 @@ def test_a_changed_case_type_moves_the_case_to_the_list_of_its_type(sandbox: Any
 def test_plan_check_quota_reads_whats_left_with_one_request(sandbox: Any, tmp_path: Path) -> None:
     sandbox.configure(rate_limit=10, rate_window=3600)
     args = ["plan", str(SAMPLE), "--mapping", str(MAPPING), "--ledger", str(tmp_path / "l.sqlite")]
+    args += ["--batch-size", "100"]  # 12 requests: more than the 9 left
     done = cli_run(sandbox, *args, "--check-quota")
     assert done.returncode == 1, done.stderr  # rows rejected in the sample
     assert "9 of 10 requests left this hour" in done.stdout
@@ -587,8 +589,11 @@ def test_the_library_keywords_do_what_the_flags_do(sandbox: Any, tmp_path: Path)
         "clients.csv",
         "cases.csv",
         "warnings.csv",
+        "annotated.xlsx",
+        "report.html",
         "load.json",
         "failed.csv",
+        "success.csv",
     ]
     assert all(p.parent == report and p.stat().st_size > 0 for p in outcome.report_files)
     assert json.loads((report / "load.json").read_text())["run_id"] == outcome.result.run_id

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.kayse import BulkItemResult, KayseClient, OutcomeUnknown, WaitTooLong
+from pipeline.kayse import BatchTooLarge, BulkItemResult, KayseClient, OutcomeUnknown, WaitTooLong
 from pipeline.kayse.bulk import iter_bulk_upsert
 from tests.kayse.helpers import MakeClient, case_record, client_record
 
@@ -66,10 +66,15 @@ def test_bisection_isolates_any_bad_set(
     assert kayse.requests_sent == _bulk_calls(sandbox) <= 2 * size - 1
 
 
-def test_a_size_cap_is_split_around(kayse: KayseClient, sandbox: Any) -> None:
+def test_a_size_cap_is_raised_with_the_cap_not_bisected(kayse: KayseClient, sandbox: Any) -> None:
+    """No item is bad, so splitting would waste requests: the caller learns the account's cap
+    (the loader records it per target and re-plans at it)."""
     sandbox.configure(bulk_max=4)
-    results = kayse.upsert_clients(_items(10, set()), chunk_size=10)
-    _check_isolated(results, 10, set(), sandbox)
+    with pytest.raises(BatchTooLarge) as refused:
+        kayse.upsert_clients(_items(10, set()), chunk_size=10)
+    assert (refused.value.cap, refused.value.items) == (4, 10)
+    assert kayse.requests_sent == 1
+    assert sandbox.state()["clients"] == []
 
 
 def test_split_budget_bounds_the_cost(kayse: KayseClient, sandbox: Any) -> None:

@@ -12,6 +12,7 @@ def test_exports() -> None:
     assert sorted(kayse_package.__all__) == [
         "AuthError",
         "BadRequest",
+        "BatchTooLarge",  # an account's size cap, learned by the loader (issue 9)
         "BulkDeleteResult",
         "BulkItemResult",
         "ConfigurationError",
@@ -25,6 +26,7 @@ def test_exports() -> None:
         "ServerError",
         "TransportError",
         "WaitTooLong",
+        "as_batch_too_large",
         "key_fingerprint",
         "map_bulk_response",
     ]
@@ -46,7 +48,14 @@ def test_constructor_signature() -> None:
 def test_bulk_helper_signatures() -> None:
     for name in ("upsert_clients", "upsert_cases"):
         parameters = inspect.signature(getattr(KayseClient, name)).parameters
-        assert list(parameters) == ["self", "items", "chunk_size", "on_chunk", "max_split_requests"]
+        assert list(parameters) == [
+            "self",
+            "items",
+            "chunk_size",
+            "on_chunk",
+            "max_split_requests",
+            "known_ids",
+        ]
         assert parameters["chunk_size"].default == 100
 
 
@@ -78,6 +87,7 @@ def test_every_error_says_whether_a_retry_is_safe() -> None:
     assert retryable == {
         "AuthError": False,
         "BadRequest": False,
+        "BatchTooLarge": False,  # the same batch is refused again: send smaller ones
         "ConfigurationError": False,
         "KayseError": False,
         "NotFound": False,

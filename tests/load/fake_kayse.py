@@ -8,6 +8,8 @@ load stage's branches can be reached one by one. Faults are scripted per operati
     kayse.fail_next("upsert_cases", AuthError(...))   # refused before anything is applied
     kayse.fail_next("case_lists.create", Lost())      # applied, then the answer is lost
     kayse.refuse["C1"] = ("bad request", "mobile: …") # one bulk item in failed[]
+    kayse.caps["upsert_clients"] = 150                # refuses bigger batches, naming the cap
+    kayse.caps_named = False                          # … or with a bare 413 that names none
 
 It is not a second sandbox: the end-to-end tests still talk real HTTP to `pipeline/sandbox`.
 """
@@ -18,7 +20,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.kayse import BulkItemResult, NotFound, OutcomeUnknown
+from pipeline.interrupts import StopRequested
+from pipeline.kayse import BulkItemResult, NotFound, OutcomeUnknown, RequestRejected, as_batch_too_large
 
 
 @dataclass(frozen=True)
@@ -44,27 +47,70 @@ class FakeKayse:
         self.lists: dict[int, FakeList] = {}
         self.campaign_bodies: dict[int, dict[str, Any]] = {}
         self.refuse: dict[str, tuple[str, str]] = {}  # external_source_id → (error, message)
+        self.caps: dict[str, int] = {}  # operation → the most items (or case ids) it accepts
+        self.caps_named = True  # a 400 that says the cap, as the sandbox does; False: a bare 413
         self.requests_sent = 0
         self.calls: list[str] = []
-        self._faults: dict[str, list[Exception | Lost]] = {}
+        self._faults: dict[str, list[Exception | Lost | None]] = {}
         self._next_id = 1000
         self.case_lists = _CaseLists(self)
         self.campaigns = _Campaigns(self)
 
     # ---- scripting -------------------------------------------------------------------------
 
-    def fail_next(self, operation: str, fault: Exception | Lost) -> None:
+    def fail_next(self, operation: str, fault: Exception | Lost | None) -> None:
+        """Script the next request of `operation` not yet scripted (None: it goes through)."""
         self._faults.setdefault(operation, []).append(fault)
 
     def request(self, operation: str) -> Lost | None:
         """Count one request; raise its scripted refusal, or say it will be lost after applying."""
-        self.requests_sent += 1
-        self.calls.append(operation)
         queued = self._faults.get(operation)
         fault = queued.pop(0) if queued else None
+        if isinstance(fault, StopRequested):
+            raise fault  # ended the wait before the request: not sent, not counted
+        self.requests_sent += 1
+        self.calls.append(operation)
         if isinstance(fault, Exception):
             raise fault
         return fault
+
+    def wait_for_window(self) -> bool:
+        """The client's pacing wait, done before a create's intent is opened: none here, unless
+        a test scripts one (`fail_next("wait_for_window", FakeKayse.never_sent())`)."""
+        queued = self._faults.get("wait_for_window")
+        fault = queued.pop(0) if queued else None
+        if isinstance(fault, Exception):
+            raise fault
+        return False
+
+    @staticmethod
+    def never_sent() -> Exception:
+        """What the client raises when a stop ends its rate-limit wait: nothing was sent."""
+        return StopRequested("stopped by SIGINT while waiting; the rest is sent by the next run")
+
+    def check_size(self, operation: str, items: int) -> None:
+        """Refuse a request over the operation's cap, as the account (and then the client) would:
+        a 400 naming the cap, or a 413 naming none; the bulk upserts see the client's
+        `BatchTooLarge`, list create and attach the plain refusal."""
+        cap = self.caps.get(operation)
+        if cap is None or items <= cap:
+            return
+        self.requests_sent += 1
+        self.calls.append(f"{operation} refused")
+        if self.caps_named:
+            refusal = RequestRejected(
+                "the API refused the request as invalid",
+                status=400,
+                error="bad request",
+                api_message=f"at most {cap} items per request, got {items}",
+            )
+        else:
+            refusal = RequestRejected("the API refused the request", status=413, error="too large")
+        if operation.startswith("upsert_"):
+            too_large = as_batch_too_large(refusal, items)
+            assert too_large is not None
+            raise too_large
+        raise refusal
 
     def new_id(self) -> int:
         self._next_id += 1
@@ -73,16 +119,19 @@ class FakeKayse:
     # ---- the bulk upserts (pipeline.kayse.KayseClient.upsert_clients / upsert_cases) --------
 
     def upsert_clients(
-        self, items: Sequence[dict[str, Any]], *, chunk_size: int = 100
+        self, items: Sequence[dict[str, Any]], *, chunk_size: int = 100, known_ids: Any = ()
     ) -> list[BulkItemResult]:
         return self._upsert("upsert_clients", self.clients, items)
 
-    def upsert_cases(self, items: Sequence[dict[str, Any]], *, chunk_size: int = 100) -> list[BulkItemResult]:
+    def upsert_cases(
+        self, items: Sequence[dict[str, Any]], *, chunk_size: int = 100, known_ids: Any = ()
+    ) -> list[BulkItemResult]:
         return self._upsert("upsert_cases", self.cases, items)
 
     def _upsert(
         self, operation: str, store: dict[int, dict[str, Any]], items: Sequence[dict[str, Any]]
     ) -> list[BulkItemResult]:
+        self.check_size(operation, len(items))
         lost = self.request(operation)
         results = []
         for index, item in enumerate(items):
@@ -124,6 +173,7 @@ class _CaseLists:
         self.kayse = kayse
 
     def create(self, name: str, *, include_ids: Sequence[int] = (), **fields: Any) -> dict[str, Any]:
+        self.kayse.check_size("case_lists.create", len(include_ids))
         lost = self.kayse.request("case_lists.create")
         list_id = self.kayse.new_id()
         self.kayse.lists[list_id] = FakeList(name, set(include_ids))
@@ -138,6 +188,7 @@ class _CaseLists:
                 yield {"id": list_id, "name": lst.name}
 
     def attach(self, list_id: int, case_ids: Sequence[int]) -> dict[str, Any]:
+        self.kayse.check_size("case_lists.attach", len(case_ids))
         self.kayse.request("case_lists.attach")
         self._list(list_id, "attach").case_ids.update(case_ids)
         return {"id": list_id}

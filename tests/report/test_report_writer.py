@@ -44,14 +44,28 @@ def is_plain_signed_number(text: str) -> bool:
     )
 
 
+def escaped_controls(text: str) -> str:
+    """Every control character but tab and line ends written as its escape (\\x1b)."""
+    return "".join(
+        repr(c)[1:-1] if (ord(c) < 32 or 127 <= ord(c) < 160) and c not in "\t\n\r" else c for c in text
+    )
+
+
 @given(st.one_of(formula_ish, st.text()))
 def test_a_neutralized_cell_never_starts_a_formula_and_loses_nothing(text: str) -> None:
     safe = neutralize_cell(text)
-    if text.startswith(TRIGGERS) and not is_plain_signed_number(text):
-        assert safe == "'" + text
+    visible = escaped_controls(text)  # an escape sequence cannot reach a terminal
+    if visible.startswith(TRIGGERS) and not is_plain_signed_number(visible):
+        assert safe == "'" + visible
     else:
-        assert safe == text
+        assert safe == visible
     assert neutralize_cell(safe) == safe
+
+
+def test_escape_sequences_and_c1_bytes_are_written_visibly() -> None:
+    assert neutralize_cell("Ty\x1b[31mler\x9b") == "Ty\\x1b[31mler\\x9b"
+    assert neutralize_cell("\x1b]0;title\x07=x") == "\\x1b]0;title\\x07=x"
+    assert neutralize_cell("two\nlines\tand a tab") == "two\nlines\tand a tab"  # CSV quoting carries these
 
 
 @given(st.lists(st.one_of(st.none(), formula_ish, st.text()), max_size=30))
@@ -87,9 +101,10 @@ def test_the_load_report_follows_the_same_rule(tmp_path: Path) -> None:
     failed_csv = next(path for path in write_load_report(result, plan, tmp_path) if path.name == "failed.csv")
     with failed_csv.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))[1:]
+    # code, reason, kind, key, then where the row came from (no validation given: no original columns)
     assert rows == [
-        ["leads.csv", "2", "client", "'=HYPERLINK(1)", "validation", "'-2+3 is not allowed"],
-        ["'=evil.csv", "3", "case", "K1", "validation", "+12125550123"],
+        ["validation", "'-2+3 is not allowed", "client", "'=HYPERLINK(1)", "leads.csv", "2"],
+        ["validation", "+12125550123", "case", "K1", "'=evil.csv", "3"],
     ]
     for row in rows:
         assert all(neutralize_cell(cell) == cell for cell in row)
@@ -195,12 +210,18 @@ def test_rejects_group_problems_per_row_in_source_order(tmp_path: Path) -> None:
         "clients.csv",
         "cases.csv",
         "warnings.csv",
+        "annotated.xlsx",
+        "report.html",
     ]
     header, *rows = _read(tmp_path / "rejects.csv")
-    assert header == ["source_file", "source_row", "errors", "id", "'=evil", "phone"]
-    assert [(r[0], r[1]) for r in rows] == [("b.csv", "2"), ("b.csv", "4"), ("a.xlsx", "2")]
-    assert rows[1][2] == "id is empty; =evil '=1+2' is not a state"  # all problems of the row, in order
-    assert rows[1][4] == "'=1+2"
+    # the original columns first (so the fixed file validates again), then what to filter on
+    assert header == [
+        "id", "'=evil", "phone", "code", "field", "reason", "kayse_source_file", "kayse_source_row", "raw_line",
+    ]  # fmt: skip
+    assert [(r[6], r[7]) for r in rows] == [("b.csv", "2"), ("b.csv", "4"), ("a.xlsx", "2")]
+    assert rows[1][5] == "id is empty; =evil '=1+2' is not a state"  # all problems of the row, in order
+    assert rows[1][3:5] == ["missing-required; invalid-state", "id; =evil"]
+    assert rows[1][1] == "'=1+2"
     clients = _read(tmp_path / "clients.csv")
     assert clients[0] == [
         "external_source",

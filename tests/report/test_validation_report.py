@@ -104,20 +104,24 @@ def test_rejects_csv_lists_each_rejected_row_once_with_all_its_problems(
 ) -> None:
     export = manifest["leads.csv"]
     rejects = read_report_csv(csv_report / "rejects.csv")
-    assert list(rejects[0])[:3] == ["source_file", "source_row", "errors"]
-    assert list(rejects[0])[3:] == list(GENERIC_HEADERS)
-    rows = [int(r["source_row"]) for r in rejects]
+    assert list(rejects[0])[: len(GENERIC_HEADERS)] == list(GENERIC_HEADERS)  # as read, first
+    assert list(rejects[0])[len(GENERIC_HEADERS) :] == [
+        "code", "field", "reason", "kayse_source_file", "kayse_source_row", "raw_line",
+    ]  # fmt: skip
+    rows = [int(r["kayse_source_row"]) for r in rejects]
     assert len(rows) == len(set(rows)) and rows == sorted(rows)
     assert set(rows) == rejected_source_rows(export)
-    by_row = {int(r["source_row"]): r for r in rejects}
+    by_row = {int(r["kayse_source_row"]): r for r in rejects}
     for row in export.defects["several_problems"]:
-        errors = by_row[row]["errors"]
+        errors = by_row[row]["reason"]
         assert "Mobile Phone '12345'" in errors and "Email 'jose at example.com'" in errors
         assert "Last Name is empty" in errors and errors.count("; ") == 2
+        assert set(by_row[row]["code"].split("; ")) == {"invalid-phone", "invalid-email", "missing-required"}
     for row in export.defects["invalid_phone"]:
-        assert by_row[row]["Mobile Phone"] in by_row[row]["errors"]  # original value, as read
+        assert by_row[row]["Mobile Phone"] in by_row[row]["reason"]  # original value, as read
+        assert by_row[row]["field"] == "Mobile Phone" and not by_row[row]["raw_line"]
     for row in export.defects["ragged_row"]:
-        assert by_row[row]["errors"]
+        assert by_row[row]["code"] == "ragged-row" and by_row[row]["raw_line"]
 
 
 def test_clients_csv_holds_normalized_values(
