@@ -26,7 +26,13 @@ app = typer.Typer(
     add_completion=False,
 )
 
-Sources = Annotated[list[Path], typer.Argument(help="CSV or XLSX files to read.", show_default=False)]
+Sources = Annotated[
+    list[Path],
+    typer.Argument(
+        help="CSV or XLSX files to read; for a mapping with tables: the folder holding them (or the table files).",
+        show_default=False,
+    ),
+]
 MappingOpt = Annotated[Path, typer.Option("--mapping", "-m", help="Mapping file (YAML), see mappings/.")]
 SheetOpt = Annotated[str | None, typer.Option("--sheet", help="XLSX sheet name (default: the first).")]
 EncodingOpt = Annotated[
@@ -636,9 +642,11 @@ def notify(
     from pipeline import run
     from pipeline.progress import make_observer
     from pipeline.report.notify import notify_summary, render_notify
-    from pipeline.settings import resolve_api_key, resolve_base_url
+    from pipeline.settings import Connection, resolve_api_key, resolve_base_url
 
     _check_format(format)
+    url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
+    key = resolve_api_key(api_key_file, required=send)
     observer = make_observer(force_plain=plain or format == "json") if send else None
     try:
         outcome = run.notify(
@@ -646,8 +654,8 @@ def notify(
             channel=channel,
             message_file=message_file,
             subject=subject,
-            base_url=resolve_base_url(base_url, allow_insecure_http=allow_insecure_http),
-            api_key=resolve_api_key(api_key_file, required=send),
+            connection=Connection(url, key, allow_insecure_http=allow_insecure_http) if key else None,
+            base_url=url,
             run_id=run_id,
             case_list=case_list,
             cases_csv=cases_csv,

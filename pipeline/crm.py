@@ -6,12 +6,12 @@ the difference is shown against what Kayse holds right now (one GET), and only w
 sent, in one POST, and only with --yes. Kayse's API upserts by `kayse_field` and has no delete:
 a mapping the file lacks stays in Kayse, and the diff says so.
 
-Pure parsing and diffing here; the three calls go through the client passed in.
+Pure parsing and diffing here; the three calls go through the client passed in, and the pulled
+file is written by `pipeline.report.crm`.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,28 +27,6 @@ from pipeline.model import (
 )
 
 # ---- the file -------------------------------------------------------------------------
-
-
-def dump_mappings(mappings: list[dict[str, Any]]) -> str:
-    """YAML in the API's own shape, `mappings: [{kayse_field, crm_field, direction}]`, in Kayse's
-    order and with exactly its values, so pull → push is a no-op. Accented letters stay readable;
-    a value PyYAML cannot write readably and read back the same (a stray control character such
-    as NEL) makes the whole file use escapes instead."""
-    document = {"mappings": mappings}
-    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=False)
-    if yaml.safe_load(text) != document:
-        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=False, default_flow_style=False)
-    return text
-
-
-def write_mappings(path: Path, mappings: list[dict[str, Any]]) -> None:
-    """Write the pulled file 0600: field names describe the firm's CRM, which is its business."""
-    text = dump_mappings(mappings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
 
 
 def parse_mappings(text: str, source: str = "the file") -> list[CrmMapping]:

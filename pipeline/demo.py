@@ -1,8 +1,10 @@
 """`make demo`: the whole job end to end on the sample data, against a local Kayse sandbox.
 
 Starts the sandbox on a free local port, then runs the same commands a user would type —
-validate, plan, load --campaign, load again (nothing is sent twice), runs — and stops the
-sandbox. Needs no account and no network. Each command is printed before it runs.
+validate, plan, load --campaign, load again (nothing is sent twice), runs — and then a migration
+off a CRM: the local Axiomatic (started in this process) is extracted, the folder validated and
+loaded with mappings/axiomatic.yaml, extracted and loaded again (no write). Stops both servers.
+Needs no account and no network. Each command is printed before it runs.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = Path("demo-output")
 SOURCE = ROOT / "sample_data" / "leads.csv"
 MAPPING = ROOT / "mappings" / "generic.yaml"
+CRM_MAPPING = ROOT / "mappings" / "axiomatic.yaml"
 
 
 def free_port() -> int:
@@ -52,9 +55,8 @@ def start_sandbox(port: int) -> subprocess.Popen[bytes]:
 
 def step(title: str, args: list[str], env: dict[str, str], expect: set[int]) -> None:
     print(f"\n\033[1m== {title}\033[0m\n$ kayse-etl {' '.join(args)}", flush=True)
-    code = subprocess.call(
-        [sys.executable, "-m", "pipeline", *args, *(["--plain"] if args[0] == "load" else [])], env=env
-    )
+    plain = ["--plain"] if args[0] in ("load", "extract") else []
+    code = subprocess.call([sys.executable, "-m", "pipeline", *args, *plain], env=env)
     print(f"(exit code {code})", flush=True)
     if code not in expect:
         sys.exit(f"demo: `kayse-etl {args[0]}` exited {code}, expected {sorted(expect)}")
@@ -98,13 +100,62 @@ def main() -> None:
             {0, 1},
         )
         step("5. the run history", ["runs", "--ledger", ledger], env, {0})
+        migrate(env)
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
     print(
         f"\nReports: {OUT}/validate (rejects.csv, annotated.xlsx, report.html, clients.csv, cases.csv, summary.json), {OUT}/load (load.json, failed.csv, success.csv, report.html), {OUT}/rerun"
     )
-    print(f"Ledger: {ledger}. The sandbox has stopped.")
+    print(f"Migration: the extract in {OUT}/crm, its reports in {OUT}/crm-validate and {OUT}/crm-load")
+    print(f"Ledgers: {ledger}, {OUT / 'crm-ledger.sqlite'}. The sandboxes have stopped.")
+
+
+def migrate(env: dict[str, str]) -> None:
+    """A migration off a CRM: the local Axiomatic in this process, read by `extract axiomatic`.
+
+    Its read limit is raised from the documented 100 a minute and its CRM is smaller than the
+    default, so the demo stays under a minute; the tour in the README runs it as documented."""
+    from pipeline.axiomatic_sandbox import AxiomaticConfig, start_in_thread
+
+    crm = start_in_thread(AxiomaticConfig(port=0, contacts=150, leads=200, rate_limit=10_000))
+    crm_env = {**env, "AXIOMATIC_API_KEY": crm.api_key}
+    folder, crm_ledger = str(OUT / "crm"), str(OUT / "crm-ledger.sqlite")
+    mapping = os.path.relpath(CRM_MAPPING)
+    extract = ["extract", "axiomatic", "--base-url", crm.base_url, "--entity", crm.entity_id, "--out", folder]
+    print(f"\nLocal Axiomatic CRM running at {crm.base_url} (demo key, entity {crm.entity_id})")
+    try:
+        step("6. migration: extract the CRM (read-only) into a folder", extract, crm_env, {0, 1})
+        step(
+            "7. validate the folder: contacts → clients, leads → cases linked to them",
+            ["validate", folder, "--mapping", mapping, "--report-dir", str(OUT / "crm-validate")],
+            crm_env,
+            {0, 1},
+        )
+        step(
+            "8. load the folder",
+            [
+                "load",
+                folder,
+                "--mapping",
+                mapping,
+                "--ledger",
+                crm_ledger,
+                "--report-dir",
+                str(OUT / "crm-load"),
+            ],
+            crm_env,
+            {0, 1},
+        )
+        step("9. extract again: the CRM has not changed", extract, crm_env, {0, 1})
+        step(
+            "10. load again: an unchanged CRM sends no write",
+            ["load", folder, "--mapping", mapping, "--ledger", crm_ledger],
+            crm_env,
+            {0, 1},
+        )
+    finally:
+        crm.stop()
 
 
 if __name__ == "__main__":

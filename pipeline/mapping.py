@@ -12,6 +12,7 @@ itself asks for: value maps and defaults.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import re
@@ -39,11 +40,13 @@ from pipeline.model import (
     FieldSpec,
     FieldType,
     ListSpec,
+    LookupSpec,
     MappedFrames,
     MappingSpec,
     UserError,
     empty_rejects,
     printable,
+    problem,
 )
 
 FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
@@ -79,9 +82,14 @@ _TOP_KEYS = (
     "allowed",
     "case_list",
     "campaign",
+    "tables",
 )
 _ENTITY_KEYS = ("key", "fields")
-_FIELD_KEYS = ("column", "type", "required", "default", "value_map")
+_LINKED_CLIENT_KEYS = ("table", "key", "fields")
+_LINKED_CASE_KEYS = ("table", "key", "client_key", "fields")
+_FIELD_KEYS = ("column", "type", "required", "default", "value_map", "fallback")
+_LINKED_FIELD_KEYS = (*_FIELD_KEYS, "lookup")
+_LOOKUP_KEYS = ("table", "key", "column")
 _ALLOWED_KEYS = ("case_types", "case_statuses")
 _LIST_KEYS = ("name", "description", "per_case_type")
 _CAMPAIGN_KEYS = ("name", "messaging_only", "days", "agent_id", "start_time", "end_time")
@@ -248,8 +256,15 @@ def load_mapping(path: Path) -> MappingSpec:
         if allowed.get("case_statuses") is not None:
             case_statuses = reader.text_list(allowed["case_statuses"], "allowed.case_statuses")
 
-    client = _entity(reader, reader.required(top, "client", ""), "client", CLIENT_FIELDS)
-    case = _entity(reader, reader.required(top, "case", ""), "case", CASE_FIELDS)
+    tables = _tables(reader, top.get("tables"))
+    client = _entity(reader, reader.required(top, "client", ""), "client", CLIENT_FIELDS, tables)
+    case = _entity(reader, reader.required(top, "case", ""), "case", CASE_FIELDS, tables)
+    if tables and client.table == case.table:
+        raise reader.fail(
+            "case.table",
+            f"is {case.table!r}, the client's table too",
+            "when one row holds a contact and its case, use the flat form (no tables:)",
+        )
     for field_spec in case.fields:
         if field_spec.type == "case_type":
             _check_choices(reader, field_spec, case_types, "allowed.case_types")
@@ -269,12 +284,62 @@ def load_mapping(path: Path) -> MappingSpec:
         case_list=_case_list(reader, top.get("case_list")),
         campaign=_campaign(reader, top.get("campaign")),
         sha256=hashlib.sha256(data).hexdigest(),
+        tables=tables,
     )
 
 
-def _entity(reader: _Reader, value: Any, where: str, kayse_fields: tuple[str, ...]) -> EntitySpec:
+def _tables(reader: _Reader, value: Any) -> dict[str, str]:
+    """The linked form's `tables:` — name → file name, each file named once."""
+    if value is None:
+        return {}
+    table = reader.table(value, "tables")
+    if not table:
+        raise reader.fail("tables", "is empty", "name the tables, e.g. tables: {contacts: contacts.csv}")
+    files: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for name, file_name in table.items():
+        text = reader.text(file_name, f"tables.{name}").strip()
+        if "/" in text or "\\" in text:
+            raise reader.fail(
+                f"tables.{name}",
+                f"is {text!r}; give the file's name only, without a folder",
+                "the folder is the one you pass to validate, plan or load",
+            )
+        if text.lower() in seen:
+            raise reader.fail(
+                f"tables.{name}", f"names {text!r}, which tables.{seen[text.lower()]} names too"
+            )
+        seen[text.lower()] = name
+        files[name] = text
+    return files
+
+
+def _entity(
+    reader: _Reader, value: Any, where: str, kayse_fields: tuple[str, ...], tables: dict[str, str]
+) -> EntitySpec:
     table = reader.table(value, where)
-    reader.known_keys(table, _ENTITY_KEYS, where)
+    if tables:
+        reader.known_keys(table, _LINKED_CASE_KEYS if where == "case" else _LINKED_CLIENT_KEYS, where)
+    elif "table" in table or "client_key" in table:
+        raise reader.fail(
+            f"{where}.{'table' if 'table' in table else 'client_key'}",
+            "belongs to the linked form, which needs a top-level tables: list",
+            "add e.g. tables: {contacts: contacts.csv, leads: leads.csv}, or remove this key",
+        )
+    else:
+        reader.known_keys(table, _ENTITY_KEYS, where)
+    table_name: str | None = None
+    client_key_column: str | None = None
+    if tables:
+        table_name = reader.text(reader.required(table, "table", where), f"{where}.table").strip()
+        if table_name not in tables:
+            raise reader.fail(
+                f"{where}.table",
+                f"is {table_name!r}, not a name under tables:",
+                _did_you_mean(table_name, list(tables)),
+            )
+        if where == "case":
+            client_key_column = reader.text(reader.required(table, "client_key", where), "case.client_key")
     key_column = reader.text(reader.required(table, "key", where), f"{where}.key")
     fields_table = reader.table(reader.required(table, "fields", where), f"{where}.fields")
     specs: list[FieldSpec] = []
@@ -291,13 +356,33 @@ def _entity(reader: _Reader, value: Any, where: str, kayse_fields: tuple[str, ..
         elif kayse_field not in kayse_fields:
             choices = list(kayse_fields) + (["external_source_data.<key>"] if where == "case" else [])
             raise reader.fail(key_path, f"is not a Kayse {where} field", _did_you_mean(kayse_field, choices))
-        specs.append(_field(reader, kayse_field, field_value, key_path))
+        specs.append(_field(reader, kayse_field, field_value, key_path, tables))
     order = {name: i for i, name in enumerate(kayse_fields)}
     specs.sort(key=lambda spec: order.get(spec.kayse_field, len(order)))
-    return EntitySpec(key_column=key_column, fields=tuple(specs))
+    return EntitySpec(
+        key_column=key_column,
+        fields=tuple(specs),
+        table=table_name,
+        client_key_column=client_key_column,
+    )
 
 
-def _field(reader: _Reader, kayse_field: str, value: Any, key_path: str) -> FieldSpec:
+def _lookup(reader: _Reader, value: Any, key_path: str, tables: dict[str, str]) -> LookupSpec:
+    table = reader.table(value, key_path)
+    reader.known_keys(table, _LOOKUP_KEYS, key_path)
+    name = reader.text(reader.required(table, "table", key_path), f"{key_path}.table").strip()
+    if name not in tables:
+        raise reader.fail(
+            f"{key_path}.table", f"is {name!r}, not a name under tables:", _did_you_mean(name, list(tables))
+        )
+    return LookupSpec(
+        table=name,
+        key=reader.text(reader.required(table, "key", key_path), f"{key_path}.key"),
+        column=reader.text(reader.required(table, "column", key_path), f"{key_path}.column"),
+    )
+
+
+def _field(reader: _Reader, kayse_field: str, value: Any, key_path: str, tables: dict[str, str]) -> FieldSpec:
     inferred: FieldType = _INFERRED_TYPE.get(kayse_field, "string")
     required = kayse_field in _REQUIRED_BY_DEFAULT
     if not isinstance(value, Mapping):
@@ -305,8 +390,24 @@ def _field(reader: _Reader, kayse_field: str, value: Any, key_path: str) -> Fiel
             kayse_field=kayse_field, column=reader.text(value, key_path), type=inferred, required=required
         )
     table = reader.table(value, key_path)
-    reader.known_keys(table, _FIELD_KEYS, key_path)
+    if "lookup" in table and not tables:
+        raise reader.fail(
+            f"{key_path}.lookup",
+            "belongs to the linked form, which needs a top-level tables: list",
+            "add e.g. tables: {leads: leads.csv, stages: pipeline_stages.csv}",
+        )
+    reader.known_keys(table, _LINKED_FIELD_KEYS if tables else _FIELD_KEYS, key_path)
     column = reader.text(table["column"], f"{key_path}.column") if table.get("column") is not None else None
+    fallback = (
+        reader.text(table["fallback"], f"{key_path}.fallback") if table.get("fallback") is not None else None
+    )
+    lookup = _lookup(reader, table["lookup"], f"{key_path}.lookup", tables) if table.get("lookup") else None
+    if (fallback is not None or lookup is not None) and column is None:
+        raise reader.fail(
+            key_path,
+            f"has a {'lookup' if lookup is not None else 'fallback'} but no column",
+            f"e.g. {key_path.rsplit('.', 1)[-1]}: {{column: My Column, ...}}",
+        )
     field_type: FieldType = inferred
     if table.get("type") is not None:
         type_name = reader.text(table["type"], f"{key_path}.type").strip()
@@ -360,6 +461,8 @@ def _field(reader: _Reader, kayse_field: str, value: Any, key_path: str) -> Fiel
         required=required,
         default=default,
         value_map=value_map,
+        fallback=fallback,
+        lookup=lookup,
     )
 
 
@@ -436,68 +539,205 @@ def _campaign(reader: _Reader, value: Any) -> CampaignSpec | None:
 
 
 def mapped_columns(spec: MappingSpec) -> list[str]:
-    """Every source column the mapping reads, in mapping order, without repeats."""
+    """Every source column the mapping reads, in mapping order, without repeats (flat form)."""
     columns = [spec.client.key_column, spec.case.key_column]
     for entity in (spec.client, spec.case):
-        columns.extend(f.column for f in entity.fields if f.column is not None)
+        columns.extend(_field_columns(entity))
     return list(dict.fromkeys(columns))
 
 
-def apply_mapping(sources: list[Extracted], spec: MappingSpec) -> MappedFrames:
+def _field_columns(entity: EntitySpec) -> list[str]:
+    columns: list[str] = []
+    for f in entity.fields:
+        columns.extend(c for c in (f.column, f.fallback) if c is not None)
+    return columns
+
+
+def table_columns(spec: MappingSpec) -> dict[str, list[str]]:
+    """Linked form: per table name, the columns the mapping reads from it, in mapping order."""
+    needed: dict[str, list[str]] = {name: [] for name in spec.tables}
+    for entity in (spec.client, spec.case):
+        assert entity.table is not None
+        keys = [entity.key_column, *([entity.client_key_column] if entity.client_key_column else [])]
+        needed[entity.table] += [*keys, *_field_columns(entity)]
+        for f in entity.fields:
+            if f.lookup is not None:
+                needed[f.lookup.table] += [f.lookup.key, f.lookup.column]
+    return {name: list(dict.fromkeys(columns)) for name, columns in needed.items()}
+
+
+def _check_columns(source: Extracted, needed: list[str], spec: MappingSpec) -> None:
+    """A column the mapping names but the source lacks: one line listing what is missing and what exists."""
+    present = [c for c in source.frame.columns if c not in (SOURCE_FILE, SOURCE_ROW)]
+    missing = [c for c in needed if c not in present]
+    if missing:
+        file_name = Path(source.info.path).name
+        raise UserError(
+            f"{file_name} lacks {len(missing)} column(s) the mapping {Path(spec.path).name} names: "
+            + ", ".join(repr(c) for c in missing)
+            + ". The file has: "
+            + ", ".join(repr(c) for c in present),
+            f"fix the column names in {spec.path}, or rename the headers in {file_name}",
+        )
+
+
+def _reader_problems(sources: list[Extracted]) -> pl.DataFrame:
+    return pl.concat(
+        [empty_rejects(), *(s.problems.select(list(REJECT_SCHEMA)).cast(REJECT_SCHEMA) for s in sources)]  # type: ignore[arg-type]
+    )
+
+
+def apply_mapping(sources: list[Extracted] | Mapping[str, Extracted], spec: MappingSpec) -> MappedFrames:
     """Rename the sources' columns to Kayse fields (still text), applying value maps and defaults.
 
-    One output row per source row, in source order; several sources are stacked. A column the
-    mapping names but a source lacks is a UserError listing what is missing and what exists.
+    Flat form: one output row per source row, in source order; several sources are stacked.
+    Linked form (the mapping has `tables:`): `sources` maps each table name to its table; see
+    `apply_linked_mapping`. A column the mapping names but a source lacks is a UserError listing
+    what is missing and what exists.
     """
+    if spec.linked:
+        if not isinstance(sources, Mapping):
+            raise ValueError("a linked mapping takes its tables by name (a bug in kayse-etl)")
+        return apply_linked_mapping(sources, spec)
+    if isinstance(sources, Mapping):
+        sources = list(sources.values())
     if not sources:
         raise UserError("no source files were given", "name at least one CSV or XLSX file")
     needed = mapped_columns(spec)
     for source in sources:
-        present = [c for c in source.frame.columns if c not in (SOURCE_FILE, SOURCE_ROW)]
-        missing = [c for c in needed if c not in present]
-        if missing:
-            file_name = Path(source.info.path).name
-            raise UserError(
-                f"{file_name} lacks {len(missing)} column(s) the mapping {Path(spec.path).name} names: "
-                + ", ".join(repr(c) for c in missing)
-                + ". The file has: "
-                + ", ".join(repr(c) for c in present),
-                f"fix the column names in {spec.path}, or rename the headers in {file_name}",
-            )
-    clients = pl.concat([_entity_frame(s.frame, spec.client, is_case=False, spec=spec) for s in sources])
-    cases = pl.concat([_entity_frame(s.frame, spec.case, is_case=True, spec=spec) for s in sources])
+        _check_columns(source, needed, spec)
+    clients = pl.concat([_entity_frame(s.frame, spec.client, client_key=None) for s in sources])
+    cases = pl.concat([_entity_frame(s.frame, spec.case, client_key=spec.client.key_column) for s in sources])
     raw = pl.concat([s.frame for s in sources], how="diagonal") if len(sources) > 1 else sources[0].frame
-    problems = pl.concat(
-        [empty_rejects(), *(s.problems.select(list(REJECT_SCHEMA)).cast(REJECT_SCHEMA) for s in sources)]  # type: ignore[arg-type]
-    )
     return MappedFrames(
         clients=clients,
         cases=cases,
         raw=raw,
         sources=tuple(s.info for s in sources),
-        problems=problems,
+        problems=_reader_problems(sources),
     )
 
 
-def _entity_frame(
-    frame: pl.DataFrame, entity: EntitySpec, *, is_case: bool, spec: MappingSpec
-) -> pl.DataFrame:
+def apply_linked_mapping(tables: Mapping[str, Extracted], spec: MappingSpec) -> MappedFrames:
+    """Clients from the client table (one row each), cases from the case table, values looked up
+    in other tables by key. Linking a case to its contact is validate's job: here a case only
+    carries its contact's key. A key a lookup cannot find is a `lookup-missing` problem of the row."""
+    missing_tables = [name for name in spec.tables if name not in tables]
+    if missing_tables:
+        raise UserError(
+            "the tables "
+            + ", ".join(f"{name} ({spec.tables[name]})" for name in missing_tables)
+            + f" the mapping {Path(spec.path).name} names were not given",
+            "pass the folder that holds them, or every table file",
+        )
+    for name, needed in table_columns(spec).items():
+        _check_columns(tables[name], needed, spec)
+    assert spec.client.table is not None and spec.case.table is not None
+    client_table, case_table = tables[spec.client.table], tables[spec.case.table]
+    clients, client_misses = _linked_frame(client_table, spec.client, tables, spec, client_key=None)
+    cases, case_misses = _linked_frame(
+        case_table, spec.case, tables, spec, client_key=spec.case.client_key_column
+    )
+    ordered = [
+        client_table,
+        case_table,
+        *(t for n, t in tables.items() if n not in (spec.client.table, spec.case.table)),
+    ]
+    return MappedFrames(
+        clients=clients,
+        cases=cases,
+        raw=case_table.frame,
+        sources=tuple(t.info for t in ordered),
+        problems=pl.concat([_reader_problems(ordered), client_misses, case_misses]),
+        client_raw=client_table.frame,
+    )
+
+
+_LOOKUP_PREFIX = "__lookup."
+
+
+def _linked_frame(
+    table: Extracted,
+    entity: EntitySpec,
+    tables: Mapping[str, Extracted],
+    spec: MappingSpec,
+    *,
+    client_key: str | None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The entity's mapped frame from its table, with each lookup field's value fetched by key,
+    and a `lookup-missing` problem for every key not found (unless a fallback fills the field)."""
+    frame = table.frame
+    fields: list[FieldSpec] = []
+    misses: list[pl.DataFrame] = [empty_rejects()]
+    for f in entity.fields:
+        if f.lookup is None or f.column is None:
+            fields.append(f)
+            continue
+        found_column = _LOOKUP_PREFIX + f.kayse_field
+        other = tables[f.lookup.table].frame
+        found = (
+            other.select(
+                pl.col(f.lookup.key).cast(pl.String).str.strip_chars().alias("__key"),
+                pl.col(f.lookup.column).cast(pl.String).alias(found_column),
+                pl.lit(True).alias("__found"),
+            )
+            .filter(pl.col("__key").is_not_null() & (pl.col("__key") != ""))
+            .unique("__key", keep="first", maintain_order=True)
+        )
+        frame = frame.with_columns(pl.col(f.column).cast(pl.String).str.strip_chars().alias("__key")).join(
+            found, on="__key", how="left", maintain_order="left"
+        )
+        missed = pl.col("__key").is_not_null() & (pl.col("__key") != "") & pl.col("__found").is_null()
+        if f.fallback is not None:
+            missed = missed & _is_empty(pl.col(f.fallback).cast(pl.String))
+        table_file = tables[f.lookup.table].info.path
+        misses.append(
+            frame.filter(missed).select(
+                SOURCE_FILE,
+                pl.col(SOURCE_ROW).cast(pl.Int64),
+                field=pl.lit(f.column),
+                value=pl.col(f.column).cast(pl.String),
+                code=pl.lit(problem("lookup-missing").code),
+                message=problem("lookup-missing").expression(
+                    field=f.column,
+                    value=pl.col(f.column).cast(pl.String),
+                    key=f.lookup.key,
+                    table_file=Path(table_file).name,
+                    column=f.lookup.column,
+                ),
+            )
+        )
+        frame = frame.drop("__key", "__found")
+        fields.append(dataclasses.replace(f, column=found_column))
+    mapped = _entity_frame(frame, dataclasses.replace(entity, fields=tuple(fields)), client_key=client_key)
+    return mapped, pl.concat(misses).cast(REJECT_SCHEMA)  # type: ignore[arg-type]
+
+
+def _entity_frame(frame: pl.DataFrame, entity: EntitySpec, *, client_key: str | None) -> pl.DataFrame:
     columns: list[pl.Expr] = [
         pl.col(SOURCE_FILE).cast(pl.String),
         pl.col(SOURCE_ROW).cast(pl.Int64),
         pl.col(entity.key_column).cast(pl.String).alias(CLIENT_KEY),
     ]
-    if is_case:
-        columns.append(pl.col(spec.client.key_column).cast(pl.String).alias(CASE_CLIENT_KEY))
+    if client_key is not None:
+        columns.append(pl.col(client_key).cast(pl.String).alias(CASE_CLIENT_KEY))
     columns.extend(field_expr(f).alias(f.kayse_field) for f in entity.fields)
     return frame.select(columns)
 
 
+def _is_empty(cell: pl.Expr) -> pl.Expr:
+    trimmed = cell.str.strip_chars()
+    return trimmed.is_null() | (trimmed == "")
+
+
 def field_expr(spec: FieldSpec) -> pl.Expr:
-    """The field's text: the cell, its value-map target if it has one, the default if empty."""
+    """The field's text: the cell (else its fallback's), its value-map target if it has one, the
+    default if empty."""
     if spec.column is None:
         return pl.lit(spec.default, dtype=pl.String)
     cell = pl.col(spec.column).cast(pl.String)
+    if spec.fallback is not None:
+        cell = pl.when(_is_empty(cell)).then(pl.col(spec.fallback).cast(pl.String)).otherwise(cell)
     trimmed = cell.str.strip_chars()
     value = cell
     if spec.value_map:

@@ -233,6 +233,28 @@ PROBLEMS: dict[str, Problem] = {
             "{count} with an Excel error read as empty (excel-error): {cells}",
         ),
         Problem(
+            "lookup-missing",
+            "a value refers to a row of another table that is not there",
+            "{field} '{value}' matches no row of {table_file} (column {key}), so its {column} cannot be "
+            "looked up",
+        ),
+        Problem(
+            "contact-missing",
+            "the case's contact is not in the contacts table",
+            "{field} '{value}': its contact is not in {client_file}, so the case has no client",
+        ),
+        Problem(
+            "no-contact",
+            "the case names no contact",
+            "{field} is empty: the case names no contact in {client_file}, and Kayse needs a client "
+            "for every case",
+        ),
+        Problem(
+            "contact-rejected",
+            "the case's contact was rejected, so the case cannot be linked",
+            "{field} '{value}': its contact, in row {client_row} of {client_file}, was rejected ({reasons})",
+        ),
+        Problem(
             "conflicting-contact",
             "the same contact id appears with different details",
             "{key_field} '{key}' has {field} {here} here but {there} in row {first_row} of {first_file}; "
@@ -507,6 +529,16 @@ FieldType = Literal[
 
 
 @dataclass(frozen=True)
+class LookupSpec:
+    """Take a field's value from another table: the row of `table` whose `key` column equals the
+    cell, its `column`. E.g. a lead's stageId → pipeline_stages.csv `id` → that stage's `name`."""
+
+    table: str  # a name from MappingSpec.tables
+    key: str  # the column of that table matched against the cell
+    column: str  # the column of that table whose value is taken
+
+
+@dataclass(frozen=True)
 class FieldSpec:
     """Where one Kayse field comes from and how it is normalized."""
 
@@ -516,6 +548,18 @@ class FieldSpec:
     required: bool = False
     default: str | None = None
     value_map: dict[str, str] = field(default_factory=dict)  # matched after trim, case-insensitive
+    fallback: str | None = None  # a column of the same row, used when `column` (or its lookup) is empty
+    lookup: LookupSpec | None = None  # `column` holds a key into another table
+
+    @property
+    def label(self) -> str:
+        """The field as a person knows it in the source: its column, and where the value really came from."""
+        name = self.column or self.kayse_field
+        if self.lookup is not None:
+            name = f"{self.lookup.table}.{self.lookup.column} (by {name})"
+        if self.fallback is not None:
+            name = f"{name} (or {self.fallback})"
+        return name
 
 
 @dataclass(frozen=True)
@@ -524,6 +568,8 @@ class EntitySpec:
 
     key_column: str  # source column holding the external_source_id
     fields: tuple[FieldSpec, ...]
+    table: str | None = None  # linked form: the name (in MappingSpec.tables) of the table it comes from
+    client_key_column: str | None = None  # linked form, cases: the column holding the contact's key
 
 
 @dataclass(frozen=True)
@@ -561,6 +607,13 @@ class MappingSpec:
     case_list: ListSpec | None = None
     campaign: CampaignSpec | None = None
     sha256: str = ""  # of the mapping file's bytes, recorded with each run
+    tables: dict[str, str] = field(default_factory=dict)
+    """Linked form: table name → file name (in the source folder). Empty: the flat form, one row
+    holds a contact and its case."""
+
+    @property
+    def linked(self) -> bool:
+        return bool(self.tables)
 
 
 @dataclass(frozen=True)
@@ -570,6 +623,9 @@ class MappedFrames:
     clients / cases: SOURCE_FILE, SOURCE_ROW, the key (`external_source_id`; cases also
     CASE_CLIENT_KEY) and one column per FieldSpec.kayse_field, defaults and value maps applied.
     raw: the extracted rows as read (for rejects.csv), same row order.
+
+    Linked form (`client_raw` is not None): clients has one row per row of the client table and
+    client_raw holds those rows as read; cases and raw are the case table's rows.
     """
 
     clients: pl.DataFrame
@@ -577,6 +633,7 @@ class MappedFrames:
     raw: pl.DataFrame
     sources: tuple[SourceInfo, ...]
     problems: pl.DataFrame = field(default_factory=empty_rejects)
+    client_raw: pl.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------------------

@@ -310,10 +310,20 @@ def send(
     outcome: NotifyOutcome,
     now: Clock,
     observer: NotifyObserver,
+    *,
+    check_stop: Callable[[], None] | None = None,
 ) -> None:
     """Send the message to every client of every case that may have it, recording each in the
-    ledger around its request. Ends early (outcome "stopped") when going on cannot help."""
-    _Sender(ledger, target, run_id, client, text, outcome, now, observer).run(cases)
+    ledger around its request. Ends early (outcome "stopped") when going on cannot help: Kayse
+    unreachable, a rate-limit wait longer than allowed, or `check_stop` (called before each case
+    and each send) raising a KayseError such as a stop request. Every such end leaves the
+    outcome "stopped", so the caller always has a run to record."""
+    sender = _Sender(ledger, target, run_id, client, text, outcome, now, observer, check_stop or _go_on)
+    sender.run(cases)
+
+
+def _go_on() -> None:
+    """The default `check_stop`: nobody asks to stop."""
 
 
 @dataclass
@@ -332,9 +342,11 @@ class _Sender:
         outcome: NotifyOutcome,
         now: Clock,
         observer: NotifyObserver,
+        check_stop: Callable[[], None],
     ) -> None:
         self.ledger, self.target, self.run_id, self.client = ledger, target, run_id, client
         self.text, self.outcome, self.now, self.observer = text, outcome, now, observer
+        self.check_stop = check_stop
         self.client_keys = _client_keys(ledger, target)
         self.states = ledger.message_states(target, text.channel, text.sha256)
         self.clients: dict[int, dict[str, Any] | None] = {}  # one GET per client per run
@@ -362,11 +374,17 @@ class _Sender:
         self.observer.step(f"{self.text.channel} messages", len(cases))
         try:
             for case in cases:
+                self.check_stop()
                 self.case(case)
                 self.observer.advance(1)
         except _Stop as stop:
             self.outcome.outcome = "stopped"
             self.outcome.stopped_reason = stop.reason
+        except KayseError as error:
+            # Raised outside any request, so nothing is in flight: a stop request from
+            # `check_stop`, or a rate-limit wait longer than allowed before a send.
+            self.outcome.outcome = "stopped"
+            self.outcome.stopped_reason = str(error)
         self.outcome.requests_sent = self.client.requests_sent - sent_before
         if self.outcome.outcome != "stopped":
             self.outcome.outcome = "rejected" if self.outcome.failed or self.outcome.uncertain else "ok"
@@ -449,6 +467,7 @@ class _Sender:
             self.record(pair, "pending", problem("quiet-hours").code)
             self.outcome.held.append(_with(pair, problem("quiet-hours").code, zone))
             return case_body
+        self.check_stop()  # last moment to stop with nothing in flight
         self.record(pair, "in_flight")  # the write-ahead intent, committed before the request
         try:
             if channel == "sms":

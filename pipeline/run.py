@@ -8,6 +8,7 @@ every flag of the CLI is a keyword here, so a script never has to redo what the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import fields
@@ -39,7 +40,7 @@ from pipeline.model import (
     printable,
     storage_problem,
 )
-from pipeline.settings import Connection, key_fingerprint
+from pipeline.settings import Connection
 
 if TYPE_CHECKING:  # the loader pulls in the HTTP client: `validate` need not pay for it
     from pipeline.load import LoadObserver
@@ -91,6 +92,9 @@ def validate(
 ) -> ValidationOutcome:
     """Read the sources, map them with the mapping file and check every row: no network.
 
+    `sources` are files; for a mapping with `tables:` (clients and cases in separate files),
+    the folder that holds the tables and/or the table files themselves.
+
     extract → map → validate, each stage handed the previous one's value. `encoding` and
     `delimiter` override what the CSV reader detects; `today` (default: the local date) is the
     limit for dates of birth in the future. With `report_dir`, the report files are written
@@ -124,14 +128,23 @@ def _checked(
     header_row: int | None,
     today: date | None,
 ) -> ValidationResult:
-    from pipeline.extract import read_sources
+    from pipeline.extract import read_sources, read_tables
     from pipeline.mapping import apply_mapping, load_mapping
+    from pipeline.model import Extracted
     from pipeline.validate import validate as validate_rows
 
     spec = load_mapping(mapping)
-    extracted = read_sources(
-        sources, sheet=sheet, encoding=encoding, delimiter=delimiter, header_row=header_row
-    )
+    options: dict[str, Any] = {
+        "sheet": sheet,
+        "encoding": encoding,
+        "delimiter": delimiter,
+        "header_row": header_row,
+    }
+    extracted: list[Extracted] | dict[str, Extracted]
+    if spec.linked:  # clients and cases in separate tables: a folder, or the table files
+        extracted = read_tables(sources, spec.tables, **options)
+    else:
+        extracted = read_sources(sources, **options)
     mapped = apply_mapping(extracted, spec)
     return validate_rows(mapped, spec, today=today)
 
@@ -144,7 +157,10 @@ def default_ledger_path(mapping: Path) -> Path:
     return mapping.with_name(mapping.stem + ".ledger.sqlite")
 
 
-def _inputs(sources: list[Path], validation: ValidationResult) -> dict[str, Any]:
+def _inputs(validation: ValidationResult) -> dict[str, Any]:
+    """The files actually read (a folder's tables, not the folder), by name and content hash."""
+    sources = [Path(info.path) for info in validation.sources]
+
     def sha256(path: Path) -> str:
         digest = hashlib.sha256()
         with open(path, "rb") as handle:
@@ -276,7 +292,7 @@ def load(
             links = {op.key: op.client_key for op in the_plan.cases if op.client_key}
             if links:
                 ledger.record_case_clients(target, links)
-            run_id = ledger.start_run(target, "load", _inputs(sources, validation), the_plan.total_requests)
+            run_id = ledger.start_run(target, "load", _inputs(validation), the_plan.total_requests)
             with SignalGuard() as guard:
                 client = KayseClient(
                     connection.base_url,
@@ -558,8 +574,8 @@ def notify(
     *,
     channel: str,
     message_file: Path,
-    base_url: str,
-    api_key: str | None,
+    connection: Connection | None = None,
+    base_url: str | None = None,
     subject: str | None = None,
     run_id: int | None = None,
     case_list: str | None = None,
@@ -576,14 +592,21 @@ def notify(
     """Preview (default: no request at all) or, with `send`, send one SMS or email to each client
     of the selected cases: never twice, never to an opted-out client, and only 08:00–21:00 in the
     client's time zone unless `any_hour`. `now` (a callable returning an aware datetime) pins the
-    clock. Without a key, a preview uses the ledger's one target for `base_url`. With
-    `report_dir`, notify.json and skipped.csv are written there."""
+    clock. With a `connection`, the cases are those of its target (base URL and key). Without
+    one — a preview with no key at hand — give `base_url`: the ledger's one target for that URL
+    is used. With `report_dir`, notify.json and skipped.csv are written there.
+
+    Called in the main thread, the first SIGINT or SIGTERM stops as `load` does: a wait ends at
+    once, a message in flight is finished and recorded, and the run is recorded "stopped"
+    (exit 3). Every end of a send run is recorded in the ledger, never left "running"."""
+    if connection is None and base_url is None:
+        raise ValueError("notify needs a connection, or the base_url to preview for without a key")
     outcome = _notify(
         ledger_path,
         channel=channel,
         message_file=message_file,
-        base_url=base_url,
-        api_key=api_key,
+        connection=connection,
+        base_url=connection.base_url if connection is not None else str(base_url),
         subject=subject,
         run_id=run_id,
         case_list=case_list,
@@ -608,8 +631,8 @@ def _notify(
     *,
     channel: str,
     message_file: Path,
+    connection: Connection | None,
     base_url: str,
-    api_key: str | None,
     subject: str | None,
     run_id: int | None,
     case_list: str | None,
@@ -630,11 +653,11 @@ def _notify(
     text = notify_stage.read_message(message_file, channel, subject)  # type: ignore[arg-type]
     notify_stage.is_open(notify_stage.now_utc(), [default_timezone])  # an unknown zone: exit 2 now
     clock = now or notify_stage.now_utc
-    if send and api_key is None:
+    if send and connection is None:
         raise UserError("--send needs the Kayse API key", hint="export KAYSE_API_KEY=… or use --api-key-file")
     with _existing_ledger(ledger_path) as ledger, ledger.exclusive():
-        if api_key is not None:
-            target = Target(base_url, key_fingerprint(api_key))
+        if connection is not None:
+            target = Target(connection.base_url, connection.fingerprint)
         else:
             known = ledger.targets(base_url)
             if len(known) != 1:
@@ -657,10 +680,10 @@ def _notify(
         if not send:
             notify_stage.preview(ledger, target, cases, text, outcome, clock())
             return outcome
-        from pipeline.interrupts import ForcedStop, SignalGuard, StopRequested
+        from pipeline.interrupts import ForcedStop, SignalGuard
         from pipeline.kayse import KayseClient
 
-        assert api_key is not None
+        assert connection is not None
         inputs = {
             "message": {"name": message_file.name, "sha256": text.sha256},
             "channel": text.channel,
@@ -673,9 +696,15 @@ def _notify(
         }
         outcome.run_id = ledger.start_run(target, "notify", inputs, None)
         # Ctrl-C / SIGTERM as for `load`: a wait ends at once, a message in flight is finished
-        # and recorded, and the run stops before the next case (exit 3); a second signal forces.
+        # and recorded, and the run stops before the next send (exit 3); a second signal forces.
         with SignalGuard() as guard:
-            client = KayseClient(base_url, api_key, max_wait=max_wait, on_wait=on_wait, sleep=guard.sleep)
+            client = KayseClient(
+                connection.base_url,
+                connection.api_key,
+                max_wait=max_wait,
+                on_wait=on_wait,
+                sleep=guard.sleep,
+            )
             try:
                 notify_stage.send(
                     ledger,
@@ -686,49 +715,41 @@ def _notify(
                     text,
                     outcome,
                     clock,
-                    _StopBetween(observer or QuietObserver(), guard.check),
+                    observer or QuietObserver(),
+                    check_stop=guard.check,
                 )
-            except StopRequested as stop:  # raised between cases, or ending a wait: nothing in flight
-                outcome.outcome = "stopped"
-                outcome.stopped_reason = str(stop)
-                outcome.requests_sent = client.requests_sent
             except ForcedStop as forced:
-                ledger.finish_run(outcome.run_id, "interrupted", {}, client.requests_sent)
+                ledger.finish_run(
+                    outcome.run_id, "interrupted", _message_counts(outcome), client.requests_sent
+                )
                 raise UserError(
                     f"{forced}: a message in flight is uncertain",
                     hint="`kayse-etl uncertain --ledger PATH` lists it; rerun to send the rest",
                     exit_code=ExitCode.STOPPED,
                 ) from None
+            except BaseException:
+                # Anything else (a bug, a failing disk) still ends the run in the history; the
+                # error itself is what the caller sees, even if the ledger cannot take the note.
+                with contextlib.suppress(Exception):
+                    ledger.finish_run(
+                        outcome.run_id, "interrupted", _message_counts(outcome), client.requests_sent
+                    )
+                raise
             finally:
                 client.close()
-        counts = {
-            "sent": len(outcome.sent),
-            "skipped": len(outcome.skipped),
-            "held": len(outcome.held),
-            "uncertain": len(outcome.uncertain),
-            "refused": len(outcome.failed),
-        }
-        ledger.finish_run(outcome.run_id, outcome.outcome, counts, outcome.requests_sent)
+        ledger.finish_run(outcome.run_id, outcome.outcome, _message_counts(outcome), outcome.requests_sent)
     return outcome
 
 
-class _StopBetween:
-    """An observer that also checks for a stop request after each step of progress (between
-    requests), for stages that take no `check_stop` of their own."""
-
-    def __init__(self, inner: Any, check: Any) -> None:
-        self._inner = inner
-        self._check = check
-
-    def step(self, name: str, total: int) -> None:
-        self._inner.step(name, total)
-
-    def advance(self, count: int) -> None:
-        self._inner.advance(count)
-        self._check()
-
-    def note(self, message: str) -> None:
-        self._inner.note(message)
+def _message_counts(outcome: NotifyOutcome) -> dict[str, int]:
+    """A notify run's tally, as `kayse-etl runs` shows it."""
+    return {
+        "sent": len(outcome.sent),
+        "skipped": len(outcome.skipped),
+        "held": len(outcome.held),
+        "uncertain": len(outcome.uncertain),
+        "refused": len(outcome.failed),
+    }
 
 
 def list_uncertain_messages(ledger_path: Path) -> list[UncertainMessage]:
@@ -774,7 +795,9 @@ def crm_pull(*, connection: Connection, out: Path | None = None) -> list[dict[st
     with KayseClient(connection.base_url, connection.api_key) as client:
         mappings = crm.pull(client)
     if out is not None:
-        crm.write_mappings(out, mappings)
+        from pipeline.report.crm import write_mappings
+
+        write_mappings(out, mappings)
     return mappings
 
 

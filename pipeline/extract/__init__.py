@@ -6,7 +6,8 @@ report wants to say how the file was read. The format is decided by the file's c
 only its name. It must never interpret values (that is validate's job) nor print: problems a
 person can fix are raised as UserError with a hint.
 
-Public API: `read_source` and `read_sources`.
+Public API: `read_source`, `read_sources` and `read_tables` (the named tables of a folder, for a
+mapping whose clients and cases come from separate files).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import stat
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +24,7 @@ from pipeline.extract.csv_reader import read_csv, read_file_bytes
 from pipeline.extract.xlsx_reader import read_xlsx
 from pipeline.model import Extracted, UserError, printable
 
-__all__ = ["read_source", "read_sources", "sniff_format"]
+__all__ = ["read_source", "read_sources", "read_tables", "sniff_format"]
 
 SAVE_AS_HINT = "open it in Excel or LibreOffice and save it as .xlsx or .csv"
 HEAD_BYTES = 8192
@@ -165,3 +166,58 @@ def read_sources(
         read_source(path, sheet=sheet, encoding=encoding, delimiter=delimiter, header_row=header_row)
         for path in paths
     ]
+
+
+def read_tables(
+    paths: Iterable[Path | str],
+    tables: Mapping[str, str],
+    *,
+    sheet: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    header_row: int | None = None,
+) -> dict[str, Extracted]:
+    """Read the named tables (name → file name) from folders and/or files, e.g. a CRM export's folder.
+
+    A folder supplies every table whose file it holds; a file given by itself is the table whose
+    file name it has (letter case aside) and wins over a folder's. Every table must be found
+    exactly once, and a file that is none of the tables is refused, so a mistyped name never
+    silently drops a table.
+    """
+    by_name = {file_name.lower(): name for name, file_name in tables.items()}
+    found: dict[str, Path] = {}
+    folders: list[Path] = []
+    for given in map(Path, paths):
+        if given.is_dir():
+            folders.append(given)
+            continue
+        name = by_name.get(given.name.lower())
+        if name is None:
+            raise UserError(
+                f"{printable(given)} is not one of the tables this mapping reads: "
+                + ", ".join(tables.values()),
+                "pass the folder that holds them, or rename the file to its table's name",
+            )
+        if name in found:
+            raise UserError(
+                f"{printable(tables[name])} was given twice ({printable(found[name])} and {printable(given)})"
+            )
+        found[name] = given
+    for folder in folders:
+        present = {entry.name.lower(): entry for entry in folder.iterdir() if entry.is_file()}
+        for name, file_name in tables.items():
+            if name not in found and file_name.lower() in present:
+                found[name] = present[file_name.lower()]
+    missing = [file_name for name, file_name in tables.items() if name not in found]
+    if missing:
+        where = ", ".join(printable(f) for f in folders) if folders else "the files given"
+        raise UserError(
+            f"{where}: missing {', '.join(missing)} (the mapping reads " + ", ".join(tables.values()) + ")",
+            "pass the folder the export wrote, or every table file",
+        )
+    return {
+        name: read_source(
+            found[name], sheet=sheet, encoding=encoding, delimiter=delimiter, header_row=header_row
+        )
+        for name in tables
+    }

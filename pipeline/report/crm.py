@@ -1,4 +1,5 @@
-"""Views of the CRM commands, as text for a person or JSON for a machine; computes nothing new.
+"""Views of the CRM commands, as text for a person or JSON for a machine, and the pulled mapping
+file (YAML); computes nothing new.
 
 The Kayse side: the integrations, the outcome types, and a mapping file's difference with Kayse.
 The legacy side: a CRM extract (`kayse-etl extract axiomatic`), whose every figure is already in
@@ -7,9 +8,32 @@ the AxiomaticExtract (and in extract.json).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from pipeline.model import AxiomaticExtract, CrmDiff, CrmMapping, CrmPushOutcome
+from pipeline.report.files import prepare_dir, write_private_text
+
+
+def dump_mappings(mappings: list[dict[str, Any]]) -> str:
+    """YAML in the API's own shape, `mappings: [{kayse_field, crm_field, direction}]`, in Kayse's
+    order and with exactly its values, so pull → push is a no-op. Accented letters stay readable;
+    a value PyYAML cannot write readably and read back the same (a stray control character such
+    as NEL) makes the whole file use escapes instead."""
+    document = {"mappings": mappings}
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    if yaml.safe_load(text) != document:
+        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=False, default_flow_style=False)
+    return text
+
+
+def write_mappings(path: Path, mappings: list[dict[str, Any]]) -> Path:
+    """Write the pulled file 0600 (its folder 0700 if created), all-or-nothing: field names
+    describe the firm's CRM, which is its business."""
+    prepare_dir(path.parent)
+    return write_private_text(path, dump_mappings(mappings))
 
 
 def render_integrations(items: list[dict[str, Any]]) -> str:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from pipeline.model import MessagePair, NotifyOutcome, UncertainMessage, problem
+from pipeline.report.cells import neutralize_cell
+from pipeline.report.files import prepare_dir, private_file, write_private_text
 
 
 def _reasons(pairs: list[MessagePair]) -> dict[str, int]:
@@ -107,27 +108,27 @@ def render_notify(outcome: NotifyOutcome) -> str:
 
 
 def write_notify_report(outcome: NotifyOutcome, report_dir: Path) -> list[Path]:
-    """notify.json and skipped.csv (every pair not sent: keys, ids and the reason; 0600)."""
-    report_dir.mkdir(parents=True, exist_ok=True)
-    summary_path = report_dir / "notify.json"
-    summary_path.write_text(json.dumps(notify_summary(outcome), indent=2) + "\n", encoding="utf-8")
+    """notify.json and skipped.csv (every pair not sent: keys, ids and the reason), each 0600
+    and all-or-nothing; a key or a detail Kayse sent is a cell made safe for a spreadsheet."""
+    report_dir = prepare_dir(report_dir)
+    summary_path = write_private_text(
+        report_dir / "notify.json", json.dumps(notify_summary(outcome), indent=2) + "\n"
+    )
     skipped_path = report_dir / "skipped.csv"
-    descriptor = os.open(skipped_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", newline="", encoding="utf-8-sig") as handle:
+    with private_file(skipped_path) as temp, open(temp, "w", newline="", encoding="utf-8-sig") as handle:
         writer = csv.writer(handle)
         writer.writerow(["case_key", "case_id", "client_key", "client_id", "reason", "detail"])
         for pair in [*outcome.skipped, *outcome.held, *outcome.uncertain, *outcome.failed]:
             writer.writerow(
                 [
-                    _safe(pair.case_key),
+                    neutralize_cell(pair.case_key),
                     pair.case_id or "",
-                    _safe(pair.client_key),
+                    neutralize_cell(pair.client_key),
                     pair.client_id or "",
-                    pair.reason,
-                    pair.detail,
+                    neutralize_cell(pair.reason),
+                    neutralize_cell(pair.detail),
                 ]
             )
-    os.chmod(skipped_path, 0o600)
     return [summary_path, skipped_path]
 
 
@@ -151,8 +152,3 @@ def render_uncertain_messages(rows: list[UncertainMessage]) -> list[str]:
     ]
     lines.extend(f"  message   {r.key}  (case {r.case_key}, run {r.run_id})" for r in rows)
     return lines
-
-
-def _safe(text: str) -> str:
-    """Spreadsheet apps run cells that start with these as formulas."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -15,6 +15,7 @@ import datetime as dt
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
@@ -23,6 +24,7 @@ from pipeline.model import (
     CASE_FIELDS,
     CLIENT_FIELDS,
     CLIENT_KEY,
+    PROBLEMS,
     REJECT_SCHEMA,
     SOURCE_FILE,
     SOURCE_ROW,
@@ -52,19 +54,45 @@ class _Check:
     spec: FieldSpec
 
 
+_SHOWN = "__shown."  # raw_values key of a field whose value as read is not one source cell
+
+
+def _field_check(entity: str, f: FieldSpec) -> _Check:
+    """A field fed by a lookup or a fallback shows the text it got (the stage's name, the phone
+    taken in place of an empty mobile), not the cell of its key column."""
+    shown = f.lookup is not None or f.fallback is not None
+    raw_column = f"{_SHOWN}{entity}.{f.kayse_field}" if shown else f.column
+    return _Check(entity, f.kayse_field, f.label, raw_column, f)
+
+
 def _checks(spec: MappingSpec) -> list[_Check]:
     key_spec = FieldSpec(kayse_field=CLIENT_KEY, column=None, type="string", required=True)
     checks = [_Check("client", CLIENT_KEY, spec.client.key_column, spec.client.key_column, key_spec)]
-    checks += [
-        _Check("client", f.kayse_field, f.column or f.kayse_field, f.column, f)
-        for f in ordered_fields(spec.client.fields, CLIENT_FIELDS)
-    ]
+    checks += [_field_check("client", f) for f in ordered_fields(spec.client.fields, CLIENT_FIELDS)]
     checks.append(_Check("case", CLIENT_KEY, spec.case.key_column, spec.case.key_column, key_spec))
-    checks += [
-        _Check("case", f.kayse_field, f.column or f.kayse_field, f.column, f)
-        for f in ordered_fields(spec.case.fields, CASE_FIELDS)
-    ]
+    checks += [_field_check("case", f) for f in ordered_fields(spec.case.fields, CASE_FIELDS)]
+    if spec.case.client_key_column is not None:
+        # The linked form: the case names its contact itself. Not `required`: an empty one is a
+        # contact-missing problem, which says what it means for the case.
+        link = spec.case.client_key_column
+        link_spec = FieldSpec(kayse_field=CASE_CLIENT_KEY, column=link, type="string")
+        checks.append(_Check("case", CASE_CLIENT_KEY, link, link, link_spec))
     return checks
+
+
+def _raw_values(
+    checks: list[_Check], raw: pl.DataFrame, frames: dict[str, pl.DataFrame]
+) -> dict[str, pl.Series]:
+    """The value as read of every check, for messages: the source cell, or the mapped text."""
+    values: dict[str, pl.Series] = {}
+    for check in checks:
+        if check.raw_column is None or check.entity not in frames:
+            continue
+        if check.raw_column.startswith(_SHOWN):
+            values[check.raw_column] = frames[check.entity].get_column(check.kayse_field).cast(pl.String)
+        else:
+            values[check.raw_column] = raw.get_column(check.raw_column).cast(pl.String)
+    return values
 
 
 def _normalizer(check: _Check, spec: MappingSpec, text: pl.Series, today: dt.date) -> n.Normalized:
@@ -114,64 +142,273 @@ def _message(check: _Check, reason: str, value: pl.Expr, spec: MappingSpec) -> p
 def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None = None) -> ValidationResult:
     """Normalize every mapped row, refuse bad rows with all their problems, build clients and cases.
 
-    `today` (default: the local date) is the limit for dates of birth in the future.
+    `today` (default: the local date) is the limit for dates of birth in the future. A linked
+    mapping (clients and cases from separate tables) is checked table by table: see
+    `_validate_linked`.
     """
+    if mapped.client_raw is not None:
+        return _validate_linked(mapped, spec, today or dt.date.today())
     rows = mapped.raw.height
     if mapped.clients.height != rows or mapped.cases.height != rows:
         raise ValueError("mapped clients, cases and raw must have one row per source row")
     checks = _checks(spec)
-    raw = mapped.raw.with_row_index(_ROW).with_columns(pl.col(_ROW).cast(pl.Int64))
-    located = raw.select(_ROW, SOURCE_FILE, pl.col(SOURCE_ROW).cast(pl.Int64))  # row i at position i
-    raw_values = {
-        check.raw_column: raw.get_column(check.raw_column).cast(pl.String)
-        for check in checks
-        if check.raw_column is not None
-    }
-
-    work, field_rejects = _normalize_all(mapped, spec, checks, raw_values, today or dt.date.today())
-    extract_rejects, orphans = _extract_rejects(mapped.problems, located, rows)
-    rejected = work.get_column(_ROW).is_in(
-        pl.concat([field_rejects.get_column(_ROW), extract_rejects.get_column(_ROW)]).implode()
+    judged = _judge(
+        {"client": mapped.clients, "case": mapped.cases},
+        mapped.raw,
+        checks,
+        spec,
+        mapped.problems,
+        today or dt.date.today(),
     )
+    work, located, raw_values = judged.work, judged.located, judged.raw_values
+    rejected = judged.rejected
     duplicate_rejects = _duplicate_cases(work, checks, rejected, located, raw_values)
     rejected = rejected | work.get_column(_ROW).is_in(duplicate_rejects.get_column(_ROW).implode())
-
-    located_all = pl.concat([located, orphans])  # still row i at position i
-    rejects = pl.concat([extract_rejects, field_rejects, duplicate_rejects]).sort(
-        _ROW, _ORDER, maintain_order=True
-    )
-    rejects = (
-        rejects.hstack(located_all.drop(_ROW).select(pl.all().gather(rejects.get_column(_ROW))))
-        .select(list(REJECT_SCHEMA))
-        .cast(REJECT_SCHEMA)  # type: ignore[arg-type]
-    )
+    rejects = _located_rejects(pl.concat([judged.rejects, duplicate_rejects]), located, judged.orphans)
 
     # Clients and cases are copied out of `work` one column at a time, each normalized column
     # released as soon as it is copied: the full normalized frame is never held twice.
-    columns = dict(zip(work.columns, work.get_columns(), strict=True))
-    columns.update(zip(located.columns[1:], located.get_columns()[1:], strict=True))
-    del work
+    columns = _columns(judged)
+    del work, judged.work
     cases = _cases(columns, ~rejected, checks)
     clients, warnings = _clients(columns, ~rejected, checks, raw_values)
     del columns
     check_output(clients, client_contract(spec))
     check_output(cases, case_contract(spec))
 
-    rejected_rows = (
+    return ValidationResult(
+        sources=mapped.sources,
+        mapping=spec,
+        rows_read=rows + judged.orphans.height,
+        clients=clients,
+        cases=cases,
+        rejects=rejects,
+        rejected_rows=_rejected_rows(judged.raw, rejected, judged.orphans),
+        warnings=warnings,
+        source_rows=_with_orphans(mapped.raw, judged.orphans),
+    )
+
+
+@dataclass
+class _Judged:
+    """One table's rows judged: every check normalized, every cell and reader problem located."""
+
+    raw: pl.DataFrame  # the rows as read, with _ROW
+    located: pl.DataFrame  # _ROW, SOURCE_FILE, SOURCE_ROW: row i at position i
+    work: pl.DataFrame  # _ROW and v{i} per check
+    rejects: pl.DataFrame  # located: _ROW, field, value, code, message, _ORDER
+    orphans: pl.DataFrame  # rows the reader named but left out of the frame
+    rejected: pl.Series  # per row: has a problem
+    raw_values: dict[str, pl.Series]
+
+
+def _judge(
+    frames: dict[str, pl.DataFrame],
+    raw: pl.DataFrame,
+    checks: list[_Check],
+    spec: MappingSpec,
+    problems: pl.DataFrame,
+    today: dt.date,
+) -> _Judged:
+    raw = raw.with_row_index(_ROW).with_columns(pl.col(_ROW).cast(pl.Int64))
+    located = raw.select(_ROW, SOURCE_FILE, pl.col(SOURCE_ROW).cast(pl.Int64))  # row i at position i
+    raw_values = _raw_values(checks, raw, frames)
+    work, field_rejects = _normalize_all(frames, raw.height, spec, checks, raw_values, today)
+    extract_rejects, orphans = _extract_rejects(problems, located, raw.height)
+    rejected = work.get_column(_ROW).is_in(
+        pl.concat([field_rejects.get_column(_ROW), extract_rejects.get_column(_ROW)]).implode()
+    )
+    return _Judged(
+        raw, located, work, pl.concat([extract_rejects, field_rejects]), orphans, rejected, raw_values
+    )
+
+
+def _located_rejects(rejects: pl.DataFrame, located: pl.DataFrame, orphans: pl.DataFrame) -> pl.DataFrame:
+    """Located rejects (by _ROW) in row then mapping order, as REJECT_SCHEMA with file and row."""
+    located_all = pl.concat([located, orphans])  # still row i at position i
+    rejects = rejects.sort(_ROW, _ORDER, maintain_order=True)
+    return (
+        rejects.hstack(located_all.drop(_ROW).select(pl.all().gather(rejects.get_column(_ROW))))
+        .select(list(REJECT_SCHEMA))
+        .cast(REJECT_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def _columns(judged: _Judged) -> dict[str, pl.Series]:
+    columns = dict(zip(judged.work.columns, judged.work.get_columns(), strict=True))
+    columns.update(zip(judged.located.columns[1:], judged.located.get_columns()[1:], strict=True))
+    return columns
+
+
+def _rejected_rows(raw: pl.DataFrame, rejected: pl.Series, orphans: pl.DataFrame) -> pl.DataFrame:
+    rows = (
         pl.concat([raw.filter(rejected), orphans], how="diagonal_relaxed")
         if orphans.height
         else raw.filter(rejected)
     )
+    return rows.sort(_ROW).drop(_ROW)
+
+
+# ---- the linked form: clients and cases from separate tables ----------------------------
+
+
+def _validate_linked(mapped: MappedFrames, spec: MappingSpec, today: dt.date) -> ValidationResult:
+    """Clients from the client table, cases from the case table, each row judged in its own table.
+
+    A contact row with a problem is refused (and so is every case linked to it, with
+    `contact-rejected` naming the contact's row and why); a case whose contact key is empty or
+    matches no contact row is refused with `contact-missing`. A contact with no case is still a
+    client: a migration moves every person, and Kayse takes a client without a case.
+    """
+    assert mapped.client_raw is not None
+    checks = _checks(spec)
+    client_checks = [c for c in checks if c.entity == "client"]
+    case_checks = [c for c in checks if c.entity == "case"]
+    client_file = Path(mapped.sources[0].path).name  # the linked map stage lists the client table first
+    on_client_side = pl.col(SOURCE_FILE) == client_file
+    client_side = _judge(
+        {"client": mapped.clients},
+        mapped.client_raw,
+        client_checks,
+        spec,
+        mapped.problems.filter(on_client_side),
+        today,
+    )
+    case_side = _judge(
+        {"case": mapped.cases}, mapped.raw, case_checks, spec, mapped.problems.filter(~on_client_side), today
+    )
+
+    client_rejects = _located_rejects(client_side.rejects, client_side.located, client_side.orphans)
+    columns = _columns(client_side)
+    del client_side.work
+    contact_keys = columns[f"v{_client_key_index(client_checks)}"]  # every row's, rejected ones too
+    clients, warnings = _clients(columns, ~client_side.rejected, client_checks, client_side.raw_values)
+    del columns
+
+    rejected = case_side.rejected
+    duplicates = _duplicate_cases(
+        case_side.work, case_checks, rejected, case_side.located, case_side.raw_values
+    )
+    links = _contact_links(
+        case_side, case_checks, contact_keys, client_side, client_rejects, clients, client_file
+    )
+    rows = case_side.work.get_column(_ROW)
+    rejected = rejected | rows.is_in(
+        pl.concat([duplicates.get_column(_ROW), links.get_column(_ROW)]).implode()
+    )
+    case_rejects = _located_rejects(
+        pl.concat([case_side.rejects, duplicates, links]), case_side.located, case_side.orphans
+    )
+    columns = _columns(case_side)
+    del case_side.work
+    cases = _cases(columns, ~rejected, case_checks)
+    del columns
+    check_output(clients, client_schema(spec))
+    check_output(cases, case_schema(spec))
+
     return ValidationResult(
         sources=mapped.sources,
         mapping=spec,
-        rows_read=rows + orphans.height,
+        rows_read=sum(side.raw.height + side.orphans.height for side in (client_side, case_side)),
         clients=clients,
         cases=cases,
-        rejects=rejects,
-        rejected_rows=rejected_rows.sort(_ROW).drop(_ROW),
+        rejects=pl.concat([client_rejects, case_rejects]),
+        rejected_rows=pl.concat(
+            [
+                _rejected_rows(client_side.raw, client_side.rejected, client_side.orphans),
+                _rejected_rows(case_side.raw, rejected, case_side.orphans),
+            ],
+            how="diagonal_relaxed",
+        ),
         warnings=warnings,
-        source_rows=_with_orphans(mapped.raw, orphans),
+        # both tables' rows as read, each table's columns (the other's empty), in table order
+        source_rows=pl.concat(
+            [
+                _with_orphans(mapped.client_raw, client_side.orphans),
+                _with_orphans(mapped.raw, case_side.orphans),
+            ],
+            how="diagonal_relaxed",
+        ),
+    )
+
+
+def _contact_links(
+    case_side: _Judged,
+    case_checks: list[_Check],
+    contact_keys: pl.Series,
+    client_side: _Judged,
+    client_rejects: pl.DataFrame,
+    clients: pl.DataFrame,
+    client_file: str,
+) -> pl.DataFrame:
+    """A located reject for every case whose contact is not a client: none named, none found, or
+    found only in rejected rows (then the first such row and its problems are named)."""
+    link_index = next(i for i, c in enumerate(case_checks) if c.kayse_field == CASE_CLIENT_KEY)
+    check = case_checks[link_index]
+    contact_rows = (
+        pl.DataFrame(
+            [contact_keys.alias("__key"), client_side.located.get_column(SOURCE_ROW).alias("__contact_row")]
+        )
+        .filter(pl.col("__key").is_not_null())
+        .unique("__key", keep="first", maintain_order=True)
+    )
+    reasons = (
+        client_rejects.unique([SOURCE_ROW, "code"], maintain_order=True)
+        .with_columns(
+            pl.col("code")
+            .replace_strict({c: p.title for c, p in PROBLEMS.items()}, default=pl.col("code"))
+            .alias("__title")
+        )
+        .group_by(SOURCE_ROW, maintain_order=True)
+        .agg(pl.col("__title").str.join("; ").alias("__reasons"))
+        .rename({SOURCE_ROW: "__contact_row"})
+    )
+    links = (
+        case_side.work.select(_ROW, pl.col(f"v{link_index}").alias("__key"))
+        .with_columns(
+            case_side.raw_values[check.raw_column].alias("__value")
+            if check.raw_column
+            else pl.lit(None, pl.String).alias("__value"),
+            pl.col("__key")
+            .is_in(clients.get_column(CLIENT_KEY).implode())
+            .fill_null(False)
+            .alias("__client"),
+        )
+        .filter(~pl.col("__client"))
+        .join(contact_rows, on="__key", how="left", maintain_order="left")
+        .join(reasons, on="__contact_row", how="left", maintain_order="left")
+    )
+    missing, rejected, none = problem("contact-missing"), problem("contact-rejected"), problem("no-contact")
+    value = pl.col("__value").fill_null("")
+    message = (
+        pl.when(pl.col("__key").is_null())
+        .then(none.expression(field=check.label, client_file=client_file))
+        .when(pl.col("__contact_row").is_null())
+        .then(missing.expression(field=check.label, value=value, client_file=client_file))
+        .otherwise(
+            rejected.expression(
+                field=check.label,
+                value=value,
+                client_file=client_file,
+                client_row=pl.col("__contact_row").cast(pl.String),
+                reasons=pl.col("__reasons").fill_null("see its row in rejects.csv"),
+            )
+        )
+    )
+    code = (
+        pl.when(pl.col("__key").is_null())
+        .then(pl.lit(none.code))
+        .when(pl.col("__contact_row").is_null())
+        .then(pl.lit(missing.code))
+        .otherwise(pl.lit(rejected.code))
+    )
+    return links.select(
+        _ROW,
+        field=pl.lit(check.label),
+        value=pl.col("__value"),
+        code=code,
+        message=message,
+        **{_ORDER: pl.lit(len(case_checks) + 1, dtype=pl.Int64)},
     )
 
 
@@ -190,7 +427,8 @@ def _with_orphans(raw: pl.DataFrame, orphans: pl.DataFrame) -> pl.DataFrame:
 
 
 def _normalize_all(
-    mapped: MappedFrames,
+    frames: dict[str, pl.DataFrame],
+    rows: int,
     spec: MappingSpec,
     checks: list[_Check],
     raw_values: dict[str, pl.Series],
@@ -202,12 +440,7 @@ def _normalize_all(
     column's reasons are turned into rejects at once and dropped: only the (few) bad cells are
     kept, never a reason column per field beside the values.
     """
-    texts = [
-        (mapped.clients if check.entity == "client" else mapped.cases)
-        .get_column(check.kayse_field)
-        .cast(pl.String)
-        for check in checks
-    ]
+    texts = [frames[check.entity].get_column(check.kayse_field).cast(pl.String) for check in checks]
 
     def judge(i: int) -> tuple[pl.Series, list[pl.DataFrame]]:
         check = checks[i]
@@ -221,7 +454,7 @@ def _normalize_all(
 
     with ThreadPoolExecutor(max_workers=min(len(checks), os.cpu_count() or 1)) as pool:
         results = list(pool.map(judge, range(len(checks))))
-    columns: list[pl.Series] = [pl.int_range(mapped.raw.height, dtype=pl.Int64, eager=True).alias(_ROW)]
+    columns: list[pl.Series] = [pl.int_range(rows, dtype=pl.Int64, eager=True).alias(_ROW)]
     columns += [value for value, _ in results]
     rejects = pl.concat([_empty_located_rejects(), *(piece for _, pieces in results for piece in pieces)])
     return pl.DataFrame(columns), rejects
@@ -498,8 +731,11 @@ def _quoted(value: pl.Expr) -> pl.Expr:
 
 
 def _cases(columns: dict[str, pl.Series], valid: pl.Series, checks: list[_Check]) -> pl.DataFrame:
-    """The valid rows' case columns, taken out of `columns` (the contact key stays for clients)."""
-    client_key = f"v{_client_key_index(checks)}"
-    wanted = [(f"v{i}", c.kayse_field) for i, c in enumerate(checks) if c.entity == "case"]
+    """The valid rows' case columns, taken out of `columns` (the contact key stays for clients).
+
+    The contact key is the case's own (linked form) or its row's client key (flat form)."""
+    link = next((i for i, c in enumerate(checks) if c.kayse_field == CASE_CLIENT_KEY), None)
+    client_key = f"v{link if link is not None else _client_key_index(checks)}"
+    wanted = [(f"v{i}", c.kayse_field) for i, c in enumerate(checks) if c.entity == "case" and i != link]
     wanted += [(client_key, CASE_CLIENT_KEY), (SOURCE_FILE, SOURCE_FILE), (SOURCE_ROW, SOURCE_ROW)]
     return _copy_out(columns, wanted, {client_key, SOURCE_FILE, SOURCE_ROW}, valid)

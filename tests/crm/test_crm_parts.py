@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.crm import diff, dump_mappings, from_api, parse_mappings
+from pipeline.crm import diff, from_api, parse_mappings
 from pipeline.model import CRM_DIRECTIONS, CrmMapping, UserError
+from pipeline.report.crm import dump_mappings
 
 
 def test_every_problem_is_listed_at_once() -> None:

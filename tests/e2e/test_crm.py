@@ -40,6 +40,8 @@ def test_pull_writes_kayses_mappings_exactly_0600(sandbox: Any, tmp_path: Path) 
     out = tmp_path / "crm" / "mappings.yaml"
     done = cli_run(sandbox, "crm", "fields", "pull", "--out", str(out))
     assert done.returncode == 0, done.stderr
+    assert out.parent.stat().st_mode & 0o777 == 0o700  # the folder it made is private too
+    assert [p.name for p in out.parent.iterdir()] == ["mappings.yaml"]  # no temporary file left
     current = requests.get(
         f"{sandbox.base_url}/crm_mappings/fields", headers={"X-API-KEY": SANDBOX_TEST_KEY}, timeout=10
     ).json()

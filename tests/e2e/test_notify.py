@@ -18,7 +18,7 @@ import pytest
 
 from pipeline import run
 from pipeline.ledger import Ledger
-from pipeline.model import NotifyOutcome
+from pipeline.model import NotifyOutcome, UserError
 from tests.conftest import SANDBOX_TEST_KEY
 from tests.e2e.test_load import MAPPING, cli, cli_run, live
 
@@ -85,9 +85,10 @@ def message_file(tmp_path: Path, text: str = TEXT) -> Path:
 def notify(sandbox: Any, ledger: Path, message: Path, **options: Any) -> NotifyOutcome:
     options.setdefault("now", lambda: OPEN_EVERYWHERE)
     options.setdefault("channel", "sms")
-    return run.notify(
-        ledger, message_file=message, base_url=sandbox.base_url, api_key=SANDBOX_TEST_KEY, **options
-    )
+    from pipeline.settings import Connection
+
+    options.setdefault("connection", Connection(sandbox.base_url, SANDBOX_TEST_KEY))
+    return run.notify(ledger, message_file=message, **options)
 
 
 def client_ids(sandbox: Any) -> dict[str, int]:
@@ -340,3 +341,110 @@ def test_kill_9_mid_send_then_reruns_never_send_a_message_twice(sandbox: Any, tm
     with Ledger.open(ledger) as db:
         assert db.uncertain_messages() == []
         assert "interrupted" in [r.outcome for r in db.runs()]
+
+
+def test_a_rate_limit_wait_too_long_before_a_send_stops_the_run_recorded_stopped(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """The quota spent right before a send (after the case's and client's GETs) and a wait longer
+    than --max-wait: exit 3, the run recorded stopped (never left "running"), nothing sent or
+    uncertain; a rerun once the window resets sends each message once."""
+    ledger, run_id = loaded(sandbox, tmp_path, 3)
+    sandbox.configure(rate_limit=2, rate_window=3600)  # GET case, GET client, then the window is spent
+    args = [
+        "notify", "--ledger", str(ledger), "--run", str(run_id), "--channel", "sms",
+        "--message-file", str(message_file(tmp_path)), "--send", "--any-hour", "--plain",
+    ]  # fmt: skip
+    before = len(sandbox.request_log())
+    stopped = cli_run(sandbox, *args, "--max-wait", "1")
+    assert stopped.returncode == 3, stopped.stderr
+    assert [r["method"] for r in sandbox.request_log()[before:]] == ["GET", "GET"]  # no 429: the wait
+    assert "stopped early" in stopped.stdout and "Traceback" not in stopped.stderr
+    history = cli_run(sandbox, "runs", "--ledger", str(ledger))
+    assert history.returncode == 0, history.stderr
+    (line,) = [row for row in history.stdout.splitlines() if " notify " in row]
+    assert " stopped " in line and "running" not in line, line
+    assert run.list_uncertain_messages(ledger) == [] and message_posts(sandbox) == []
+
+    sandbox.configure(rate_limit=500, rate_window=1)
+    time.sleep(1.1)  # the spent window resets
+    rest = cli_run(sandbox, *args)
+    assert rest.returncode == 0, rest.stderr
+    assert Counter(m["client_id"] for m in sandbox.messages()) == dict.fromkeys(
+        client_ids(sandbox).values(), 1
+    )
+    assert run.runs(ledger, limit=1)[0].outcome == "ok"
+
+
+def test_check_stop_is_asked_before_each_send_and_ends_the_run_with_nothing_in_flight(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """The stage's own `check_stop` (what `run.notify` hands the SIGINT/SIGTERM guard's check):
+    once it raises, no further message goes out, none is left in flight, the outcome says stopped."""
+    from pipeline import notify as notify_stage
+    from pipeline.interrupts import StopRequested
+    from pipeline.kayse import KayseClient
+    from pipeline.ledger import Target
+    from pipeline.load import QuietObserver
+    from pipeline.settings import key_fingerprint
+
+    ledger_path, run_id = loaded(sandbox, tmp_path, 5)
+    asked: list[int] = []
+
+    def check_stop() -> None:
+        asked.append(len(message_posts(sandbox)))
+        if len(message_posts(sandbox)) >= 2:
+            raise StopRequested("stopped by the test; the rest is sent by the next run")
+
+    text = notify_stage.read_message(message_file(tmp_path), "sms", None)
+    target = Target(sandbox.base_url, key_fingerprint(SANDBOX_TEST_KEY))
+    with Ledger.open(ledger_path) as ledger, KayseClient(sandbox.base_url, SANDBOX_TEST_KEY) as client:
+        cases = notify_stage.select_cases(ledger, target, run_id=run_id)
+        outcome = NotifyOutcome("sms", text.sha256, True, True, "America/New_York", len(cases))
+        notify_run = ledger.start_run(target, "notify", {}, None)
+        notify_stage.send(
+            ledger, target, notify_run, client, cases, text, outcome, lambda: OPEN_EVERYWHERE,
+            QuietObserver(), check_stop=check_stop,
+        )  # fmt: skip
+        states = ledger.message_states(target, "sms", text.sha256)
+    assert outcome.outcome == "stopped" and outcome.exit_code == 3
+    assert "stopped by the test" in (outcome.stopped_reason or "")
+    assert len(outcome.sent) == 2 and len(message_posts(sandbox)) == 2
+    assert outcome.uncertain == [] and run.list_uncertain_messages(ledger_path) == []
+    assert sorted(state for by_client in states.values() for state, _ in by_client.values()) == [
+        "sent",
+        "sent",
+    ]
+    assert len(asked) >= 3  # asked before the cases and before each send, not only once
+
+
+def test_a_failure_inside_the_send_still_ends_the_run_in_the_history(sandbox: Any, tmp_path: Path) -> None:
+    """Whatever escapes the send (here a progress display that breaks), the run is not left
+    "running": the history says interrupted, and the error reaches the caller as it was."""
+    ledger, run_id = loaded(sandbox, tmp_path, 3)
+
+    class Breaks:
+        def step(self, name: str, total: int) -> None: ...
+        def note(self, message: str) -> None: ...
+        def advance(self, count: int) -> None:
+            raise RuntimeError("the display broke")
+
+    with pytest.raises(RuntimeError, match="the display broke"):
+        notify(sandbox, ledger, message_file(tmp_path), run_id=run_id, send=True, observer=Breaks())
+    assert run.runs(ledger, limit=1)[0].outcome == "interrupted"
+    assert len(sandbox.messages()) == 1 and run.list_uncertain_messages(ledger) == []
+
+
+def test_a_preview_without_a_key_uses_the_ledgers_one_target_for_the_base_url(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    ledger, run_id = loaded(sandbox, tmp_path, 2)
+    outcome = notify(
+        sandbox, ledger, message_file(tmp_path), run_id=run_id, connection=None, base_url=sandbox.base_url
+    )
+    assert outcome.outcome == "preview" and outcome.to_check == 2
+    with pytest.raises(UserError, match="needs the Kayse API key"):
+        notify(
+            sandbox, ledger, message_file(tmp_path), run_id=run_id, send=True, connection=None,
+            base_url=sandbox.base_url,
+        )  # fmt: skip

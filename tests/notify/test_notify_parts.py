@@ -100,3 +100,26 @@ def test_messages_table_write_ahead_and_resolution(tmp_path: Path) -> None:
         assert ledger.message_states(target, "sms", "f" * 64) == {7: {9: ("pending", "resend")}}
         assert ledger.uncertain_messages() == []
         assert ledger.message_states(Target("http://other/v1", "sha256:abc"), "sms", "f" * 64) == {}
+
+
+def test_skipped_csv_is_private_atomic_and_every_cell_safe_for_a_spreadsheet(tmp_path: Path) -> None:
+    """A ledger key comes from the firm's data and a detail from Kayse: a formula or a terminal
+    escape in either is written harmless, by the same rule as every other report's cells."""
+    import csv
+
+    from pipeline.model import MessagePair, NotifyOutcome
+    from pipeline.report.notify import write_notify_report
+
+    outcome = NotifyOutcome("sms", "f" * 64, True, False, "America/New_York", 2)
+    outcome.skipped.append(MessagePair(7, "import:\x1b]0;owned\x07", 9, '=HYPERLINK("x")', "no-mobile"))
+    outcome.failed.append(MessagePair(8, "import:K8", 10, "-2+3", "message-refused", "@SUM(1)"))
+    report = tmp_path / "new" / "report"
+    written = write_notify_report(outcome, report)
+    assert report.stat().st_mode & 0o777 == 0o700
+    assert sorted(p.name for p in report.iterdir()) == ["notify.json", "skipped.csv"]  # no temp file left
+    assert all(path.stat().st_mode & 0o777 == 0o600 for path in written)
+    with open(report / "skipped.csv", newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["case_key"] == "import:\\x1b]0;owned\\x07"  # escapes shown, never run by a terminal
+    assert rows[0]["client_key"] == '\'=HYPERLINK("x")'
+    assert rows[1]["client_key"] == "'-2+3" and rows[1]["detail"] == "'@SUM(1)"
