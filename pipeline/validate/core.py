@@ -303,8 +303,8 @@ def _validate_linked(mapped: MappedFrames, spec: MappingSpec, today: dt.date) ->
     del case_side.work
     cases = _cases(columns, ~rejected, case_checks)
     del columns
-    check_output(clients, client_schema(spec))
-    check_output(cases, case_schema(spec))
+    check_output(clients, client_contract(spec))
+    check_output(cases, case_contract(spec))
 
     return ValidationResult(
         sources=mapped.sources,
