@@ -19,6 +19,9 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encodi
 
 OTHER_TOOLS_FLAGS = {
     "--rows": "python -m bench --rows N (the benchmark, not kayse-etl)",
+    "--xlsx-rows": "python -m bench --xlsx-rows N (the benchmark)",
+    "--rounds": "python -m bench --rounds N (the benchmark)",
+    "--skip-load": "python -m bench --skip-load (the benchmark)",
     "--check": "ruff format --check (make lint)",
 }
 """Flags the README names that belong to other programs it shows."""

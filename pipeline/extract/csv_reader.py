@@ -260,12 +260,14 @@ def _suspect_records(values: pl.DataFrame, records: pl.DataFrame) -> pl.Series:
     expected = values.select(value_bytes.cast(pl.Int64).alias("value_bytes")).to_series() + (len(names) - 1)
     # Exact when no value holds a quote or a \r\n itself; such rows are checked again below.
     mismatch = pl.col("value_bytes") + pl.col("quotes") != pl.col("length")
-    candidates = records.with_columns(expected).select(mismatch).to_series().arg_true()
+    suspect = records.with_columns(expected).select(mismatch).to_series()
+    candidates = suspect.arg_true()
     if candidates.len() == 0:
         return candidates.cast(pl.Int64)
+    # Taken by mask, not by index: polars filters its many parse chunks far cheaper than it gathers.
     inner_quotes = pl.sum_horizontal([pl.col(name).str.count_matches(QUOTE, literal=True) for name in names])
     inner_crlf = pl.sum_horizontal([pl.col(name).str.count_matches("\r\n", literal=True) for name in names])
-    exact_expected = values[candidates].select(
+    exact_expected = values.filter(suspect).select(
         (
             value_bytes.cast(pl.Int64)
             + (len(names) - 1)
@@ -273,7 +275,7 @@ def _suspect_records(values: pl.DataFrame, records: pl.DataFrame) -> pl.Series:
             - inner_crlf.cast(pl.Int64)
         ).alias("value_bytes")
     )
-    still = records[candidates].with_columns(exact_expected.to_series()).select(mismatch).to_series()
+    still = records.filter(suspect).with_columns(exact_expected.to_series()).select(mismatch).to_series()
     return candidates.filter(still).cast(pl.Int64)
 
 

@@ -27,7 +27,7 @@ from pipeline.model import (
     ValidationResult,
     problem,
 )
-from pipeline.report.cells import write_excel_safe_csv
+from pipeline.report.cells import neutralize_formulas, write_excel_safe_csv
 from pipeline.report.files import prepare_dir, private_file, write_private_text
 
 EXAMPLES_PER_CODE = 3
@@ -306,9 +306,34 @@ def cases_table(result: ValidationResult) -> pl.DataFrame:
     return _record_table(result.cases, result.mapping.external_source, (CLIENT_KEY, CASE_CLIENT_KEY))
 
 
-def write_excel_safe_csv_privately(frame: pl.DataFrame, path: Path) -> Path:
+# Field types whose sent values can never start like a formula: E.164 phones (a plain signed
+# number), ISO dates, USPS codes, ZIP digits, booleans. Their columns are written as they are,
+# so a million rows do not pay to test them; every other text column is neutralized.
+_SHAPED_TYPES = frozenset({"phone", "date", "birth_date", "state", "zip", "bool"})
+
+
+def _shaped_columns(result: ValidationResult) -> set[str]:
+    entities = (result.mapping.client, result.mapping.case)
+    return {f.kayse_field for e in entities for f in e.fields if f.type in _SHAPED_TYPES} | {SOURCE_ROW}
+
+
+def _write_table(frame: pl.DataFrame, path: Path, shaped: set[str]) -> Path:
+    """write_excel_safe_csv, testing only the columns whose values could look like a formula."""
+    kept = [name for name in frame.columns if name in shaped]
+    if not kept:
+        return write_excel_safe_csv(frame, path)
+    safe = neutralize_formulas(frame.drop(kept))
+    names = dict(zip([n for n in frame.columns if n not in shaped], safe.columns, strict=True))
+    safe.hstack(frame.select(kept)).select([names.get(n, n) for n in frame.columns]).write_csv(
+        path, include_bom=True
+    )
+    return path
+
+
+def write_excel_safe_csv_privately(frame: pl.DataFrame, path: Path, shaped: set[str] | None = None) -> Path:
+    """Write the table whole or not at all (0600), testing for formulas all but `shaped` columns."""
     with private_file(path) as temp:
-        write_excel_safe_csv(frame, temp)
+        _write_table(frame, temp, shaped or set())
     return path
 
 
@@ -324,14 +349,15 @@ def write_validation_report(result: ValidationResult, report_dir: Path) -> list[
     summary_path = write_private_text(
         report_dir / "summary.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n"
     )
+    shaped = _shaped_columns(result)
     tables = [
-        (rejects_table(result), report_dir / "rejects.csv"),
-        (clients_table(result), report_dir / "clients.csv"),
-        (cases_table(result), report_dir / "cases.csv"),
+        (rejects_table(result), report_dir / "rejects.csv", set()),  # values as read: all tested
+        (clients_table(result), report_dir / "clients.csv", shaped),
+        (cases_table(result), report_dir / "cases.csv", shaped),
     ]
     warnings_path = report_dir / "warnings.csv"
     if result.warnings.height:
-        tables.append((result.warnings, warnings_path))
+        tables.append((result.warnings, warnings_path, set()))
     elif warnings_path.exists():
         warnings_path.unlink()  # a stale file from an earlier run would contradict summary.json
     # The files are independent and polars releases the GIL: written side by side, the big
@@ -339,7 +365,9 @@ def write_validation_report(result: ValidationResult, report_dir: Path) -> list[
     # (Python, holding the GIL) is written meanwhile.
     with ThreadPoolExecutor(max_workers=len(tables) + 1) as pool:
         workbook = pool.submit(write_annotated_workbook, result, report_dir / "annotated.xlsx", report)
-        jobs = [pool.submit(write_excel_safe_csv_privately, frame, path) for frame, path in tables]
+        jobs = [
+            pool.submit(write_excel_safe_csv_privately, frame, path, shaped) for frame, path, shaped in tables
+        ]
         written = [summary_path, *(job.result() for job in jobs), workbook.result()]
     written.append(write_html_report(report_dir / "report.html", result, report))
     return written

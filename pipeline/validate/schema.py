@@ -1,18 +1,24 @@
-"""The contract of what validation hands on: pandera schemas for the clients and cases frames.
+"""The contract of what validation hands on: the clients and cases frames, as pandera schemas.
 
 These schemas are the documented truth of what would be sent to Kayse: column names and
 order, dtypes, and the shape of every normalized value (E.164 phones, ISO dates, USPS state
 codes, ZIP codes, allowed case types and statuses). `validate` checks its own output against
-them before returning, so a bug in a normalizer can never reach the API.
+the same rules before returning, so a bug in a normalizer can never reach the API.
 
-A schema failure here is our bug, never the user's data: it must not reach a person as
-pandera's raw failure table. `check_output` summarizes it in one line.
+Both the pandera schemas and that run-time check are built from one table of rules
+(`contract`), so they cannot drift apart. The run-time check evaluates the rules as polars
+expressions over whole columns, all in one pass, without importing pandera (~0.3 s of import
+and ~0.4 s of checking on a million rows otherwise); a test holds it to pandera's verdicts.
+
+A failure here is our bug, never the user's data: it must not reach a person as a raw failure
+table. `check_output` summarizes it in one line.
 """
 
 from __future__ import annotations
 
-import pandera.errors
-import pandera.polars as pa
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
 import polars as pl
 
 from pipeline.model import (
@@ -28,43 +34,102 @@ from pipeline.model import (
 )
 from pipeline.validate.normalize import EMAIL_PATTERN, STATES, ZIP_PATTERN
 
+if TYPE_CHECKING:
+    import pandera.polars as pa
+
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 ISO_DATE_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+MAX_FAILURES_NAMED = 5
 
 
-def _key_column() -> pa.Column:
-    return pa.Column(pl.String, pa.Check.str_length(min_value=1), nullable=False, unique=True)
+@dataclass(frozen=True)
+class Rule:
+    """One rule every non-null value of a column obeys (pandera's Check of the same name)."""
+
+    kind: Literal["str_length_min", "str_matches", "isin", "ge"]
+    argument: int | str | tuple[str, ...]  # the minimum, the pattern, or the allowed values
+
+    def name(self) -> str:
+        return {"str_length_min": "str_length", "str_matches": "str_matches", "isin": "isin", "ge": "ge"}[
+            self.kind
+        ]
+
+    def holds(self, column: pl.Expr) -> pl.Expr:
+        argument = self.argument
+        if isinstance(argument, tuple):
+            return column.is_in(pl.Series(list(argument), dtype=pl.String).implode())
+        if self.kind == "str_matches":
+            return column.str.contains(str(argument))
+        return (column.str.len_chars() if self.kind == "str_length_min" else column) >= argument
+
+    def to_pandera(self) -> pa.Check:
+        import pandera.polars as pa
+
+        argument = self.argument
+        if isinstance(argument, tuple):
+            return pa.Check.isin(list(argument))
+        if self.kind == "str_matches":
+            return pa.Check.str_matches(str(argument))
+        if self.kind == "str_length_min":
+            return pa.Check.str_length(min_value=int(argument))
+        return pa.Check.ge(argument)
 
 
-def _field_column(spec: FieldSpec, mapping: MappingSpec) -> pa.Column:
+@dataclass(frozen=True)
+class ColumnRules:
+    dtype: type[pl.DataType]
+    rules: tuple[Rule, ...] = ()
+    nullable: bool = False
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A frame's contract: exactly these columns, in this order, each with its rules."""
+
+    name: str
+    columns: dict[str, ColumnRules]
+
+    def to_pandera(self) -> pa.DataFrameSchema:
+        import pandera.polars as pa
+
+        columns = {
+            name: pa.Column(c.dtype, [r.to_pandera() for r in c.rules], nullable=c.nullable, unique=c.unique)
+            for name, c in self.columns.items()
+        }
+        return pa.DataFrameSchema(columns, strict=True, ordered=True, name=self.name)
+
+
+def _key_column() -> ColumnRules:
+    return ColumnRules(pl.String, (Rule("str_length_min", 1),), unique=True)
+
+
+def _field_column(spec: FieldSpec, mapping: MappingSpec) -> ColumnRules:
     nullable = not spec.required
     if spec.type == "bool":
-        return pa.Column(pl.Boolean, nullable=nullable)
-    checks: list[pa.Check] = []
+        return ColumnRules(pl.Boolean, nullable=nullable)
+    rule: Rule | None = None
     if spec.type in ("name", "string"):
-        checks.append(pa.Check.str_length(min_value=1))
+        rule = Rule("str_length_min", 1)
     elif spec.type == "email":
-        checks.append(pa.Check.str_matches(EMAIL_PATTERN))
+        rule = Rule("str_matches", EMAIL_PATTERN)
     elif spec.type == "phone":
-        checks.append(pa.Check.str_matches(E164_PATTERN))
+        rule = Rule("str_matches", E164_PATTERN)
     elif spec.type in ("date", "birth_date"):
-        checks.append(pa.Check.str_matches(ISO_DATE_PATTERN))
+        rule = Rule("str_matches", ISO_DATE_PATTERN)
     elif spec.type == "state":
-        checks.append(pa.Check.isin(sorted(STATES)))
+        rule = Rule("isin", tuple(sorted(STATES)))
     elif spec.type == "zip":
-        checks.append(pa.Check.str_matches(ZIP_PATTERN))
+        rule = Rule("str_matches", ZIP_PATTERN)
     elif spec.type == "case_type" and mapping.case_types:
-        checks.append(pa.Check.isin(list(mapping.case_types)))
+        rule = Rule("isin", tuple(mapping.case_types))
     elif spec.type == "case_status" and mapping.case_statuses:
-        checks.append(pa.Check.isin(list(mapping.case_statuses)))
-    return pa.Column(pl.String, checks, nullable=nullable)
+        rule = Rule("isin", tuple(mapping.case_statuses))
+    return ColumnRules(pl.String, (rule,) if rule else (), nullable=nullable)
 
 
-def _source_columns() -> dict[str, pa.Column]:
-    return {
-        SOURCE_FILE: pa.Column(pl.String, nullable=False),
-        SOURCE_ROW: pa.Column(pl.Int64, pa.Check.ge(1), nullable=False),
-    }
+def _source_columns() -> dict[str, ColumnRules]:
+    return {SOURCE_FILE: ColumnRules(pl.String), SOURCE_ROW: ColumnRules(pl.Int64, (Rule("ge", 1),))}
 
 
 def ordered_fields(fields: tuple[FieldSpec, ...], canonical: tuple[str, ...]) -> list[FieldSpec]:
@@ -74,57 +139,84 @@ def ordered_fields(fields: tuple[FieldSpec, ...], canonical: tuple[str, ...]) ->
     )
 
 
-def client_schema(mapping: MappingSpec) -> pa.DataFrameSchema:
+def client_contract(mapping: MappingSpec) -> Contract:
     """Clients: external_source_id, the mapped client fields in CLIENT_FIELDS order, source_file, source_row."""
-    columns: dict[str, pa.Column] = {CLIENT_KEY: _key_column()}
+    columns: dict[str, ColumnRules] = {CLIENT_KEY: _key_column()}
     for spec in ordered_fields(mapping.client.fields, CLIENT_FIELDS):
         columns[spec.kayse_field] = _field_column(spec, mapping)
     columns.update(_source_columns())
-    return pa.DataFrameSchema(columns, strict=True, ordered=True, name="clients")
+    return Contract("clients", columns)
+
+
+def case_contract(mapping: MappingSpec) -> Contract:
+    """Cases: external_source_id, case fields (CASE_FIELDS order, then external_source_data.* in
+    mapping order), client_external_source_id, source_file, source_row."""
+    columns: dict[str, ColumnRules] = {CLIENT_KEY: _key_column()}
+    for spec in ordered_fields(mapping.case.fields, CASE_FIELDS):
+        columns[spec.kayse_field] = _field_column(spec, mapping)
+    columns[CASE_CLIENT_KEY] = ColumnRules(pl.String, (Rule("str_length_min", 1),))
+    columns.update(_source_columns())
+    return Contract("cases", columns)
+
+
+def client_schema(mapping: MappingSpec) -> pa.DataFrameSchema:
+    """The clients' contract as a pandera schema (the documented form)."""
+    return client_contract(mapping).to_pandera()
 
 
 def case_schema(mapping: MappingSpec) -> pa.DataFrameSchema:
-    """Cases: external_source_id, case fields (CASE_FIELDS order, then external_source_data.* in
-    mapping order), client_external_source_id, source_file, source_row."""
-    columns: dict[str, pa.Column] = {CLIENT_KEY: _key_column()}
-    for spec in ordered_fields(mapping.case.fields, CASE_FIELDS):
-        columns[spec.kayse_field] = _field_column(spec, mapping)
-    columns[CASE_CLIENT_KEY] = pa.Column(pl.String, pa.Check.str_length(min_value=1), nullable=False)
-    columns.update(_source_columns())
-    return pa.DataFrameSchema(columns, strict=True, ordered=True, name="cases")
+    """The cases' contract as a pandera schema (the documented form)."""
+    return case_contract(mapping).to_pandera()
 
 
-def check_output(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> None:
-    """Check a frame against its contract; a failure becomes one readable line (it is our bug).
+def contract_problems(frame: pl.DataFrame, contract: Contract) -> list[str]:
+    """What in `frame` breaks `contract`, one phrase per broken rule (empty when it holds).
 
-    Uniqueness is checked with one n_unique per key column (a third of pandera's cost on a
-    million rows); every other rule is pandera's own.
+    Columns (names and order) and dtypes first; then every rule, null and uniqueness count
+    of every column in one polars select, so a million rows cost one parallel pass.
     """
-    unique_columns = [name for name, column in schema.columns.items() if column.unique]
-    relaxed = schema
-    for name in unique_columns:
-        relaxed = relaxed.update_column(name, unique=False)
-    problems: list[str] = []
-    try:
-        relaxed.validate(frame, lazy=True)
-    except pandera.errors.SchemaErrors as errors:
-        cases = errors.failure_cases
-        summary = (
-            cases.group_by("column", "check", maintain_order=True)
-            .agg(pl.len().alias("n"), pl.col("failure_case").cast(pl.String).first().alias("example"))
-            .head(5)
-        )
-        problems += [
-            f"{r['column']}: {r['check']} failed {r['n']}x (e.g. {r['example']!r})"
-            for r in summary.to_dicts()
-        ]
-    except pandera.errors.SchemaError as error:
-        problems.append(str(error.args[0]).splitlines()[0])
-    for name in unique_columns:
-        if name in frame.columns and frame.get_column(name).n_unique() != frame.height:
-            problems.append(f"{name}: values are not unique")
+    expected = list(contract.columns)
+    if frame.columns != expected:
+        return [f"columns are {frame.columns}, the contract says {expected}"]
+    problems = [
+        f"{name}: dtype {frame.schema[name]} is not {c.dtype.__name__}"
+        for name, c in contract.columns.items()
+        if frame.schema[name] != c.dtype
+    ]
+    if problems:
+        return problems
+    counts: list[pl.Expr] = []
+    labels: list[tuple[str, str, pl.Expr | None]] = []  # column, check, the cells that break it
+    for name, c in contract.columns.items():
+        column = pl.col(name)
+        if not c.nullable:
+            labels.append((name, "not_nullable", None))
+            counts.append(column.null_count().alias(f"{len(counts)}"))
+        if c.unique:
+            labels.append((name, "unique", None))
+            counts.append((pl.len() - column.n_unique()).alias(f"{len(counts)}"))
+        for rule in c.rules:
+            breaks = column.is_not_null() & ~rule.holds(column)
+            labels.append((name, rule.name(), breaks))
+            counts.append(breaks.sum().alias(f"{len(counts)}"))
+    found = frame.select(counts).row(0)
+    for (name, check, broken), failures in zip(labels, found, strict=True):
+        if failures:
+            # Only a broken rule (a bug: rare) pays for a second pass, to show one example.
+            example = None
+            if broken is not None:
+                example = frame.select(pl.col(name).filter(broken).first().cast(pl.String)).item()
+            shown = f" (e.g. {example!r})" if example is not None else ""
+            problems.append(f"{name}: {check} failed {failures}x{shown}")
+    return problems
+
+
+def check_output(frame: pl.DataFrame, contract: Contract) -> None:
+    """Check a frame against its contract; a failure becomes one readable line (it is our bug)."""
+    problems = contract_problems(frame, contract)
     if problems:
         raise UserError(
-            f"internal error: the validated {schema.name} broke their contract: " + "; ".join(problems),
+            f"internal error: the validated {contract.name} broke their contract: "
+            + "; ".join(problems[:MAX_FAILURES_NAMED]),
             "this is a bug in kayse-etl, not in your file; please report it with this message",
         )

@@ -1,18 +1,27 @@
-"""The validate benchmark's plumbing on a small file (figures are printed, never asserted)."""
+"""The validate benchmark's plumbing on small files (figures are printed, never asserted)."""
 
 from __future__ import annotations
 
-from bench.validate_bench import run_validate_bench
+import pytest
+
+from bench.validate_bench import run_annotated_bench, run_validate_bench
 
 
-def test_benchmark_runs_the_cli_and_measures_it() -> None:
-    result = run_validate_bench(rows=3000, seed=1)
-    assert result.rows == 3000
+@pytest.mark.parametrize(("fmt", "rows"), [("csv", 3000), ("xlsx", 300)])
+def test_benchmark_runs_both_sides_alternately_and_measures_them(fmt: str, rows: int) -> None:
+    result = run_validate_bench(rows=rows, fmt=fmt, rounds=2, seed=1)  # type: ignore[arg-type]
+    assert result.rows == rows and result.rounds == 2
     assert result.exit_code == 1  # 2% of the rows are defective on purpose
+    assert len(result.baseline_all) == len(result.validate_all) == 2
     assert result.baseline_seconds > 0 and result.validate_seconds > 0
     assert result.ratio == result.validate_seconds / result.baseline_seconds
-    assert result.peak_memory_mb > 10  # the child's own peak, not zero
-    assert "3,000 rows" in result.describe()
-    assert result.annotated_rows == 3000 and result.annotated_seconds > 0
-    assert result.annotated_ratio > 0
+    assert result.peak_memory_mb > 10 and result.baseline_peak_memory_mb > 10  # each child's own peak
+    assert result.memory_ratio == result.peak_memory_mb / result.baseline_peak_memory_mb
+    assert f"{rows:,} rows" in result.describe() and "medians" in result.describe()
+
+
+def test_annotated_workbook_is_timed_on_a_file_it_shows_whole() -> None:
+    result = run_annotated_bench(3000, seed=1)
+    assert result.rows == 3000 and result.seconds > 0 and result.baseline_seconds > 0
+    assert result.ratio == result.seconds / result.baseline_seconds
     assert "annotated.xlsx of 3,000 rows" in result.describe()

@@ -23,7 +23,7 @@ from pipeline.model import (
     UserError,
     ValidationResult,
 )
-from pipeline.validate import case_schema, client_schema, validate
+from pipeline.validate import case_schema, client_contract, client_schema, validate
 from pipeline.validate.schema import check_output
 
 COLUMNS = GENERIC_HEADERS
@@ -119,7 +119,7 @@ def test_a_broken_output_is_reported_in_one_line_not_as_a_pandera_table(spec: Ma
         mobile=pl.lit("212-555-1234"), state=pl.lit("XX")
     )
     with pytest.raises(UserError) as caught:
-        check_output(clients, client_schema(spec))
+        check_output(clients, client_contract(spec))
     message = caught.value.message
     assert message.startswith("internal error: the validated clients broke their contract: ")
     assert "mobile" in message and "state" in message and "\n" not in message
