@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
@@ -47,9 +47,11 @@ from pipeline.model import (
     printable,
     storage_problem,
 )
-from pipeline.settings import Connection
+from pipeline.settings import Connection, read_api_key
 
 if TYPE_CHECKING:  # the loader pulls in the HTTP client: `validate` need not pay for it
+    from pipeline.interrupts import SignalGuard
+    from pipeline.kayse import KayseClient
     from pipeline.load import LoadObserver
 
 __all__ = [
@@ -309,8 +311,6 @@ def load(
     still written). `on_start(run_id, plan)` is called once the run is recorded, before the
     first request, e.g. for a log's start line."""
     from pipeline import load as load_stage
-    from pipeline.interrupts import ForcedStop, SignalGuard
-    from pipeline.kayse import KayseClient
 
     limit = parse_max_rejected(max_rejected)
     validation = _checked(
@@ -348,27 +348,19 @@ def load(
             run_id = ledger.start_run(target, "load", _inputs(validation), the_plan.total_requests)
             if on_start is not None:
                 on_start(run_id, the_plan)
-            with SignalGuard() as guard:
-                client = KayseClient(
-                    connection.base_url,
-                    connection.api_key,
-                    max_wait=max_wait,
-                    on_wait=on_wait,
-                    sleep=guard.sleep,
+            with _guarded_client(
+                connection,
+                ledger,
+                run_id,
+                max_wait=max_wait,
+                on_wait=on_wait,
+                counts=dict,
+                in_flight="the records of a request in flight are uncertain",
+                hint="`kayse-etl uncertain` lists them to look up; rerun to load the rest",
+            ) as (client, guard):
+                result = load_stage.execute(
+                    the_plan, client, ledger, target, run_id, observer, check_stop=guard.check
                 )
-                try:
-                    result = load_stage.execute(
-                        the_plan, client, ledger, target, run_id, observer, check_stop=guard.check
-                    )
-                except ForcedStop as forced:
-                    ledger.finish_run(run_id, "interrupted", {}, client.requests_sent)
-                    raise UserError(
-                        f"{forced}: the records of a request in flight are uncertain",
-                        hint="`kayse-etl uncertain` lists them to look up; rerun to load the rest",
-                        exit_code=ExitCode.STOPPED,
-                    ) from None
-                finally:
-                    client.close()
             if result.outcome == "ok" and validation.rows_rejected:
                 result.outcome = "rejected"  # loaded all it could; some rows never got past validation
             counts = {name: vars(step) for name, step in result.steps.items()}
@@ -398,6 +390,48 @@ def load(
                 problem[0] if problem else f"{error.strerror or error}: {printable(error.filename)}"
             )
     return LoadOutcome(validation, the_plan, result, tuple(written), report_error)
+
+
+@contextlib.contextmanager
+def _guarded_client(
+    connection: Connection,
+    ledger: Ledger,
+    run_id: int,
+    *,
+    max_wait: float | None,
+    on_wait: Any,
+    counts: Callable[[], dict[str, Any]],
+    in_flight: str,
+    hint: str,
+) -> Iterator[tuple[KayseClient, SignalGuard]]:
+    """A Kayse client for a recorded run (a load or a notify), under a `SignalGuard`: the first
+    Ctrl-C / SIGTERM ends a wait at once and stops before the next request (the caller records
+    "stopped"); a second forces a stop, recorded "interrupted", with the request in flight
+    uncertain (`in_flight` says what that leaves). Any other failure also ends the run
+    "interrupted" in the history, and the error itself reaches the caller unchanged."""
+    from pipeline.interrupts import ForcedStop, SignalGuard
+    from pipeline.kayse import KayseClient
+
+    with SignalGuard() as guard:
+        client = KayseClient(
+            connection.base_url,
+            connection.api_key,
+            max_wait=max_wait,
+            on_wait=on_wait,
+            sleep=guard.sleep,
+        )
+        try:
+            yield client, guard
+        except ForcedStop as forced:
+            ledger.finish_run(run_id, "interrupted", counts(), client.requests_sent)
+            raise UserError(f"{forced}: {in_flight}", hint=hint, exit_code=ExitCode.STOPPED) from None
+        except BaseException:
+            # Even if the ledger cannot take the note, the error is what the caller sees.
+            with contextlib.suppress(Exception):
+                ledger.finish_run(run_id, "interrupted", counts(), client.requests_sent)
+            raise
+        finally:
+            client.close()
 
 
 _MAX_REJECTED = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
@@ -843,9 +877,6 @@ def _notify(
         if not send:
             notify_stage.preview(ledger, target, cases, text, outcome, clock())
             return outcome
-        from pipeline.interrupts import ForcedStop, SignalGuard
-        from pipeline.kayse import KayseClient
-
         assert connection is not None
         inputs = {
             "message": {"name": message_file.name, "sha256": text.sha256},
@@ -858,48 +889,28 @@ def _notify(
             "any_hour": any_hour,
         }
         outcome.run_id = ledger.start_run(target, "notify", inputs, None)
-        # Ctrl-C / SIGTERM as for `load`: a wait ends at once, a message in flight is finished
-        # and recorded, and the run stops before the next send (exit 3); a second signal forces.
-        with SignalGuard() as guard:
-            client = KayseClient(
-                connection.base_url,
-                connection.api_key,
-                max_wait=max_wait,
-                on_wait=on_wait,
-                sleep=guard.sleep,
+        with _guarded_client(
+            connection,
+            ledger,
+            outcome.run_id,
+            max_wait=max_wait,
+            on_wait=on_wait,
+            counts=lambda: _message_counts(outcome),
+            in_flight="a message in flight is uncertain",
+            hint="`kayse-etl uncertain --ledger PATH` lists it; rerun to send the rest",
+        ) as (client, guard):
+            notify_stage.send(
+                ledger,
+                target,
+                outcome.run_id,
+                client,
+                cases,
+                text,
+                outcome,
+                clock,
+                observer or QuietObserver(),
+                check_stop=guard.check,
             )
-            try:
-                notify_stage.send(
-                    ledger,
-                    target,
-                    outcome.run_id,
-                    client,
-                    cases,
-                    text,
-                    outcome,
-                    clock,
-                    observer or QuietObserver(),
-                    check_stop=guard.check,
-                )
-            except ForcedStop as forced:
-                ledger.finish_run(
-                    outcome.run_id, "interrupted", _message_counts(outcome), client.requests_sent
-                )
-                raise UserError(
-                    f"{forced}: a message in flight is uncertain",
-                    hint="`kayse-etl uncertain --ledger PATH` lists it; rerun to send the rest",
-                    exit_code=ExitCode.STOPPED,
-                ) from None
-            except BaseException:
-                # Anything else (a bug, a failing disk) still ends the run in the history; the
-                # error itself is what the caller sees, even if the ledger cannot take the note.
-                with contextlib.suppress(Exception):
-                    ledger.finish_run(
-                        outcome.run_id, "interrupted", _message_counts(outcome), client.requests_sent
-                    )
-                raise
-            finally:
-                client.close()
         ledger.finish_run(outcome.run_id, outcome.outcome, _message_counts(outcome), outcome.requests_sent)
     return outcome
 
@@ -982,28 +993,14 @@ AXIOMATIC_KEY_ENV = "AXIOMATIC_API_KEY"
 
 def axiomatic_api_key(key_file: Path | None) -> str:
     """The Axiomatic key from `key_file`, else $AXIOMATIC_API_KEY: never a flag value."""
-    import os
-
-    if key_file is not None:
-        try:
-            key = key_file.read_text(encoding="utf-8").strip()
-        except OSError as error:
-            raise UserError(
-                f"cannot read the API key file {key_file}: {error.strerror}",
-                hint="check the --api-key-file path and that this user may read it",
-            ) from None
-        if not key:
-            raise UserError(
-                f"the API key file {key_file} is empty", hint="put the key on the file's first line"
-            )
-        return key
-    key = os.environ.get(AXIOMATIC_KEY_ENV, "").strip()
-    if not key:
-        raise UserError(
-            f"no Axiomatic API key: looked in --api-key-file (not given) and ${AXIOMATIC_KEY_ENV} (not set)",
-            hint="a key with the read:crm scope (Settings → API keys in Axiomatic): "
-            f"export {AXIOMATIC_KEY_ENV}=ak_… or use --api-key-file PATH",
-        )
+    key = read_api_key(
+        key_file,
+        env=AXIOMATIC_KEY_ENV,
+        service="Axiomatic",
+        hint="a key with the read:crm scope (Settings → API keys in Axiomatic): "
+        f"export {AXIOMATIC_KEY_ENV}=ak_… or use --api-key-file PATH",
+    )
+    assert key is not None  # required: a missing key raised
     return key
 
 

@@ -96,8 +96,11 @@ def resolve_base_url(flag: str | None, *, allow_insecure_http: bool = False) -> 
     return url
 
 
-def resolve_api_key(key_file: Path | None, *, required: bool = True) -> str | None:
-    """The key from --api-key-file, else KAYSE_API_KEY. Says every place it looked when missing."""
+def read_api_key(
+    key_file: Path | None, *, env: str, service: str, hint: str, required: bool = True
+) -> str | None:
+    """The key from `key_file` (the --api-key-file flag), else the `env` variable: never a flag
+    value. When it is missing and `required`, the error names every place it looked."""
     if key_file is not None:
         try:
             key = key_file.read_text(encoding="utf-8").strip()
@@ -111,14 +114,25 @@ def resolve_api_key(key_file: Path | None, *, required: bool = True) -> str | No
                 f"the API key file {key_file} is empty", hint="put the key on the file's first line"
             )
         return key
-    key = os.environ.get("KAYSE_API_KEY", "").strip()
+    key = os.environ.get(env, "").strip()
     if key:
         return key
     if not required:
         return None
     raise UserError(
-        "no Kayse API key: looked in --api-key-file (not given) and the KAYSE_API_KEY environment variable (not set)",
+        f"no {service} API key: looked in --api-key-file (not given) and the {env} environment variable (not set)",
+        hint=hint,
+    )
+
+
+def resolve_api_key(key_file: Path | None, *, required: bool = True) -> str | None:
+    """The Kayse key from --api-key-file, else KAYSE_API_KEY."""
+    return read_api_key(
+        key_file,
+        env="KAYSE_API_KEY",
+        service="Kayse",
         hint="export KAYSE_API_KEY=… (Company Settings → API Keys in Kayse), or use --api-key-file PATH",
+        required=required,
     )
 
 
