@@ -10,7 +10,7 @@ signal forces: `ForcedStop` (a KeyboardInterrupt) unwinds at once, and the inten
 in flight stays open, so its records are uncertain — which is then the truth.
 
 Used by `pipeline.run`, which hands `SignalGuard.sleep` to the client as its sleep and
-`SignalGuard.reason` to the loader to check between requests.
+`SignalGuard.check` to the loader (and the notifier) to call before each request.
 """
 
 from __future__ import annotations
