@@ -14,13 +14,17 @@ import logging
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pipeline.model import Decision, ExitCode, Plan, UserError, printable, storage_problem
+
+if TYPE_CHECKING:
+    from pipeline.settings import Connection
 
 app = typer.Typer(
     name="kayse-etl",
@@ -397,6 +401,28 @@ CampaignFlag = Annotated[
 BatchOpt = Annotated[
     int, typer.Option("--batch-size", min=1, max=500, help="Records per bulk request (1-500).", metavar="N")
 ]
+MaxWaitOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-wait",
+        help="Longest wait (seconds) for the rate-limit window before stopping (exit 3).",
+        metavar="SECONDS",
+    ),
+]
+PlainFlag = Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress bar.")]
+ReadLedgerOpt = Annotated[Path, typer.Option("--ledger", help="The ID ledger to read.", metavar="PATH")]
+
+
+def _optional_connection(
+    base_url: str | None, api_key_file: Path | None, *, allow_insecure_http: bool, required: bool
+) -> tuple[str, Connection | None]:
+    """The base URL, and a connection only when a key is at hand: for the commands that work
+    without one (a plan, a notify preview) unless `required` (--check-quota, --send)."""
+    from pipeline.settings import Connection, resolve_api_key, resolve_base_url
+
+    url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
+    key = resolve_api_key(api_key_file, required=required)
+    return url, Connection(url, key, allow_insecure_http=allow_insecure_http) if key else None
 
 
 @app.command()
@@ -426,16 +452,16 @@ def plan(
     from pipeline import run
     from pipeline.report.load import plan_summary, render_plan
     from pipeline.report.text import render_rows_valid
-    from pipeline.settings import Connection, resolve_api_key, resolve_base_url
 
     _check_format(format)
-    url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
     # Planning needs no key (the ledger knows its targets); only --check-quota sends a request.
-    key = resolve_api_key(api_key_file, required=check_quota)
+    url, connection = _optional_connection(
+        base_url, api_key_file, allow_insecure_http=allow_insecure_http, required=check_quota
+    )
     outcome = run.plan(
         sources,
         mapping,
-        connection=Connection(url, key, allow_insecure_http=allow_insecure_http) if key else None,
+        connection=connection,
         base_url=url,
         ledger_path=ledger,
         campaign=campaign,
@@ -475,14 +501,7 @@ def load(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and plan, then stop: send nothing.")
     ] = False,
-    max_wait: Annotated[
-        float | None,
-        typer.Option(
-            "--max-wait",
-            help="Longest wait (seconds) for the rate-limit window before stopping (exit 3).",
-            metavar="SECONDS",
-        ),
-    ] = None,
+    max_wait: MaxWaitOpt = None,
     max_rejected: Annotated[
         str | None,
         typer.Option(
@@ -501,7 +520,7 @@ def load(
     base_url: BaseUrlOpt = None,
     allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
-    plain: Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress bar.")] = False,
+    plain: PlainFlag = False,
     format: FormatOpt = "text",
 ) -> None:
     """Validate, plan and load into Kayse. Safe to rerun: nothing is created twice."""
@@ -615,7 +634,7 @@ def metadata(
 
 @app.command()
 def runs(
-    ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger to read.", metavar="PATH")],
+    ledger: ReadLedgerOpt,
     format: FormatOpt = "text",
 ) -> None:
     """The run history of a ledger: when, which inputs, what happened."""
@@ -632,7 +651,7 @@ def runs(
 
 @app.command()
 def uncertain(
-    ledger: Annotated[Path, typer.Option("--ledger", help="The ID ledger to read.", metavar="PATH")],
+    ledger: ReadLedgerOpt,
     csv_out: Annotated[
         Path | None,
         typer.Option(
@@ -955,14 +974,7 @@ def notify(
             metavar="ZONE",
         ),
     ] = "America/New_York",
-    max_wait: Annotated[
-        float | None,
-        typer.Option(
-            "--max-wait",
-            help="Longest wait (seconds) for the rate-limit window before stopping (exit 3).",
-            metavar="SECONDS",
-        ),
-    ] = None,
+    max_wait: MaxWaitOpt = None,
     report_dir: Annotated[
         Path | None,
         typer.Option(
@@ -972,7 +984,7 @@ def notify(
     base_url: BaseUrlOpt = None,
     allow_insecure_http: InsecureHttpFlag = False,
     api_key_file: KeyFileOpt = None,
-    plain: Annotated[bool, typer.Option("--plain", help="Log lines instead of a progress bar.")] = False,
+    plain: PlainFlag = False,
     format: FormatOpt = "text",
 ) -> None:
     """Text or email the clients of loaded cases: preview by default, --send to send. Never twice,
@@ -980,11 +992,11 @@ def notify(
     from pipeline import run
     from pipeline.progress import make_observer
     from pipeline.report.notify import notify_summary, render_notify
-    from pipeline.settings import Connection, resolve_api_key, resolve_base_url
 
     _check_format(format)
-    url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
-    key = resolve_api_key(api_key_file, required=send)
+    url, connection = _optional_connection(
+        base_url, api_key_file, allow_insecure_http=allow_insecure_http, required=send
+    )
     observer = make_observer(force_plain=plain or format == "json") if send else None
     try:
         outcome = run.notify(
@@ -992,7 +1004,7 @@ def notify(
             channel=channel,
             message_file=message_file,
             subject=subject,
-            connection=Connection(url, key, allow_insecure_http=allow_insecure_http) if key else None,
+            connection=connection,
             base_url=url,
             run_id=run_id,
             case_list=case_list,
@@ -1029,6 +1041,29 @@ crm_app.add_typer(fields_app, name="fields")
 app.add_typer(crm_app, name="crm")
 
 
+def _crm_list(
+    fetch: Callable[..., list[dict[str, Any]]],
+    render: Callable[[list[dict[str, Any]]], str],
+    json_key: str,
+    *,
+    base_url: str | None,
+    api_key_file: Path | None,
+    allow_insecure_http: bool,
+    format: str,
+) -> None:
+    """One read-only CRM listing (one request): fetched through `run`, shown as text or JSON."""
+    from pipeline.settings import resolve_connection
+
+    _check_format(format)
+    items = fetch(
+        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
+    )
+    if format == "json":
+        _print_json({json_key: items})
+    else:
+        typer.echo(render(items))
+
+
 @crm_app.command("integrations")
 def crm_integrations(
     base_url: BaseUrlOpt = None,
@@ -1039,16 +1074,16 @@ def crm_integrations(
     """The CRM integrations the account has connected (one request)."""
     from pipeline import run
     from pipeline.report.crm import render_integrations
-    from pipeline.settings import resolve_connection
 
-    _check_format(format)
-    items = run.crm_integrations(
-        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
+    _crm_list(
+        run.crm_integrations,
+        render_integrations,
+        "integrations",
+        base_url=base_url,
+        api_key_file=api_key_file,
+        allow_insecure_http=allow_insecure_http,
+        format=format,
     )
-    if format == "json":
-        _print_json({"integrations": items})
-    else:
-        typer.echo(render_integrations(items))
 
 
 @crm_app.command("outcome-types")
@@ -1061,16 +1096,16 @@ def crm_outcome_types(
     """The outcome types usable in CRM mappings and campaign workflows (one request)."""
     from pipeline import run
     from pipeline.report.crm import render_outcome_types
-    from pipeline.settings import resolve_connection
 
-    _check_format(format)
-    items = run.crm_outcome_types(
-        connection=resolve_connection(base_url, api_key_file, allow_insecure_http=allow_insecure_http)
+    _crm_list(
+        run.crm_outcome_types,
+        render_outcome_types,
+        "outcome_types",
+        base_url=base_url,
+        api_key_file=api_key_file,
+        allow_insecure_http=allow_insecure_http,
+        format=format,
     )
-    if format == "json":
-        _print_json({"outcome_types": items})
-    else:
-        typer.echo(render_outcome_types(items))
 
 
 @fields_app.command("pull")
