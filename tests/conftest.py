@@ -1,4 +1,5 @@
-"""Shared fixtures. One real Kayse sandbox server per test session, reset before each test.
+"""Shared fixtures. One real Kayse sandbox server per test session, reset before each test, and
+likewise one local Axiomatic CRM (`axiomatic`) for the extractor's and its own server's tests.
 
 Contract (implemented in pipeline/sandbox/server.py):
     start_in_thread(SandboxConfig(...)) -> RunningSandbox
@@ -14,8 +15,12 @@ Contract (implemented in pipeline/sandbox/server.py):
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from pipeline.axiomatic_sandbox import RunningAxiomatic
 
 SANDBOX_TEST_KEY = "test-key-0123456789abcdef"
 SECOND_TEST_KEY = "other-key-fedcba9876543210"
@@ -37,3 +42,28 @@ def sandbox(sandbox_server):  # type: ignore[no-untyped-def]
     """The session's sandbox, freshly reset (state, log, rate windows, faults, config)."""
     sandbox_server.reset()
     return sandbox_server
+
+
+AXIOMATIC_SESSION_RATE_LIMIT = 1_000_000  # the rate-limit tests set their own; the rest must never meet one
+
+
+@pytest.fixture(scope="session")
+def axiomatic_server() -> Iterator[RunningAxiomatic]:
+    from pipeline.axiomatic_sandbox import AxiomaticConfig, start_in_thread
+
+    running = start_in_thread(
+        AxiomaticConfig(
+            port=0, seed=7, contacts=300, companies=40, leads=400, rate_limit=AXIOMATIC_SESSION_RATE_LIMIT
+        )
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def axiomatic(axiomatic_server: RunningAxiomatic) -> RunningAxiomatic:
+    """The session's local Axiomatic, freshly reset (data, log, rate windows, faults, settings)."""
+    axiomatic_server.reset()
+    return axiomatic_server

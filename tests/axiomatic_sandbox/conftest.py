@@ -1,4 +1,4 @@
-"""One local Axiomatic per test session, reset before each test, and a plain-HTTP helper.
+"""A plain-HTTP helper for the local Axiomatic (the `axiomatic` fixture is in tests/conftest.py).
 
 Deliberately plain `requests`, not the extractor's client: the server is tested on its own so
 neither can hide the other's misreading of the API.
@@ -6,32 +6,11 @@ neither can hide the other's misreading of the API.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import requests
 
-from pipeline.axiomatic_sandbox import AxiomaticConfig, RunningAxiomatic, start_in_thread
-
-SESSION_RATE_LIMIT = 1_000_000  # the rate-limit tests set their own; the rest must never meet one
-
-
-@pytest.fixture(scope="session")
-def axiomatic_server() -> Iterator[RunningAxiomatic]:
-    running = start_in_thread(
-        AxiomaticConfig(port=0, seed=7, contacts=300, companies=40, leads=400, rate_limit=SESSION_RATE_LIMIT)
-    )
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-def axiomatic(axiomatic_server: RunningAxiomatic) -> RunningAxiomatic:
-    axiomatic_server.reset()
-    return axiomatic_server
+from pipeline.axiomatic_sandbox import RunningAxiomatic
 
 
 def get(
