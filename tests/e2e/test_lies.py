@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from pipeline import run
-from pipeline.ledger import Ledger
 from tests.conftest import SANDBOX_TEST_KEY
-from tests.e2e.test_load import MAPPING, SAMPLE, cli_run, decisions_from_kayse, live, load
+from tests.e2e.test_load import MAPPING, SAMPLE, cli_run, live, load, settle_from_kayse
 
 
 def renamed_copy(tmp_path: Path) -> Path:
@@ -28,22 +27,6 @@ def renamed_copy(tmp_path: Path) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(rows)
     return path
-
-
-def settle_from_kayse(sandbox: Any, ledger: Path, tmp_path: Path) -> int:
-    """What an operator does: look each uncertain record up in Kayse (here the sandbox's state, by
-    external id), write the decisions file, and apply it with `kayse-etl resolve`."""
-    with Ledger.open(ledger) as db:
-        pending = db.uncertain()
-    decisions = tmp_path / "decisions.csv"
-    with open(decisions, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["kind", "key", "kayse_id"])
-        for d in decisions_from_kayse(sandbox, pending):
-            writer.writerow([d.kind, d.key, d.kayse_id or "recreate"])
-    settled = cli_run(sandbox, "resolve", "--ledger", str(ledger), "--from-csv", str(decisions))
-    assert settled.returncode == 0, settled.stderr
-    return len(pending)
 
 
 def assert_every_client_holds_its_own_person(sandbox: Any, source: Path) -> None:

@@ -320,18 +320,8 @@ def test_kill_at_random_points_then_rerun_leaves_exactly_one_of_everything(
     for _ in range(3):  # settle what is uncertain, then rerun, until done
         finished = cli_run(sandbox, *args)
         assert finished.returncode in (0, 1, 3), finished.stderr
-        with Ledger.open(ledger) as db:
-            pending = db.uncertain()
-        if not pending:
+        if settle_from_kayse(sandbox, ledger, tmp_path) == 0:
             break
-        decisions = tmp_path / "decisions.csv"
-        with open(decisions, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["kind", "key", "kayse_id"])
-            for d in decisions_from_kayse(sandbox, pending):
-                writer.writerow([d.kind, d.key, d.kayse_id or "recreate"])
-        settle = cli_run(sandbox, "resolve", "--ledger", str(ledger), "--from-csv", str(decisions))
-        assert settle.returncode == 0, settle.stderr
     final = cli_run(sandbox, *args)
     assert final.returncode in (0, 1), final.stderr
     assert_exactly_one_of_everything(sandbox, run.validate([SAMPLE], MAPPING), campaigns=True)
@@ -540,6 +530,25 @@ def decisions_from_kayse(sandbox: Any, rows: list[Any]) -> list[Decision]:
         lookup = row.source_key.split(":", 1)[1] if row.kind in ("client", "case") else row.source_key
         decisions.append(Decision(row.kind, row.source_key, found[row.kind].get(lookup)))
     return decisions
+
+
+def settle_from_kayse(sandbox: Any, ledger: Path, tmp_path: Path) -> int:
+    """What an operator does: look each uncertain record up in Kayse (here the sandbox's state, by
+    external id), write the decisions file, and apply it with `kayse-etl resolve`. Returns how
+    many records were uncertain (0: nothing to settle, nothing run)."""
+    with Ledger.open(ledger) as db:
+        pending = db.uncertain()
+    if not pending:
+        return 0
+    decisions = tmp_path / "decisions.csv"
+    with open(decisions, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["kind", "key", "kayse_id"])
+        for d in decisions_from_kayse(sandbox, pending):
+            writer.writerow([d.kind, d.key, d.kayse_id or "recreate"])
+    settled = cli_run(sandbox, "resolve", "--ledger", str(ledger), "--from-csv", str(decisions))
+    assert settled.returncode == 0, settled.stderr
+    return len(pending)
 
 
 def settle_uncertain_from_kayse(sandbox: Any, ledger: Path) -> None:
