@@ -1075,10 +1075,6 @@ class MessagePair:
     reason: str = ""
     detail: str = ""
 
-    @property
-    def message_key(self) -> str:
-        return f"{self.case_id}:{self.client_id}"
-
 
 @dataclass
 class NotifyOutcome:
