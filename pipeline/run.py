@@ -794,55 +794,12 @@ def notify(
     Called in the main thread, the first SIGINT or SIGTERM stops as `load` does: a wait ends at
     once, a message in flight is finished and recorded, and the run is recorded "stopped"
     (exit 3). Every end of a send run is recorded in the ledger, never left "running"."""
-    if connection is None and base_url is None:
-        raise ValueError("notify needs a connection, or the base_url to preview for without a key")
-    outcome = _notify(
-        ledger_path,
-        channel=channel,
-        message_file=message_file,
-        connection=connection,
-        base_url=connection.base_url if connection is not None else str(base_url),
-        subject=subject,
-        run_id=run_id,
-        case_list=case_list,
-        cases_csv=cases_csv,
-        send=send,
-        any_hour=any_hour,
-        default_timezone=default_timezone,
-        max_wait=max_wait,
-        now=now,
-        observer=observer,
-        on_wait=on_wait,
-    )
-    if report_dir is not None:
-        from pipeline.report.notify import write_notify_report
-
-        write_notify_report(outcome, report_dir)
-    return outcome
-
-
-def _notify(
-    ledger_path: Path,
-    *,
-    channel: str,
-    message_file: Path,
-    connection: Connection | None,
-    base_url: str,
-    subject: str | None,
-    run_id: int | None,
-    case_list: str | None,
-    cases_csv: Path | None,
-    send: bool,
-    any_hour: bool,
-    default_timezone: str,
-    max_wait: float | None,
-    now: Any,
-    observer: Any,
-    on_wait: Any,
-) -> NotifyOutcome:
     from pipeline import notify as notify_stage
     from pipeline.load import QuietObserver
 
+    if connection is None and base_url is None:
+        raise ValueError("notify needs a connection, or the base_url to preview for without a key")
+    url = connection.base_url if connection is not None else str(base_url)
     if channel not in ("sms", "email"):
         raise UserError(
             f"--channel must be sms or email, not {channel!r}", hint="--channel sms or --channel email"
@@ -856,10 +813,10 @@ def _notify(
         if connection is not None:
             target = Target(connection.base_url, connection.fingerprint)
         else:
-            known = ledger.targets(base_url)
+            known = ledger.targets(url)
             if len(known) != 1:
                 raise UserError(
-                    f"the ledger has {len(known)} targets for {base_url}; say which key",
+                    f"the ledger has {len(known)} targets for {url}; say which key",
                     hint="export KAYSE_API_KEY=… or use --api-key-file",
                 )
             target = known[0]
@@ -876,42 +833,48 @@ def _notify(
         )
         if not send:
             notify_stage.preview(ledger, target, cases, text, outcome, clock())
-            return outcome
-        assert connection is not None
-        inputs = {
-            "message": {"name": message_file.name, "sha256": text.sha256},
-            "channel": text.channel,
-            "selector": {
-                "run": run_id,
-                "case_list": case_list,
-                "cases_csv": cases_csv.name if cases_csv else None,
-            },
-            "any_hour": any_hour,
-        }
-        outcome.run_id = ledger.start_run(target, "notify", inputs, None)
-        with _guarded_client(
-            connection,
-            ledger,
-            outcome.run_id,
-            max_wait=max_wait,
-            on_wait=on_wait,
-            counts=lambda: _message_counts(outcome),
-            in_flight="a message in flight is uncertain",
-            hint="`kayse-etl uncertain --ledger PATH` lists it; rerun to send the rest",
-        ) as (client, guard):
-            notify_stage.send(
+        else:
+            assert connection is not None
+            inputs = {
+                "message": {"name": message_file.name, "sha256": text.sha256},
+                "channel": text.channel,
+                "selector": {
+                    "run": run_id,
+                    "case_list": case_list,
+                    "cases_csv": cases_csv.name if cases_csv else None,
+                },
+                "any_hour": any_hour,
+            }
+            outcome.run_id = ledger.start_run(target, "notify", inputs, None)
+            with _guarded_client(
+                connection,
                 ledger,
-                target,
                 outcome.run_id,
-                client,
-                cases,
-                text,
-                outcome,
-                clock,
-                observer or QuietObserver(),
-                check_stop=guard.check,
+                max_wait=max_wait,
+                on_wait=on_wait,
+                counts=lambda: _message_counts(outcome),
+                in_flight="a message in flight is uncertain",
+                hint="`kayse-etl uncertain --ledger PATH` lists it; rerun to send the rest",
+            ) as (client, guard):
+                notify_stage.send(
+                    ledger,
+                    target,
+                    outcome.run_id,
+                    client,
+                    cases,
+                    text,
+                    outcome,
+                    clock,
+                    observer or QuietObserver(),
+                    check_stop=guard.check,
+                )
+            ledger.finish_run(
+                outcome.run_id, outcome.outcome, _message_counts(outcome), outcome.requests_sent
             )
-        ledger.finish_run(outcome.run_id, outcome.outcome, _message_counts(outcome), outcome.requests_sent)
+    if report_dir is not None:
+        from pipeline.report.notify import write_notify_report
+
+        write_notify_report(outcome, report_dir)
     return outcome
 
 
