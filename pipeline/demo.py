@@ -72,7 +72,7 @@ def step(title: str, args: list[str], env: dict[str, str], expect: set[int]) -> 
 def main() -> None:
     if OUT.exists():
         shutil.rmtree(OUT)
-    OUT.mkdir()
+    OUT.mkdir(mode=0o700)  # reports and ledgers below hold personal data
     port = free_port()
     sandbox = start_sandbox(port)
     env = {**os.environ, "KAYSE_API_KEY": DEMO_KEY, "KAYSE_BASE_URL": f"http://127.0.0.1:{port}/v1"}
