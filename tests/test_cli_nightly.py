@@ -194,10 +194,10 @@ def test_under_cron_the_quota_wait_is_a_plain_line(sandbox: Any, tmp_path: Path)
     assert "\x1b[" not in result.stderr
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)")
 def test_on_a_terminal_the_quota_wait_shows_above_the_bars(sandbox: Any, tmp_path: Path) -> None:
     """A real terminal (tmux): the wait line is printed among the progress bars, with its unit,
     resume time and reason, and the run's start line with its ETA is there too."""
+    assert shutil.which("tmux"), "this test needs tmux (apt-get install tmux; .ci/run installs it)"
     sandbox.configure(rate_limit=6, rate_window=1.5)
     session = f"kayse-etl-test-{uuid.uuid4().hex[:8]}"
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in key_for(sandbox).items())

@@ -14,12 +14,10 @@ from typing import Any
 
 import pytest
 
-from pipeline import run
+from pipeline import axiomatic_sandbox, run
 from pipeline.model import SOURCE_FILE, SOURCE_ROW
 from pipeline.settings import Connection
 from tests.conftest import SANDBOX_TEST_KEY
-
-axiomatic_sandbox = pytest.importorskip("pipeline.axiomatic_sandbox", reason="the Axiomatic extractor")
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = ROOT / "mappings" / "axiomatic.yaml"
