@@ -3,9 +3,9 @@
 A paralegal fixes a spreadsheet, not a list of row numbers: this workbook shows the rows as they
 were read (every original column, in source order, the row number a person sees in the source
 in the first column), marks each cell at fault three ways (a red fill, a dashed border and bold
-text, so it reads without colour too), gives the reason in an Excel comment on that cell, and
-leaves the rows that load untouched. A Problems sheet lists every problem with a link to its
-cell; a Summary sheet says how the file was read and what came of it.
+text, so it reads without colour too), gives the reason in an Excel comment on that cell (the
+first MAX_COMMENTS of them), and leaves the rows that load untouched. A Problems sheet lists every
+problem with a link to its cell; a Summary sheet says how the file was read and what came of it.
 
 openpyxl writes it in write-only mode (rows are streamed to the file, never held as cell
 objects), and every text cell goes through the same formula neutralizing as the CSV reports.
@@ -14,13 +14,14 @@ Above ALL_ROWS_UP_TO rows, only the rejected rows are shown (openpyxl's speed bo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell import Cell
 from openpyxl.comments import Comment
 from openpyxl.styles import Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
@@ -48,12 +49,19 @@ sheet): openpyxl writes some 40,000 cells a second, so every row of a million-ro
 would take minutes, and nobody fixes a million-row sheet by hand. The CSV reports hold all."""
 MAX_SHEET_ROWS = ALL_ROWS_UP_TO
 """At most this many rows in the Rows and in the Problems sheet (the first ones, in row order)."""
+MAX_COMMENTS = 2_000
+"""Only the first this many problem cells (in row order) get a comment with their reason: openpyxl
+writes comments as legacy drawings, about a tenth of the workbook's time at 20,000 of them, and a
+sheet thick with pop-ups helps nobody. Every problem cell is still marked, its row's `problems`
+column still names its codes, and the Problems sheet gives every reason with a link (the Summary
+sheet says so)."""
 EXCEL_MAX_CELL_CHARS = 32_767
 MIN_WIDTH, MAX_WIDTH = 6, 50
 WRITE_SLICE = 10_000  # rows turned into Python values at a time
 
 # Characters the xlsx format cannot hold at all (control characters but tab and newlines).
 _ILLEGAL = r"[\x00-\x08\x0B\x0C\x0E-\x1F]"
+_ILLEGAL_CHARS = re.compile(_ILLEGAL)
 REPLACEMENT = "\ufffd"
 
 _DARK_RED = "9C0006"
@@ -76,9 +84,7 @@ def write_annotated_workbook(
 
 def _text(value: str) -> str:
     """A text the xlsx format can hold, formula-safe (values are otherwise left as read)."""
-    import re
-
-    value = re.sub(_ILLEGAL, REPLACEMENT, neutralize_cell(value))
+    value = _ILLEGAL_CHARS.sub(REPLACEMENT, neutralize_cell(value))
     return value if len(value) <= EXCEL_MAX_CELL_CHARS else value[: EXCEL_MAX_CELL_CHARS - 1] + "…"
 
 
@@ -96,6 +102,30 @@ def _storable(frame: pl.DataFrame) -> pl.DataFrame:
     return safe.with_columns(
         pl.col(name).str.replace_all(_ILLEGAL, REPLACEMENT).str.slice(0, EXCEL_MAX_CELL_CHARS) for name in fix
     )
+
+
+class _Looks:
+    """Each look's style, worked out once per workbook. Setting a font, fill or border on a cell
+    makes openpyxl hash the style object into the workbook's style lists every time, which for
+    tens of thousands of cells costs more than writing their values; a cell built from a ready
+    style (openpyxl's own `style_array`) skips that."""
+
+    def __init__(self, sheet: WriteOnlyWorksheet) -> None:
+        self.bold = self._style(sheet, font=BOLD)
+        self.link = self._style(sheet, font=LINK_FONT)
+        self.problem = self._style(sheet, font=PROBLEM_FONT, fill=PROBLEM_FILL, border=PROBLEM_BORDER)
+
+    @staticmethod
+    def _style(sheet: WriteOnlyWorksheet, **looks: Any) -> Any:
+        template = Cell(sheet)
+        for name, look in looks.items():
+            setattr(template, name, look)
+        return template._style
+
+    @staticmethod
+    def cell(sheet: WriteOnlyWorksheet, value: Any, style: Any) -> Cell:
+        """A cell of `sheet` (a link is kept by its cell's sheet) with a ready style."""
+        return Cell(sheet, row=1, column=1, value=value, style_array=style)
 
 
 class _Workbook:
@@ -127,6 +157,8 @@ class _Workbook:
         self.warned = self._problems(result.warnings)
         self.sheet_row: dict[tuple[str, int], int] = {}
         self.problems_cut = 0  # problems in all, when the Problems sheet shows only the first ones
+        self.commented = 0  # problem cells given a comment so far
+        self.problem_cells = 0  # problem cells marked in the Rows sheet
 
     @staticmethod
     def _problems(frame: pl.DataFrame) -> dict[tuple[str, int], list[dict[str, Any]]]:
@@ -137,7 +169,9 @@ class _Workbook:
 
     def save(self, path: Path) -> None:
         book = Workbook(write_only=True)
-        self._write_rows(book.create_sheet(ROWS_SHEET))
+        rows = book.create_sheet(ROWS_SHEET)
+        self.looks = _Looks(rows)
+        self._write_rows(rows)
         self._write_problems(book.create_sheet(PROBLEMS_SHEET))
         self._write_summary(book.create_sheet(SUMMARY_SHEET))
         book.save(path)
@@ -163,7 +197,7 @@ class _Workbook:
             sheet.column_dimensions[get_column_letter(index)].width = width
         sheet.freeze_panes = f"{get_column_letter(len(self.lead) + 1)}2"
         sheet.auto_filter.ref = f"A1:{last_column}{self.shown + 1}"
-        sheet.append([self._cell(sheet, _text(name), BOLD) for name in self.header])
+        sheet.append([self.looks.cell(sheet, _text(name), self.looks.bold) for name in self.header])
         number = 1
         for file, row, values in self._values():
             number += 1
@@ -176,7 +210,7 @@ class _Workbook:
                 continue
             plain: list[Any] = [*lead, *values, ", ".join(dict.fromkeys(p["code"] for p in problems))]
             cells = list(plain)
-            cells[0] = self._cell(sheet, row, BOLD)  # a rejected row: its number stands out
+            cells[0] = self.looks.cell(sheet, row, self.looks.bold)  # a rejected row: its number stands out
             by_column: dict[int, list[dict[str, Any]]] = {}
             for found in problems:
                 at = self.column_of.get(found["field"] or "", 0)  # no column: the row's first cell
@@ -197,18 +231,12 @@ class _Workbook:
             for file, number, row in zip(files, numbers, rows, strict=True):
                 yield file, number, list(row)
 
-    @staticmethod
-    def _cell(sheet: WriteOnlyWorksheet, value: Any, font: Font) -> WriteOnlyCell:
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.font = font
-        return cell
-
-    @staticmethod
-    def _problem_cell(sheet: WriteOnlyWorksheet, value: Any, problems: list[dict[str, Any]]) -> WriteOnlyCell:
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.fill = PROBLEM_FILL
-        cell.border = PROBLEM_BORDER
-        cell.font = PROBLEM_FONT
+    def _problem_cell(self, sheet: WriteOnlyWorksheet, value: Any, problems: list[dict[str, Any]]) -> Cell:
+        cell = self.looks.cell(sheet, value, self.looks.problem)
+        self.problem_cells += 1
+        if self.commented >= MAX_COMMENTS:
+            return cell
+        self.commented += 1
         reasons = "\n".join(f"{p['message'] or problem(p['code']).title} [{p['code']}]" for p in problems)
         cell.comment = Comment(_text(reasons), AUTHOR, height=110, width=320)
         return cell
@@ -231,7 +259,7 @@ class _Workbook:
         if len(listed) > MAX_SHEET_ROWS:
             self.problems_cut = len(listed)
         sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{len(listed) + 1}"
-        sheet.append([self._cell(sheet, name, BOLD) for name in header])
+        sheet.append([self.looks.cell(sheet, name, self.looks.bold) for name in header])
         for number, kind, found in listed[:MAX_SHEET_ROWS]:
             column = self.column_of.get(found["field"] or "", 0)
             cells: list[Any] = [found[SOURCE_ROW]] + ([found[SOURCE_FILE]] if self.several_files else [])
@@ -244,7 +272,7 @@ class _Workbook:
             ]
             if number:
                 where = f"{get_column_letter(column + 1)}{number}"
-                link = self._cell(sheet, f"{ROWS_SHEET}!{where}", LINK_FONT)
+                link = self.looks.cell(sheet, f"{ROWS_SHEET}!{where}", self.looks.link)
                 link.hyperlink = Hyperlink(ref="", location=f"'{ROWS_SHEET}'!{where}")
                 cells.append(link)
             else:
@@ -288,6 +316,15 @@ class _Workbook:
                     f"the Problems sheet lists the first {MAX_SHEET_ROWS:,} of {self.problems_cut:,} problems",
                 ]
             )
+        if self.commented < self.problem_cells:
+            lines.append(
+                [
+                    "Note",
+                    f"only the first {self.commented:,} of the {self.problem_cells:,} marked cells carry "
+                    "a comment; the Problems sheet lists every problem with its reason and a link to "
+                    "its cell, and each row's problems column names its codes",
+                ]
+            )
         lines.append(
             [
                 "How to read",
@@ -296,13 +333,15 @@ class _Workbook:
             ]
         )
         lines.append([])
-        lines.append([self._cell(sheet, name, BOLD) for name in ("Problem", "Rows", "What it means")])
+        lines.append(
+            [self.looks.cell(sheet, name, self.looks.bold) for name in ("Problem", "Rows", "What it means")]
+        )
         lines += [[code, rows, problem(code).title] for code, rows in data["rows_by_code"].items()]
         if data["warning_rows_by_code"]:
             lines.append([])
             lines.append(
                 [
-                    self._cell(sheet, name, BOLD)
+                    self.looks.cell(sheet, name, self.looks.bold)
                     for name in ("Warning", "Rows", "What it means (rows still load)")
                 ]
             )

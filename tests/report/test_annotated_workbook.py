@@ -247,3 +247,46 @@ def test_any_text_is_stored_as_text_formula_safe(tmp_path: Path, texts: list[str
 
 def _xml_lines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def test_comments_stop_at_the_limit_but_every_problem_cell_stays_marked_and_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(annotated, "MAX_COMMENTS", 2)
+    frame = _frame("a.csv", {"name": [f"n{i}" for i in range(4)], "phone": ["1", "2", "3", "4"]})
+    rejects = pl.DataFrame(
+        [
+            _reject("a.csv", 2, "name", "n0", "missing-required"),
+            _reject("a.csv", 3, "phone", "2", "invalid-phone"),
+            _reject("a.csv", 4, "phone", "3", "invalid-phone"),
+            _reject("a.csv", 5, None, None, "ragged-row"),
+        ],
+        schema=REJECT_SCHEMA,
+    )
+    book = _open(write_annotated_workbook(_result([frame], rejects), tmp_path / "annotated.xlsx"))
+    sheet = book["Rows"]
+    problem_cells = ["B2", "C3", "C4", "A5"]  # in row order
+    assert all(_is_marked(sheet[at]) for at in problem_cells)
+    assert [sheet[at].comment is not None for at in problem_cells] == [True, True, False, False]
+    assert "missing-required!" in sheet["B2"].comment.text
+    assert [sheet.cell(row, 4).value for row in range(2, 6)] == [
+        "missing-required",
+        "invalid-phone",
+        "invalid-phone",
+        "ragged-row",
+    ]
+    listed = list(book["Problems"].iter_rows(min_row=2, values_only=True))
+    assert [(line[0], line[4]) for line in listed] == [
+        (2, "missing-required!"),
+        (3, "invalid-phone!"),
+        (4, "invalid-phone!"),
+        (5, "ragged-row!"),
+    ]
+    assert [line[6] for line in listed] == [f"Rows!{at}" for at in problem_cells]
+    notes = [str(line[1]) for line in book["Summary"].iter_rows(values_only=True) if line[0] == "Note"]
+    assert any("first 2 of the 4 marked cells carry a comment" in note for note in notes)
+
+
+def test_no_note_on_comments_when_every_problem_cell_has_one(csv_report: Path) -> None:
+    lines = _open(csv_report / "annotated.xlsx")["Summary"].iter_rows(values_only=True)
+    assert not any("carry a comment" in str(line[1]) for line in lines)
