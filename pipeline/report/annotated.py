@@ -7,26 +7,19 @@ text, so it reads without colour too), gives the reason in an Excel comment on t
 first MAX_COMMENTS of them), and leaves the rows that load untouched. A Problems sheet lists every
 problem with a link to its cell; a Summary sheet says how the file was read and what came of it.
 
-openpyxl writes it in write-only mode (rows are streamed to the file, never held as cell
-objects), and every text cell goes through the same formula neutralizing as the CSV reports.
-Above ALL_ROWS_UP_TO rows, only the rejected rows are shown (openpyxl's speed bounds it).
+The sheets are built as whole columns (polars) and written by xlsx_package, not cell by cell,
+and every text cell goes through the same formula neutralizing as the CSV reports.
+Above ALL_ROWS_UP_TO rows, only the rejected rows are shown.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from openpyxl import Workbook
-from openpyxl.cell import Cell
-from openpyxl.comments import Comment
-from openpyxl.styles import Border, Font, PatternFill, Side
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-from openpyxl.worksheet.hyperlink import Hyperlink
 
 from pipeline.model import SOURCE_FILE, SOURCE_ROW, ValidationResult, problem
 from pipeline.report.cells import neutralize_cell, neutralize_formulas
@@ -35,6 +28,17 @@ from pipeline.report.validation import (
     appended_names,
     in_source_order,
     summary,
+)
+from pipeline.report.xlsx_package import (
+    BOLD,
+    DEFAULT,
+    LINK,
+    PROBLEM,
+    Package,
+    Sheet,
+    column_letter,
+    data_rows,
+    row_xml,
 )
 
 ROWS_SHEET = "Rows"
@@ -45,31 +49,23 @@ AUTHOR = "kayse-etl"
 EXCEL_MAX_ROWS = 1_048_576
 ALL_ROWS_UP_TO = 50_000
 """A source with more rows gets only its rejected rows in the Rows sheet (said on the Summary
-sheet): openpyxl writes some 40,000 cells a second, so every row of a million-row migration
-would take minutes, and nobody fixes a million-row sheet by hand. The CSV reports hold all."""
+sheet): nobody fixes a million-row sheet by hand, and the CSV reports hold every row."""
 MAX_SHEET_ROWS = ALL_ROWS_UP_TO
 """At most this many rows in the Rows and in the Problems sheet (the first ones, in row order)."""
 MAX_COMMENTS = 2_000
-"""Only the first this many problem cells (in row order) get a comment with their reason: openpyxl
-writes comments as legacy drawings, about a tenth of the workbook's time at 20,000 of them, and a
-sheet thick with pop-ups helps nobody. Every problem cell is still marked, its row's `problems`
-column still names its codes, and the Problems sheet gives every reason with a link (the Summary
-sheet says so)."""
+"""Only the first this many problem cells (in row order) get a comment with their reason: a
+sheet thick with pop-ups helps nobody, and each is a legacy drawing shape as well. Every problem
+cell is still marked, its row's `problems` column still names its codes, and the Problems sheet
+gives every reason with a link (the Summary sheet says so)."""
 EXCEL_MAX_CELL_CHARS = 32_767
 MIN_WIDTH, MAX_WIDTH = 6, 50
-WRITE_SLICE = 10_000  # rows turned into Python values at a time
+NOT_SHOWN = "(not in the Rows sheet)"
 
-# Characters the xlsx format cannot hold at all (control characters but tab and newlines).
-_ILLEGAL = r"[\x00-\x08\x0B\x0C\x0E-\x1F]"
+# Characters the xlsx format cannot hold at all: control characters but tab and line ends, and
+# the two XML excludes (U+FFFE, U+FFFF).
+_ILLEGAL = r"[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]"
 _ILLEGAL_CHARS = re.compile(_ILLEGAL)
 REPLACEMENT = "\ufffd"
-
-_DARK_RED = "9C0006"
-PROBLEM_FILL = PatternFill("solid", fgColor="FFC7CE")
-PROBLEM_BORDER = Border(*(Side(style="mediumDashed", color=_DARK_RED) for _ in range(4)))
-PROBLEM_FONT = Font(bold=True, color=_DARK_RED)
-BOLD = Font(bold=True)
-LINK_FONT = Font(color="0563C1", underline="single")
 
 
 def write_annotated_workbook(
@@ -88,8 +84,9 @@ def _text(value: str) -> str:
     return value if len(value) <= EXCEL_MAX_CELL_CHARS else value[: EXCEL_MAX_CELL_CHARS - 1] + "…"
 
 
-def _storable(frame: pl.DataFrame) -> pl.DataFrame:
-    """Every text column formula-safe (as the CSV reports), then cut to what a cell can hold."""
+def _storable(frame: pl.DataFrame, *, cut_marked: bool = False) -> pl.DataFrame:
+    """Every text column formula-safe (as the CSV reports), then cut to what a cell can hold;
+    `cut_marked`: a cut text ends in an ellipsis, as _text does."""
     safe = neutralize_formulas(frame)
     text = [name for name, dtype in safe.schema.items() if dtype == pl.String]
     flagged = safe.select(
@@ -100,32 +97,15 @@ def _storable(frame: pl.DataFrame) -> pl.DataFrame:
     )
     fix = [name for name in text if flagged.get_column(name)[0]]
     return safe.with_columns(
-        pl.col(name).str.replace_all(_ILLEGAL, REPLACEMENT).str.slice(0, EXCEL_MAX_CELL_CHARS) for name in fix
+        _cut(pl.col(name).str.replace_all(_ILLEGAL, REPLACEMENT), cut_marked).alias(name) for name in fix
     )
 
 
-class _Looks:
-    """Each look's style, worked out once per workbook. Setting a font, fill or border on a cell
-    makes openpyxl hash the style object into the workbook's style lists every time, which for
-    tens of thousands of cells costs more than writing their values; a cell built from a ready
-    style (openpyxl's own `style_array`) skips that."""
-
-    def __init__(self, sheet: WriteOnlyWorksheet) -> None:
-        self.bold = self._style(sheet, font=BOLD)
-        self.link = self._style(sheet, font=LINK_FONT)
-        self.problem = self._style(sheet, font=PROBLEM_FONT, fill=PROBLEM_FILL, border=PROBLEM_BORDER)
-
-    @staticmethod
-    def _style(sheet: WriteOnlyWorksheet, **looks: Any) -> Any:
-        template = Cell(sheet)
-        for name, look in looks.items():
-            setattr(template, name, look)
-        return template._style
-
-    @staticmethod
-    def cell(sheet: WriteOnlyWorksheet, value: Any, style: Any) -> Cell:
-        """A cell of `sheet` (a link is kept by its cell's sheet) with a ready style."""
-        return Cell(sheet, row=1, column=1, value=value, style_array=style)
+def _cut(text: pl.Expr, marked: bool) -> pl.Expr:
+    if not marked:
+        return text.str.slice(0, EXCEL_MAX_CELL_CHARS)
+    too_long = text.str.len_chars() > EXCEL_MAX_CELL_CHARS
+    return pl.when(too_long).then(text.str.slice(0, EXCEL_MAX_CELL_CHARS - 1) + "…").otherwise(text)
 
 
 class _Workbook:
@@ -153,28 +133,19 @@ class _Workbook:
         self.lead = [names["row"]] + ([names["source_file"]] if self.several_files else [])
         self.header = [*self.lead, *self.value_columns, names["problems"]]
         self.column_of = {name: len(self.lead) + i for i, name in enumerate(self.value_columns)}
-        self.rejected = self._problems(result.rejects)
-        self.warned = self._problems(result.warnings)
-        self.sheet_row: dict[tuple[str, int], int] = {}
+        # the sheet row of every row shown (header = row 1)
+        self.sheet_rows = self.rows.select(
+            SOURCE_FILE, SOURCE_ROW, pl.int_range(2, self.shown + 2, dtype=pl.Int64).alias("__sheet_row")
+        )
         self.problems_cut = 0  # problems in all, when the Problems sheet shows only the first ones
-        self.commented = 0  # problem cells given a comment so far
+        self.commented = 0  # problem cells given a comment
         self.problem_cells = 0  # problem cells marked in the Rows sheet
 
-    @staticmethod
-    def _problems(frame: pl.DataFrame) -> dict[tuple[str, int], list[dict[str, Any]]]:
-        by_row: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        for found in frame.iter_rows(named=True):
-            by_row.setdefault((found[SOURCE_FILE], found[SOURCE_ROW]), []).append(found)
-        return by_row
-
     def save(self, path: Path) -> None:
-        book = Workbook(write_only=True)
-        rows = book.create_sheet(ROWS_SHEET)
-        self.looks = _Looks(rows)
-        self._write_rows(rows)
-        self._write_problems(book.create_sheet(PROBLEMS_SHEET))
-        self._write_summary(book.create_sheet(SUMMARY_SHEET))
-        book.save(path)
+        with Package(path, AUTHOR) as package:
+            package.add(self._rows_sheet())
+            package.add(self._problems_sheet())
+            package.add(self._summary_sheet())  # last: it tells what the others left out
 
     # ---- the rows as read -------------------------------------------------------------
 
@@ -191,101 +162,156 @@ class _Workbook:
         widths.append(30.0)
         return widths
 
-    def _write_rows(self, sheet: WriteOnlyWorksheet) -> None:
-        last_column = get_column_letter(len(self.header))
-        for index, width in enumerate(self._widths(), start=1):
-            sheet.column_dimensions[get_column_letter(index)].width = width
-        sheet.freeze_panes = f"{get_column_letter(len(self.lead) + 1)}2"
-        sheet.auto_filter.ref = f"A1:{last_column}{self.shown + 1}"
-        sheet.append([self.looks.cell(sheet, _text(name), self.looks.bold) for name in self.header])
-        number = 1
-        for file, row, values in self._values():
-            number += 1
-            key = (file, row)
-            self.sheet_row[key] = number
-            lead: list[Any] = [row] + ([file] if self.several_files else [])
-            problems = self.rejected.get(key)
-            if not problems:
-                sheet.append([*lead, *values, None])
-                continue
-            plain: list[Any] = [*lead, *values, ", ".join(dict.fromkeys(p["code"] for p in problems))]
-            cells = list(plain)
-            cells[0] = self.looks.cell(sheet, row, self.looks.bold)  # a rejected row: its number stands out
-            by_column: dict[int, list[dict[str, Any]]] = {}
-            for found in problems:
-                at = self.column_of.get(found["field"] or "", 0)  # no column: the row's first cell
-                by_column.setdefault(at, []).append(found)
-            for at, here in by_column.items():
-                cells[at] = self._problem_cell(sheet, plain[at], here)
-            sheet.append(cells)
+    def _rows_sheet(self) -> Sheet:
+        """Every row shown as read; a rejected row's number in bold, each problem cell marked
+        (the first MAX_COMMENTS with a comment), its codes in the last column."""
+        marks = self._problem_marks()
+        columns = [self.rows.get_column(SOURCE_ROW)]
+        if self.several_files:
+            columns.append(self.rows.get_column(SOURCE_FILE))
+        if self.value_columns:
+            columns += _storable(self.rows.select(self.value_columns)).iter_columns()
+        columns.append(pl.Series(marks.codes, dtype=pl.String))
+        cells = pl.DataFrame({f"c{index}": column for index, column in enumerate(columns)})
+        looks = {}
+        for index, offsets in marks.cells.items():
+            look = pl.zeros(self.shown, pl.UInt8, eager=True)
+            if index == 0:
+                look = look.scatter(marks.rejected_rows, BOLD)  # a rejected row: its number stands out
+            looks[f"c{index}"] = look.scatter(offsets, PROBLEM)
+        if 0 not in marks.cells and marks.rejected_rows:
+            looks["c0"] = pl.zeros(self.shown, pl.UInt8, eager=True).scatter(marks.rejected_rows, BOLD)
+        header = row_xml(1, [_text(name) for name in self.header], BOLD)
+        return Sheet(
+            ROWS_SHEET,
+            header.encode() + data_rows(cells, looks, first_row=2),
+            widths=self._widths(),
+            freeze=f"{column_letter(len(self.lead) + 1)}2",
+            auto_filter=f"A1:{column_letter(len(self.header))}{self.shown + 1}",
+            comments=marks.comments,
+        )
 
-    def _values(self) -> Iterator[tuple[str, int, list[Any]]]:
-        for start in range(0, self.rows.height, WRITE_SLICE):
-            part = self.rows.slice(start, WRITE_SLICE)
-            values = _storable(part.select(self.value_columns)) if self.value_columns else None
-            files = part.get_column(SOURCE_FILE).to_list()
-            numbers = part.get_column(SOURCE_ROW).to_list()
-            rows: Iterable[tuple[Any, ...]] = (
-                values.iter_rows() if values is not None else [()] * len(numbers)
-            )
-            for file, number, row in zip(files, numbers, rows, strict=True):
-                yield file, number, list(row)
-
-    def _problem_cell(self, sheet: WriteOnlyWorksheet, value: Any, problems: list[dict[str, Any]]) -> Cell:
-        cell = self.looks.cell(sheet, value, self.looks.problem)
-        self.problem_cells += 1
-        if self.commented >= MAX_COMMENTS:
-            return cell
-        self.commented += 1
-        reasons = "\n".join(f"{p['message'] or problem(p['code']).title} [{p['code']}]" for p in problems)
-        cell.comment = Comment(_text(reasons), AUTHOR, height=110, width=320)
-        return cell
+    def _problem_marks(self) -> _Marks:
+        """Which cells of the Rows sheet are marked, in row order, and the comments on them."""
+        marks = _Marks(self.shown)
+        shown = self.result.rejects.with_columns(pl.col(SOURCE_ROW).cast(pl.Int64)).join(
+            self.sheet_rows, on=[SOURCE_FILE, SOURCE_ROW], how="inner", maintain_order="left"
+        )
+        by_row: dict[int, list[tuple[str | None, str, str | None]]] = {}
+        for number, name, code, message in zip(
+            *(shown.get_column(name).to_list() for name in ("__sheet_row", "field", "code", "message")),
+            strict=True,
+        ):
+            by_row.setdefault(number, []).append((name, code, message))
+        for number in sorted(by_row):
+            problems = by_row[number]
+            offset = number - 2
+            marks.rejected_rows.append(offset)
+            marks.codes[offset] = ", ".join(dict.fromkeys(code for _, code, _ in problems))
+            by_column: dict[int, list[str]] = {}
+            for name, code, message in problems:
+                at = self.column_of.get(name or "", 0)  # no column: the row's first cell
+                by_column.setdefault(at, []).append(f"{message or problem(code).title} [{code}]")
+            for at, reasons in by_column.items():
+                marks.cells.setdefault(at, []).append(offset)
+                if len(marks.comments) < MAX_COMMENTS:
+                    marks.comments.append((number, at + 1, _text("\n".join(reasons))))
+        self.problem_cells = sum(len(offsets) for offsets in marks.cells.values())
+        self.commented = len(marks.comments)
+        return marks
 
     # ---- every problem, with a link to its cell -------------------------------------------
 
-    def _write_problems(self, sheet: WriteOnlyWorksheet) -> None:
-        lead = ["row"] + (["source_file"] if self.several_files else [])
-        header = [*lead, "column", "value", "code", "reason", "kind", "cell"]
-        for index, width in enumerate([8, *([14] * (len(lead) - 1)), 22, 28, 22, 60, 22, 12], start=1):
-            sheet.column_dimensions[get_column_letter(index)].width = width
-        sheet.freeze_panes = "A2"
-        listed = [
-            (self.sheet_row.get(key, 0), kind, found)
-            for kind, problems in (("rejected", self.rejected), ("warning (row still loads)", self.warned))
-            for key, those in problems.items()
-            for found in those
+    def _problems_sheet(self) -> Sheet:
+        listed = self._listed_problems()
+        if listed.height > MAX_SHEET_ROWS:
+            self.problems_cut = listed.height
+        header = ["row", *(["source_file"] if self.several_files else []), "column", "value"]
+        header += ["code", "reason", "kind", "cell"]
+        auto_filter = f"A1:{column_letter(len(header))}{listed.height + 1}"
+        listed = listed.head(MAX_SHEET_ROWS)
+        titles = {code: problem(code).title for code in listed.get_column("code").unique().to_list()}
+        unset = pl.col("message").is_null() | (pl.col("message") == "")
+        texts = _storable(
+            listed.select(
+                pl.col("field"),
+                pl.col("value"),
+                pl.when(unset)
+                .then(pl.col("code").replace_strict(titles))
+                .otherwise("message")
+                .alias("reason"),
+            ),
+            cut_marked=True,
+        )
+        letters = {name: column_letter(at + 1) for name, at in self.column_of.items()}
+        target = pl.concat_str(  # the problem's cell in the Rows sheet; null when its row is not there
+            pl.col("field").fill_null("").replace_strict(letters, default="A", return_dtype=pl.String),
+            pl.col("__sheet_row").cast(pl.String),
+        )
+        targets = listed.select(target).to_series()
+        whole_row = pl.col("field").is_null() | (pl.col("field") == "")
+        columns = [
+            listed.get_column(SOURCE_ROW),
+            *([listed.get_column(SOURCE_FILE)] if self.several_files else []),
+            texts.select(pl.when(whole_row).then(pl.lit("(whole row)")).otherwise("field")).to_series(),
+            texts.get_column("value"),
+            listed.get_column("code"),
+            texts.get_column("reason"),
+            listed.get_column("kind"),
+            pl.select(
+                pl.when(targets.is_null()).then(pl.lit(NOT_SHOWN)).otherwise(ROWS_SHEET + "!" + targets)
+            ).to_series(),
         ]
-        listed.sort(key=lambda item: (item[0] or EXCEL_MAX_ROWS, item[1] != "rejected"))
-        if len(listed) > MAX_SHEET_ROWS:
-            self.problems_cut = len(listed)
-        sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{len(listed) + 1}"
-        sheet.append([self.looks.cell(sheet, name, self.looks.bold) for name in header])
-        for number, kind, found in listed[:MAX_SHEET_ROWS]:
-            column = self.column_of.get(found["field"] or "", 0)
-            cells: list[Any] = [found[SOURCE_ROW]] + ([found[SOURCE_FILE]] if self.several_files else [])
-            cells += [
-                _text(found["field"]) if found["field"] else "(whole row)",
-                _text(found["value"]) if found["value"] is not None else None,
-                found["code"],
-                _text(found["message"] or problem(found["code"]).title),
-                kind,
+        cells = pl.DataFrame({f"c{index}": column for index, column in enumerate(columns)})
+        link_column = column_letter(len(header))
+        links = [
+            (f"{link_column}{number}", f"'{ROWS_SHEET}'!{at}")
+            for number, at in enumerate(targets.to_list(), start=2)
+            if at is not None
+        ]
+        return Sheet(
+            PROBLEMS_SHEET,
+            row_xml(1, header, BOLD).encode()
+            + data_rows(cells, {f"c{len(columns) - 1}": targets.is_not_null().cast(pl.UInt8) * LINK}, 2),
+            widths=[8, *([14] if self.several_files else []), 22, 28, 22, 60, 22, 12],
+            freeze="A2",
+            auto_filter=auto_filter,
+            links=links,
+        )
+
+    def _listed_problems(self) -> pl.DataFrame:
+        """Every rejection and warning with its row's sheet row (null if not shown), in sheet
+        order: by row, a row's rejections before its warnings, each kind in the order found;
+        problems of rows not shown last, rejections first, grouped by row as first found."""
+        kinds = (("rejected", self.result.rejects), ("warning (row still loads)", self.result.warnings))
+        found = pl.concat(
+            [
+                frame.select(
+                    pl.col(SOURCE_FILE),
+                    pl.col(SOURCE_ROW).cast(pl.Int64),
+                    "field",
+                    "value",
+                    "code",
+                    "message",
+                    pl.lit(kind).alias("kind"),
+                    pl.lit(rank, pl.UInt8).alias("__kind"),
+                    pl.int_range(pl.len(), dtype=pl.Int64).alias("__order"),
+                )
+                for rank, (kind, frame) in enumerate(kinds)
             ]
-            if number:
-                where = f"{get_column_letter(column + 1)}{number}"
-                link = self.looks.cell(sheet, f"{ROWS_SHEET}!{where}", self.looks.link)
-                link.hyperlink = Hyperlink(ref="", location=f"'{ROWS_SHEET}'!{where}")
-                cells.append(link)
-            else:
-                cells.append("(not in the Rows sheet)")
-            sheet.append(cells)
+        )
+        return (
+            found.with_columns(
+                pl.col("__order").min().over(SOURCE_FILE, SOURCE_ROW, "__kind").alias("__first")
+            )
+            .join(self.sheet_rows, on=[SOURCE_FILE, SOURCE_ROW], how="left", maintain_order="left")
+            .sort(pl.col("__sheet_row").fill_null(EXCEL_MAX_ROWS), "__kind", "__first", "__order")
+        )
 
     # ---- how the file was read, and what came of it ---------------------------------------
 
-    def _write_summary(self, sheet: WriteOnlyWorksheet) -> None:
+    def _summary_sheet(self) -> Sheet:
         data = self.report
-        sheet.column_dimensions["A"].width = 26
-        sheet.column_dimensions["B"].width = 16
-        sheet.column_dimensions["C"].width = 70
         lines: list[list[Any]] = []
         for source in data["sources"]:
             lines.append(["File read as", _text(source["detected"])])
@@ -332,21 +358,33 @@ class _Workbook:
                 "its comment says why. Rows with nothing marked are sent as they are.",
             ]
         )
-        lines.append([])
-        lines.append(
-            [self.looks.cell(sheet, name, self.looks.bold) for name in ("Problem", "Rows", "What it means")]
-        )
-        lines += [[code, rows, problem(code).title] for code, rows in data["rows_by_code"].items()]
+        looks = [DEFAULT] * len(lines)
+        tables = [(("Problem", "Rows", "What it means"), data["rows_by_code"])]
         if data["warning_rows_by_code"]:
-            lines.append([])
-            lines.append(
-                [
-                    self.looks.cell(sheet, name, self.looks.bold)
-                    for name in ("Warning", "Rows", "What it means (rows still load)")
-                ]
+            tables.append(
+                (("Warning", "Rows", "What it means (rows still load)"), data["warning_rows_by_code"])
             )
-            lines += [
-                [code, rows, problem(code).title] for code, rows in data["warning_rows_by_code"].items()
-            ]
-        for line in lines:
-            sheet.append(line)
+        for head, counts in tables:
+            lines += [[], list(head), *([code, rows, problem(code).title] for code, rows in counts.items())]
+            looks += [DEFAULT, BOLD, *[DEFAULT] * len(counts)]
+        xml = (
+            row_xml(number, line, look)
+            for number, (line, look) in enumerate(zip(lines, looks, strict=True), 1)
+        )
+        return Sheet(SUMMARY_SHEET, "".join(xml).encode(), widths=[26, 16, 70])
+
+
+@dataclass
+class _Marks:
+    """The Rows sheet's problem cells: 0-based data rows (`rejected_rows`, and by sheet column
+    in `cells`), each row's codes (None for a row that loads), and the comments, (sheet row,
+    sheet column, text), 1-based."""
+
+    rows: int
+    rejected_rows: list[int] = field(default_factory=list)
+    cells: dict[int, list[int]] = field(default_factory=dict)
+    comments: list[tuple[int, int, str]] = field(default_factory=list)
+    codes: list[str | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.codes = [None] * self.rows
