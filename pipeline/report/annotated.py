@@ -15,7 +15,6 @@ Above ALL_ROWS_UP_TO rows, only the rejected rows are shown.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +107,13 @@ def _cut(text: pl.Expr, marked: bool) -> pl.Expr:
     return pl.when(too_long).then(text.str.slice(0, EXCEL_MAX_CELL_CHARS - 1) + "…").otherwise(text)
 
 
+def _reason(problems: pl.DataFrame) -> pl.Expr:
+    """A problem's words: its message, or its code's title when it has none."""
+    titles = {code: problem(code).title for code in problems.get_column("code").unique().to_list()}
+    unset = pl.col("message").is_null() | (pl.col("message") == "")
+    return pl.when(unset).then(pl.col("code").replace_strict(titles)).otherwise(pl.col("message"))
+
+
 class _Workbook:
     """The three sheets, built from one ValidationResult."""
 
@@ -117,12 +123,16 @@ class _Workbook:
         rows = result.source_rows if result.source_rows.width else result.rejected_rows
         rows = rows.with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
         self.value_columns = [name for name in rows.columns if name not in (SOURCE_FILE, SOURCE_ROW)]
-        files = rows.get_column(SOURCE_FILE).unique()
-        self.several_files = len(result.sources) > 1 or files.len() > 1
+        self.several_files = len(result.sources) > 1 or bool(
+            rows.select((pl.col(SOURCE_FILE) != pl.col(SOURCE_FILE).first()).any()).item()
+        )
         self.total = rows.height
         self.only_rejected = rows.height > ALL_ROWS_UP_TO
         if self.only_rejected:
             keys = result.rejects.select(SOURCE_FILE, pl.col(SOURCE_ROW).cast(pl.Int64)).unique()
+            rows = rows.filter(
+                pl.col(SOURCE_ROW).is_in(keys.get_column(SOURCE_ROW).implode())
+            )  # cheap first cut
             rows = rows.join(keys, on=[SOURCE_FILE, SOURCE_ROW], how="semi", maintain_order="left")
         if self.several_files or not rows.get_column(SOURCE_ROW).is_sorted():
             rows = in_source_order(rows, result)
@@ -164,23 +174,30 @@ class _Workbook:
 
     def _rows_sheet(self) -> Sheet:
         """Every row shown as read; a rejected row's number in bold, each problem cell marked
-        (the first MAX_COMMENTS with a comment), its codes in the last column."""
-        marks = self._problem_marks()
+        (the first MAX_COMMENTS with a comment), the row's codes in the last column."""
+        codes, marked = self._marks()
         columns = [self.rows.get_column(SOURCE_ROW)]
         if self.several_files:
             columns.append(self.rows.get_column(SOURCE_FILE))
         if self.value_columns:
             columns += _storable(self.rows.select(self.value_columns)).iter_columns()
-        columns.append(pl.Series(marks.codes, dtype=pl.String))
+        columns.append(
+            self.sheet_rows.join(codes, on="__sheet_row", how="left", maintain_order="left").get_column(
+                "__codes"
+            )
+        )
         cells = pl.DataFrame({f"c{index}": column for index, column in enumerate(columns)})
-        looks = {}
-        for index, offsets in marks.cells.items():
-            look = pl.zeros(self.shown, pl.UInt8, eager=True)
-            if index == 0:
-                look = look.scatter(marks.rejected_rows, BOLD)  # a rejected row: its number stands out
-            looks[f"c{index}"] = look.scatter(offsets, PROBLEM)
-        if 0 not in marks.cells and marks.rejected_rows:
-            looks["c0"] = pl.zeros(self.shown, pl.UInt8, eager=True).scatter(marks.rejected_rows, BOLD)
+        looks: dict[str, int | pl.Series] = {}
+        rejected_rows = codes.get_column("__sheet_row") - 2
+        if rejected_rows.len():  # a rejected row: its number stands out
+            looks["c0"] = pl.zeros(self.shown, pl.UInt8, eager=True).scatter(rejected_rows, BOLD)
+        for (at,), rows in marked.select("__column", pl.col("__sheet_row") - 2).group_by("__column"):
+            look = looks.get(f"c{at}", pl.zeros(self.shown, pl.UInt8, eager=True))
+            assert isinstance(look, pl.Series)
+            looks[f"c{at}"] = look.scatter(rows.get_column("__sheet_row"), PROBLEM)
+        commented = marked.head(MAX_COMMENTS)
+        reasons = _storable(commented.select("__reasons"), cut_marked=True).get_column("__reasons")
+        self.problem_cells, self.commented = marked.height, commented.height
         header = row_xml(1, [_text(name) for name in self.header], BOLD)
         return Sheet(
             ROWS_SHEET,
@@ -188,37 +205,39 @@ class _Workbook:
             widths=self._widths(),
             freeze=f"{column_letter(len(self.lead) + 1)}2",
             auto_filter=f"A1:{column_letter(len(self.header))}{self.shown + 1}",
-            comments=marks.comments,
+            comments=list(
+                zip(
+                    commented.get_column("__sheet_row").to_list(),
+                    (at + 1 for at in commented.get_column("__column").to_list()),
+                    reasons.to_list(),
+                    strict=True,
+                )
+            ),
         )
 
-    def _problem_marks(self) -> _Marks:
-        """Which cells of the Rows sheet are marked, in row order, and the comments on them."""
-        marks = _Marks(self.shown)
-        shown = self.result.rejects.with_columns(pl.col(SOURCE_ROW).cast(pl.Int64)).join(
+    def _marks(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The rejected rows shown, in row order, with their codes (each once, as found); and
+        their problem cells in row order (a row's cells as its problems were found): sheet row,
+        0-based column (a problem of no column: the row's first cell), the reasons."""
+        rejects = self.result.rejects.with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
+        shown = rejects.join(
             self.sheet_rows, on=[SOURCE_FILE, SOURCE_ROW], how="inner", maintain_order="left"
         )
-        by_row: dict[int, list[tuple[str | None, str, str | None]]] = {}
-        for number, name, code, message in zip(
-            *(shown.get_column(name).to_list() for name in ("__sheet_row", "field", "code", "message")),
-            strict=True,
-        ):
-            by_row.setdefault(number, []).append((name, code, message))
-        for number in sorted(by_row):
-            problems = by_row[number]
-            offset = number - 2
-            marks.rejected_rows.append(offset)
-            marks.codes[offset] = ", ".join(dict.fromkeys(code for _, code, _ in problems))
-            by_column: dict[int, list[str]] = {}
-            for name, code, message in problems:
-                at = self.column_of.get(name or "", 0)  # no column: the row's first cell
-                by_column.setdefault(at, []).append(f"{message or problem(code).title} [{code}]")
-            for at, reasons in by_column.items():
-                marks.cells.setdefault(at, []).append(offset)
-                if len(marks.comments) < MAX_COMMENTS:
-                    marks.comments.append((number, at + 1, _text("\n".join(reasons))))
-        self.problem_cells = sum(len(offsets) for offsets in marks.cells.values())
-        self.commented = len(marks.comments)
-        return marks
+        codes = (
+            shown.group_by("__sheet_row", maintain_order=True)
+            .agg(pl.col("code").unique(maintain_order=True).str.join(", ").alias("__codes"))
+            .sort("__sheet_row")
+        )
+        column = (
+            pl.col("field").fill_null("").replace_strict(self.column_of, default=0, return_dtype=pl.Int64)
+        )
+        reason = pl.concat_str(_reason(shown), pl.lit(" ["), pl.col("code"), pl.lit("]"))
+        marked = (
+            shown.group_by("__sheet_row", column.alias("__column"), maintain_order=True)
+            .agg(reason.str.join("\n").alias("__reasons"))
+            .sort("__sheet_row", maintain_order=True)
+        )
+        return codes, marked
 
     # ---- every problem, with a link to its cell -------------------------------------------
 
@@ -230,17 +249,8 @@ class _Workbook:
         header += ["code", "reason", "kind", "cell"]
         auto_filter = f"A1:{column_letter(len(header))}{listed.height + 1}"
         listed = listed.head(MAX_SHEET_ROWS)
-        titles = {code: problem(code).title for code in listed.get_column("code").unique().to_list()}
-        unset = pl.col("message").is_null() | (pl.col("message") == "")
         texts = _storable(
-            listed.select(
-                pl.col("field"),
-                pl.col("value"),
-                pl.when(unset)
-                .then(pl.col("code").replace_strict(titles))
-                .otherwise("message")
-                .alias("reason"),
-            ),
+            listed.select(pl.col("field"), pl.col("value"), _reason(listed).alias("reason")),
             cut_marked=True,
         )
         letters = {name: column_letter(at + 1) for name, at in self.column_of.items()}
@@ -372,19 +382,3 @@ class _Workbook:
             for number, (line, look) in enumerate(zip(lines, looks, strict=True), 1)
         )
         return Sheet(SUMMARY_SHEET, "".join(xml).encode(), widths=[26, 16, 70])
-
-
-@dataclass
-class _Marks:
-    """The Rows sheet's problem cells: 0-based data rows (`rejected_rows`, and by sheet column
-    in `cells`), each row's codes (None for a row that loads), and the comments, (sheet row,
-    sheet column, text), 1-based."""
-
-    rows: int
-    rejected_rows: list[int] = field(default_factory=list)
-    cells: dict[int, list[int]] = field(default_factory=dict)
-    comments: list[tuple[int, int, str]] = field(default_factory=list)
-    codes: list[str | None] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.codes = [None] * self.rows

@@ -117,73 +117,73 @@ def data_rows(cells: pl.DataFrame, looks: Mapping[str, int | pl.Series], first_r
     if not cells.height:
         return b""
     numbers = pl.int_range(first_row, first_row + cells.height, eager=True).cast(pl.String)
-    per_row = {name: look for name, look in looks.items() if isinstance(look, pl.Series)}
-    frame = cells.with_columns(
-        numbers.alias(_ROW), *(look.cast(pl.UInt8).alias(_look_name(name)) for name, look in per_row.items())
-    )
-    escaped = _texts_with(frame, cells.columns, "[&<>]")
+    per_row = [
+        look.cast(pl.UInt8).replace_strict(_LOOK_ATTRIBUTE, return_dtype=pl.String).alias(_look_name(name))
+        for name, look in looks.items()
+        if isinstance(look, pl.Series)
+    ]
+    frame = cells.with_columns(numbers.alias(_ROW), *per_row)
+    needs = _text_needs(cells)
     xml = frame.select(
-        _cell_xml(
-            name, column_letter(index), frame.schema[name], name in escaped, looks.get(name, DEFAULT)
-        ).alias(f"__xml{index}")
+        _cell_xml(name, column_letter(index), needs.get(name), looks.get(name, DEFAULT)).alias(
+            f"__xml{index}"
+        )
         for index, name in enumerate(cells.columns, start=1)
     )
     rows = pl.concat_str([pl.lit('<row r="'), numbers, pl.lit('">'), *xml.iter_columns(), pl.lit("</row>")])
     return bytes(pl.select(rows).to_series().str.join("").cast(pl.Binary).item())
 
 
+_LOOK_ATTRIBUTE = {look: f' s="{look}"' if look else "" for look in (DEFAULT, BOLD, PROBLEM, LINK)}
+_NEEDS = {"escape": "[&<>]", "padded": r"^\s|\s$", "empty": "^$"}
+
+
 def _look_name(name: str) -> str:
     return f"__look_{name}"
 
 
-def _texts_with(frame: pl.DataFrame, names: Sequence[str], pattern: str) -> set[str]:
-    text = [name for name in names if frame.schema[name] == pl.String]
-    if not text:
-        return set()
-    found = frame.select(pl.col(name).str.contains(pattern).any() for name in text)
-    return {name for name in text if found.get_column(name)[0]}
+def _text_needs(cells: pl.DataFrame) -> dict[str, set[str]]:
+    """For each text column, which of _NEEDS any of its cells has (most columns have none, and
+    are written without those steps)."""
+    texts = [name for name, dtype in cells.schema.items() if dtype == pl.String]
+    if not texts:
+        return {}
+    found = cells.select(
+        pl.col(name).str.contains(pattern).any().alias(f"{need}:{name}")
+        for name in texts
+        for need, pattern in _NEEDS.items()
+    ).row(0, named=True)
+    return {name: {need for need in _NEEDS if found[f"{need}:{name}"]} for name in texts}
 
 
-def _cell_xml(name: str, letter: str, dtype: pl.DataType, escaped: bool, look: int | pl.Series) -> pl.Expr:
-    """One sheet column's cells as XML ('' for a plain cell without a value)."""
+def _cell_xml(name: str, letter: str, needs: set[str] | None, look: int | pl.Series) -> pl.Expr:
+    """One sheet column's cells as XML ('' for a plain cell without a value). `needs`: None
+    for a number column, else what its texts need (see _text_needs)."""
     start = [pl.lit(f'<c r="{letter}'), pl.col(_ROW), pl.lit('"')]
     if isinstance(look, int):
-        style = pl.lit(f' s="{look}"' if look else "")
+        style = pl.lit(_LOOK_ATTRIBUTE[look])
         without_value = pl.concat_str([*start, style, pl.lit("/>")]) if look else pl.lit("")
     else:
-        code = pl.col(_look_name(name))
-        style = pl.when(code == 0).then(pl.lit("")).otherwise(pl.format(' s="{}"', code))
+        style = pl.col(_look_name(name))
         without_value = (
-            pl.when(code == 0).then(pl.lit("")).otherwise(pl.concat_str([*start, style, pl.lit("/>")]))
+            pl.when(style != "").then(pl.concat_str([*start, style, pl.lit("/>")])).otherwise(pl.lit(""))
         )
     value = pl.col(name)
-    if dtype == pl.String:
-        text = value
-        if escaped:
-            for special, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
-                text = text.str.replace_all(special, entity, literal=True)
-        stripped = value.str.strip_chars()
-        space = (
-            pl.when((stripped != value) & (stripped != ""))
-            .then(pl.lit(' xml:space="preserve"'))
-            .otherwise(pl.lit(""))
-        )
-        with_value = pl.concat_str(
-            [
-                *start,
-                style,
-                pl.lit(' t="inlineStr"><is><t'),
-                space,
-                pl.lit(">"),
-                text,
-                pl.lit("</t></is></c>"),
-            ]
-        )
-        empty = value.is_null() | (value == "")
-    else:
+    if needs is None:
         with_value = pl.concat_str([*start, style, pl.lit("><v>"), value.cast(pl.String), pl.lit("</v></c>")])
-        empty = value.is_null()
-    return pl.when(empty).then(without_value).otherwise(with_value)
+        return with_value.fill_null(without_value)
+    if "empty" in needs:
+        value = pl.when(value != "").then(value)  # an empty text: no value, as null
+    text = value
+    if "escape" in needs:
+        for special, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+            text = text.str.replace_all(special, entity, literal=True)
+    space = pl.lit("")
+    if "padded" in needs:  # leading or trailing white space kept, as Excel otherwise drops it
+        padded = value.str.contains(_NEEDS["padded"]) & value.str.contains(r"\S")
+        space = pl.when(padded).then(pl.lit(' xml:space="preserve"')).otherwise(pl.lit(""))
+    inline = [pl.lit(' t="inlineStr"><is><t'), space, pl.lit(">"), text, pl.lit("</t></is></c>")]
+    return pl.concat_str([*start, style, *inline]).fill_null(without_value)
 
 
 # ---- the package ----------------------------------------------------------------------
