@@ -16,7 +16,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
@@ -117,29 +117,30 @@ def data_rows(cells: pl.DataFrame, looks: Mapping[str, int | pl.Series], first_r
     if not cells.height:
         return b""
     numbers = pl.int_range(first_row, first_row + cells.height, eager=True).cast(pl.String)
-    per_row = [
-        look.cast(pl.UInt8).replace_strict(_LOOK_ATTRIBUTE, return_dtype=pl.String).alias(_look_name(name))
-        for name, look in looks.items()
-        if isinstance(look, pl.Series)
-    ]
-    frame = cells.with_columns(numbers.alias(_ROW), *per_row)
+    frame = cells.with_columns(numbers.alias(_ROW))
     needs = _text_needs(cells)
-    xml = frame.select(
-        _cell_xml(name, column_letter(index), needs.get(name), looks.get(name, DEFAULT)).alias(
-            f"__xml{index}"
-        )
-        for index, name in enumerate(cells.columns, start=1)
-    )
-    rows = pl.concat_str([pl.lit('<row r="'), numbers, pl.lit('">'), *xml.iter_columns(), pl.lit("</row>")])
+    letters = {name: column_letter(index) for index, name in enumerate(cells.columns, start=1)}
+
+    def xml(name: str, look: int) -> pl.Expr:
+        return _cell_xml(name, letters[name], needs.get(name), look).alias(name)
+
+    whole = {name: look if isinstance(look, int) else DEFAULT for name, look in looks.items()}
+    columns = list(frame.select(xml(name, whole.get(name, DEFAULT)) for name in cells.columns).iter_columns())
+    for index, name in enumerate(cells.columns):
+        look = looks.get(name)
+        if not isinstance(look, pl.Series):
+            continue
+        for code in look.unique().to_list():  # the few styled cells, rebuilt with their look
+            if code != DEFAULT:
+                at = (look == code).arg_true()
+                styled = frame.select(pl.col(name, _ROW).gather(at)).select(xml(name, code))
+                columns[index] = columns[index].scatter(at, styled.to_series())
+    rows = pl.concat_str([pl.lit('<row r="'), numbers, pl.lit('">'), *columns, pl.lit("</row>")])
     return bytes(pl.select(rows).to_series().str.join("").cast(pl.Binary).item())
 
 
 _LOOK_ATTRIBUTE = {look: f' s="{look}"' if look else "" for look in (DEFAULT, BOLD, PROBLEM, LINK)}
 _NEEDS = {"escape": "[&<>]", "padded": r"^\s|\s$", "empty": "^$"}
-
-
-def _look_name(name: str) -> str:
-    return f"__look_{name}"
 
 
 def _text_needs(cells: pl.DataFrame) -> dict[str, set[str]]:
@@ -156,22 +157,16 @@ def _text_needs(cells: pl.DataFrame) -> dict[str, set[str]]:
     return {name: {need for need in _NEEDS if found[f"{need}:{name}"]} for name in texts}
 
 
-def _cell_xml(name: str, letter: str, needs: set[str] | None, look: int | pl.Series) -> pl.Expr:
+def _cell_xml(name: str, letter: str, needs: set[str] | None, look: int) -> pl.Expr:
     """One sheet column's cells as XML ('' for a plain cell without a value). `needs`: None
     for a number column, else what its texts need (see _text_needs)."""
-    start = [pl.lit(f'<c r="{letter}'), pl.col(_ROW), pl.lit('"')]
-    if isinstance(look, int):
-        style = pl.lit(_LOOK_ATTRIBUTE[look])
-        without_value = pl.concat_str([*start, style, pl.lit("/>")]) if look else pl.lit("")
-    else:
-        style = pl.col(_look_name(name))
-        without_value = (
-            pl.when(style != "").then(pl.concat_str([*start, style, pl.lit("/>")])).otherwise(pl.lit(""))
-        )
+    start = [pl.lit(f'<c r="{letter}'), pl.col(_ROW), pl.lit(f'"{_LOOK_ATTRIBUTE[look]}')]
+    without_value = pl.concat_str([*start, pl.lit("/>")]) if look else pl.lit("")
     value = pl.col(name)
     if needs is None:
-        with_value = pl.concat_str([*start, style, pl.lit("><v>"), value.cast(pl.String), pl.lit("</v></c>")])
-        return with_value.fill_null(without_value)
+        return pl.concat_str([*start, pl.lit("><v>"), value.cast(pl.String), pl.lit("</v></c>")]).fill_null(
+            without_value
+        )
     if "empty" in needs:
         value = pl.when(value != "").then(value)  # an empty text: no value, as null
     text = value
@@ -183,7 +178,7 @@ def _cell_xml(name: str, letter: str, needs: set[str] | None, look: int | pl.Ser
         padded = value.str.contains(_NEEDS["padded"]) & value.str.contains(r"\S")
         space = pl.when(padded).then(pl.lit(' xml:space="preserve"')).otherwise(pl.lit(""))
     inline = [pl.lit(' t="inlineStr"><is><t'), space, pl.lit(">"), text, pl.lit("</t></is></c>")]
-    return pl.concat_str([*start, style, *inline]).fill_null(without_value)
+    return pl.concat_str([*start, *inline]).fill_null(without_value)
 
 
 # ---- the package ----------------------------------------------------------------------
@@ -202,7 +197,7 @@ class Package:
             "/xl/workbook.xml": _TYPE + "spreadsheetml.sheet.main+xml",
             "/xl/styles.xml": _TYPE + "spreadsheetml.styles+xml",
         }
-        self.parts: dict[str, Future[_Deflated]] = {}
+        self.parts: dict[str, _Deflating] = {}
         self.workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="xlsx")
 
     def __enter__(self) -> Package:
@@ -237,8 +232,8 @@ class Package:
     def _part(self, name: str, content_type: str | None, *chunks: bytes | str) -> None:
         if content_type:
             self.overrides["/" + name] = content_type
-        data = [chunk.encode() if isinstance(chunk, str) else chunk for chunk in chunks]
-        self.parts[name] = self.workers.submit(_deflate, data)
+        data = b"".join(chunk.encode() if isinstance(chunk, str) else chunk for chunk in chunks)
+        self.parts[name] = _Deflating(data, self.workers)
 
     def _finish(self) -> None:
         count = len(self.sheets)
@@ -251,33 +246,39 @@ class Package:
         )
         self._part("xl/styles.xml", None, _XML_DECLARATION + STYLES_XML)
         self._part("_rels/.rels", None, _relationships([("rId1", "officeDocument", "xl/workbook.xml")]))
-        content_types = _deflate([_content_types(self.overrides).encode()])
-        entries = [("[Content_Types].xml", content_types)] + [
-            (name, part.result()) for name, part in self.parts.items()
-        ]
+        content_types = _Deflating(_content_types(self.overrides).encode(), self.workers)
+        entries = [("[Content_Types].xml", content_types), *self.parts.items()]
         _write_zip(self.path, entries)
 
 
-@dataclass(frozen=True)
-class _Deflated:
-    data: bytes
-    crc: int
-    size: int
+class _Deflating:
+    """One part being compressed as a zip entry holds it (raw deflate, with the CRC and size of
+    the original), in pieces side by side: a piece but the last ends on a byte boundary
+    (Z_SYNC_FLUSH) without closing the stream, so the pieces one after another are one stream,
+    as pigz does."""
+
+    PIECE = 4 << 20
+
+    def __init__(self, data: bytes, workers: ThreadPoolExecutor) -> None:
+        self.size = len(data)
+        view = memoryview(data)
+        starts = range(0, max(self.size, 1), self.PIECE)
+        self.pieces = [
+            workers.submit(_deflate, view[start : start + self.PIECE], start == starts[-1])
+            for start in starts
+        ]
+        self.crc = workers.submit(zlib.crc32, view)
+
+    def compressed(self) -> list[bytes]:
+        return [piece.result() for piece in self.pieces]
 
 
-def _deflate(chunks: Sequence[bytes]) -> _Deflated:
-    """One part as a zip entry holds it: raw deflate, with the CRC and size of the original."""
+def _deflate(data: memoryview, last: bool) -> bytes:
     compressor = zlib.compressobj(COMPRESSION_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-    crc, size, out = 0, 0, []
-    for chunk in chunks:
-        crc = zlib.crc32(chunk, crc)
-        size += len(chunk)
-        out.append(compressor.compress(chunk))
-    out.append(compressor.flush())
-    return _Deflated(b"".join(out), crc, size)
+    return compressor.compress(data) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
 
-def _write_zip(path: Path, entries: Sequence[tuple[str, _Deflated]]) -> None:
+def _write_zip(path: Path, entries: Sequence[tuple[str, _Deflating]]) -> None:
     """A zip file of deflated entries (PKWARE's APPNOTE: a local header before each entry, then
     the central directory and its end record); zipfile cannot take data compressed elsewhere.
     Every part is far below zip64's 4 GB."""
@@ -289,6 +290,7 @@ def _write_zip(path: Path, entries: Sequence[tuple[str, _Deflated]]) -> None:
     with path.open("wb") as out:
         for name, entry in entries:
             encoded = name.encode()
+            data = entry.compressed()
             # version needed, flags, method, time, date; CRC, compressed and original size
             described = (
                 version,
@@ -296,8 +298,8 @@ def _write_zip(path: Path, entries: Sequence[tuple[str, _Deflated]]) -> None:
                 zipfile.ZIP_DEFLATED,
                 dos_time,
                 dos_date,
-                entry.crc,
-                len(entry.data),
+                entry.crc.result(),
+                sum(map(len, data)),
                 entry.size,
             )
             # made by, the above, name length, extra, comment, disk, internal and external attributes, offset
@@ -308,7 +310,7 @@ def _write_zip(path: Path, entries: Sequence[tuple[str, _Deflated]]) -> None:
                 + encoded
             )
             out.write(struct.pack("<4s5H3I2H", b"PK\x03\x04", *described, len(encoded), 0) + encoded)
-            out.write(entry.data)
+            out.writelines(data)
         start = out.tell()
         out.writelines(directory)
         size = out.tell() - start
