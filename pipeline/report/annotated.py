@@ -114,6 +114,9 @@ def _reason(problems: pl.DataFrame) -> pl.Expr:
     return pl.when(unset).then(pl.col("code").replace_strict(titles)).otherwise(pl.col("message"))
 
 
+_CELL = ["__sheet_row", "__column"]  # a cell of the Rows sheet: its row, its 0-based column
+
+
 class _Workbook:
     """The three sheets, built from one ValidationResult."""
 
@@ -175,17 +178,20 @@ class _Workbook:
     def _rows_sheet(self) -> Sheet:
         """Every row shown as read; a rejected row's number in bold, each problem cell marked
         (the first MAX_COMMENTS with a comment), the row's codes in the last column."""
-        codes, marked = self._marks()
+        problems = self._shown_problems()
+        codes = (
+            problems.group_by("__sheet_row", maintain_order=True)
+            .agg(pl.col("code").unique(maintain_order=True).str.join(", ").alias("__codes"))
+            .sort("__sheet_row")
+        )
+        marked = problems.select(_CELL).unique(maintain_order=True).sort("__sheet_row", maintain_order=True)
         columns = [self.rows.get_column(SOURCE_ROW)]
         if self.several_files:
             columns.append(self.rows.get_column(SOURCE_FILE))
         if self.value_columns:
             columns += _storable(self.rows.select(self.value_columns)).iter_columns()
-        columns.append(
-            self.sheet_rows.join(codes, on="__sheet_row", how="left", maintain_order="left").get_column(
-                "__codes"
-            )
-        )
+        codes_column = self.sheet_rows.join(codes, on="__sheet_row", how="left", maintain_order="left")
+        columns.append(codes_column.get_column("__codes"))
         cells = pl.DataFrame({f"c{index}": column for index, column in enumerate(columns)})
         looks: dict[str, int | pl.Series] = {}
         rejected_rows = codes.get_column("__sheet_row") - 2
@@ -195,9 +201,8 @@ class _Workbook:
             look = looks.get(f"c{at}", pl.zeros(self.shown, pl.UInt8, eager=True))
             assert isinstance(look, pl.Series)
             looks[f"c{at}"] = look.scatter(rows.get_column("__sheet_row"), PROBLEM)
-        commented = marked.head(MAX_COMMENTS)
-        reasons = _storable(commented.select("__reasons"), cut_marked=True).get_column("__reasons")
-        self.problem_cells, self.commented = marked.height, commented.height
+        comments = self._comments(problems, marked.head(MAX_COMMENTS))
+        self.problem_cells, self.commented = marked.height, len(comments)
         header = row_xml(1, [_text(name) for name in self.header], BOLD)
         return Sheet(
             ROWS_SHEET,
@@ -205,39 +210,32 @@ class _Workbook:
             widths=self._widths(),
             freeze=f"{column_letter(len(self.lead) + 1)}2",
             auto_filter=f"A1:{column_letter(len(self.header))}{self.shown + 1}",
-            comments=list(
-                zip(
-                    commented.get_column("__sheet_row").to_list(),
-                    (at + 1 for at in commented.get_column("__column").to_list()),
-                    reasons.to_list(),
-                    strict=True,
-                )
-            ),
+            comments=comments,
         )
 
-    def _marks(self) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The rejected rows shown, in row order, with their codes (each once, as found); and
-        their problem cells in row order (a row's cells as its problems were found): sheet row,
-        0-based column (a problem of no column: the row's first cell), the reasons."""
+    def _shown_problems(self) -> pl.DataFrame:
+        """The rejections of the rows shown, as found, with their cell in the Rows sheet: sheet
+        row and 0-based column (a problem of no column: the row's first cell)."""
         rejects = self.result.rejects.with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
-        shown = rejects.join(
-            self.sheet_rows, on=[SOURCE_FILE, SOURCE_ROW], how="inner", maintain_order="left"
-        )
-        codes = (
-            shown.group_by("__sheet_row", maintain_order=True)
-            .agg(pl.col("code").unique(maintain_order=True).str.join(", ").alias("__codes"))
-            .sort("__sheet_row")
-        )
         column = (
             pl.col("field").fill_null("").replace_strict(self.column_of, default=0, return_dtype=pl.Int64)
         )
-        reason = pl.concat_str(_reason(shown), pl.lit(" ["), pl.col("code"), pl.lit("]"))
-        marked = (
-            shown.group_by("__sheet_row", column.alias("__column"), maintain_order=True)
+        return rejects.join(
+            self.sheet_rows, on=[SOURCE_FILE, SOURCE_ROW], how="inner", maintain_order="left"
+        ).with_columns(column.alias("__column"))
+
+    @staticmethod
+    def _comments(problems: pl.DataFrame, cells: pl.DataFrame) -> list[tuple[int, int, str]]:
+        """(sheet row, 1-based column, text) for each of `cells`: the reasons of its problems."""
+        reason = pl.concat_str(_reason(problems), pl.lit(" ["), pl.col("code"), pl.lit("]"))
+        reasons = (
+            problems.join(cells, on=_CELL, how="semi", maintain_order="left")
+            .group_by(_CELL, maintain_order=True)
             .agg(reason.str.join("\n").alias("__reasons"))
-            .sort("__sheet_row", maintain_order=True)
         )
-        return codes, marked
+        texts = _storable(cells.join(reasons, on=_CELL, how="left", maintain_order="left"), cut_marked=True)
+        texts = texts.select("__sheet_row", pl.col("__column") + 1, "__reasons")
+        return list(texts.iter_rows())
 
     # ---- every problem, with a link to its cell -------------------------------------------
 
@@ -274,11 +272,10 @@ class _Workbook:
         ]
         cells = pl.DataFrame({f"c{index}": column for index, column in enumerate(columns)})
         link_column = column_letter(len(header))
-        links = [
-            (f"{link_column}{number}", f"'{ROWS_SHEET}'!{at}")
-            for number, at in enumerate(targets.to_list(), start=2)
-            if at is not None
-        ]
+        links = pl.select(
+            pl.format(f"{link_column}{{}}", pl.int_range(2, targets.len() + 2)).alias("cell"),
+            pl.format(f"'{ROWS_SHEET}'!{{}}", targets).alias("location"),
+        ).drop_nulls()
         return Sheet(
             PROBLEMS_SHEET,
             row_xml(1, header, BOLD).encode()

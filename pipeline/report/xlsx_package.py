@@ -68,15 +68,15 @@ _ROW = "__row"  # the sheet row number, as text, while a sheet's cells are built
 
 @dataclass(frozen=True)
 class Sheet:
-    """One worksheet. `rows`: its <row> elements (see row_xml, data_rows); `links`: (cell,
-    location such as 'Rows'!B2) pairs; `comments`: (row, column, text), 1-based, in order."""
+    """One worksheet. `rows`: its <row> elements (see row_xml, data_rows); `links`: its cells
+    linking within the workbook, columns `cell` and `location` (such as 'Rows'!B2); `comments`: (row, column, text), 1-based, in order."""
 
     name: str
     rows: bytes  # UTF-8
     widths: Sequence[float] = ()
     freeze: str | None = None  # the top-left cell that scrolls, e.g. "B2"
     auto_filter: str | None = None  # e.g. "A1:T100"
-    links: Sequence[tuple[str, str]] = ()
+    links: pl.DataFrame | None = None
     comments: Sequence[tuple[int, int, str]] = ()
 
 
@@ -401,9 +401,15 @@ def _worksheet(sheet: Sheet) -> tuple[str, bytes, str]:
         f'<col min="{index}" max="{index}" width="{width:g}" customWidth="1"/>'
         for index, width in enumerate(sheet.widths, start=1)
     )
-    links = "".join(
-        f"<hyperlink ref={quoteattr(cell)} location={quoteattr(location)}/>" for cell, location in sheet.links
-    )
+    links = ""
+    if sheet.links is not None and sheet.links.height:
+        link = [
+            pl.lit('<hyperlink ref="'),
+            _attribute("cell"),
+            pl.lit('" location="'),
+            _attribute("location"),
+        ]
+        links = str(sheet.links.select(pl.concat_str([*link, pl.lit('"/>')]).str.join("")).item())
     before = (
         f'{_XML_DECLARATION}<worksheet xmlns="{_MAIN}" xmlns:r="{_RELATIONSHIPS}">{_sheet_view(sheet.freeze)}'
         '<sheetFormatPr defaultRowHeight="15"/>'
@@ -421,6 +427,14 @@ def _worksheet(sheet: Sheet) -> tuple[str, bytes, str]:
         ]
     )
     return before, sheet.rows, after
+
+
+def _attribute(name: str) -> pl.Expr:
+    """Text column `name` as an XML attribute value in double quotes."""
+    text = pl.col(name)
+    for special, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;")):
+        text = text.str.replace_all(special, entity, literal=True)
+    return text
 
 
 def _comments(sheet: Sheet, author: str) -> str:
