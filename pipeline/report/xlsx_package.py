@@ -72,7 +72,7 @@ class Sheet:
     linking within the workbook, columns `cell` and `location` (such as 'Rows'!B2); `comments`: (row, column, text), 1-based, in order."""
 
     name: str
-    rows: bytes  # UTF-8
+    rows: Sequence[bytes]  # UTF-8, in one chunk or more
     widths: Sequence[float] = ()
     freeze: str | None = None  # the top-left cell that scrolls, e.g. "B2"
     auto_filter: str | None = None  # e.g. "A1:T100"
@@ -232,7 +232,7 @@ class Package:
     def _part(self, name: str, content_type: str | None, *chunks: bytes | str) -> None:
         if content_type:
             self.overrides["/" + name] = content_type
-        data = b"".join(chunk.encode() if isinstance(chunk, str) else chunk for chunk in chunks)
+        data = [chunk.encode() if isinstance(chunk, str) else chunk for chunk in chunks]
         self.parts[name] = _Deflating(data, self.workers)
 
     def _finish(self) -> None:
@@ -246,7 +246,7 @@ class Package:
         )
         self._part("xl/styles.xml", None, _XML_DECLARATION + STYLES_XML)
         self._part("_rels/.rels", None, _relationships([("rId1", "officeDocument", "xl/workbook.xml")]))
-        content_types = _Deflating(_content_types(self.overrides).encode(), self.workers)
+        content_types = _Deflating([_content_types(self.overrides).encode()], self.workers)
         entries = [("[Content_Types].xml", content_types), *self.parts.items()]
         _write_zip(self.path, entries)
 
@@ -259,18 +259,27 @@ class _Deflating:
 
     PIECE = 4 << 20
 
-    def __init__(self, data: bytes, workers: ThreadPoolExecutor) -> None:
-        self.size = len(data)
-        view = memoryview(data)
-        starts = range(0, max(self.size, 1), self.PIECE)
-        self.pieces = [
-            workers.submit(_deflate, view[start : start + self.PIECE], start == starts[-1])
-            for start in starts
+    def __init__(self, chunks: Sequence[bytes], workers: ThreadPoolExecutor) -> None:
+        self.size = sum(map(len, chunks))
+        views = [memoryview(chunk) for chunk in chunks if chunk] or [memoryview(b"")]
+        pieces = [
+            view[start : start + self.PIECE]
+            for view in views
+            for start in range(0, max(len(view), 1), self.PIECE)
         ]
-        self.crc = workers.submit(zlib.crc32, view)
+        last = len(pieces) - 1
+        self.pieces = [workers.submit(_deflate, piece, at == last) for at, piece in enumerate(pieces)]
+        self.crc = workers.submit(_crc, views)
 
     def compressed(self) -> list[bytes]:
         return [piece.result() for piece in self.pieces]
+
+
+def _crc(views: Sequence[memoryview]) -> int:
+    crc = 0
+    for view in views:
+        crc = zlib.crc32(view, crc)
+    return crc
 
 
 def _deflate(data: memoryview, last: bool) -> bytes:
@@ -395,7 +404,7 @@ def _sheet_view(freeze: str | None) -> str:
     )
 
 
-def _worksheet(sheet: Sheet) -> tuple[str, bytes, str]:
+def _worksheet(sheet: Sheet) -> list[str | bytes]:
     """A worksheet's XML before its rows, the rows, and after, in the order the schema requires."""
     columns = "".join(
         f'<col min="{index}" max="{index}" width="{width:g}" customWidth="1"/>'
@@ -426,7 +435,7 @@ def _worksheet(sheet: Sheet) -> tuple[str, bytes, str]:
             "</worksheet>",
         ]
     )
-    return before, sheet.rows, after
+    return [before, *sheet.rows, after]
 
 
 def _attribute(name: str) -> pl.Expr:
