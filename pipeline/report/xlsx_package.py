@@ -144,17 +144,21 @@ _NEEDS = {"escape": "[&<>]", "padded": r"^\s|\s$", "empty": "^$"}
 
 
 def _text_needs(cells: pl.DataFrame) -> dict[str, set[str]]:
-    """For each text column, which of _NEEDS any of its cells has (most columns have none, and
-    are written without those steps)."""
+    """For each text column, which of _NEEDS any of its cells has. Most columns have none (one
+    pass over them tells) and are written without those steps."""
     texts = [name for name, dtype in cells.schema.items() if dtype == pl.String]
     if not texts:
         return {}
+    anything = "|".join(_NEEDS.values())
+    flagged = cells.select(pl.col(texts).str.contains(anything).any()).row(0, named=True)
     found = cells.select(
         pl.col(name).str.contains(pattern).any().alias(f"{need}:{name}")
         for name in texts
+        if flagged[name]
         for need, pattern in _NEEDS.items()
-    ).row(0, named=True)
-    return {name: {need for need in _NEEDS if found[f"{need}:{name}"]} for name in texts}
+    )
+    named = found.row(0, named=True) if found.width else {}
+    return {name: {need for need in _NEEDS if named.get(f"{need}:{name}")} for name in texts}
 
 
 def _cell_xml(name: str, letter: str, needs: set[str] | None, look: int) -> pl.Expr:
