@@ -121,20 +121,26 @@ def data_rows(cells: pl.DataFrame, looks: Mapping[str, int | pl.Series], first_r
     needs = _text_needs(cells)
     letters = {name: column_letter(index) for index, name in enumerate(cells.columns, start=1)}
 
-    def xml(name: str, look: int) -> pl.Expr:
-        return _cell_xml(name, letters[name], needs.get(name), look).alias(name)
+    def xml(name: str, look: int, at: pl.Series | None = None) -> pl.Expr:
+        """Column `name` as cells of `look`; only its rows `at` if given."""
+        value, row = pl.col(name), pl.col(_ROW)
+        if at is not None:
+            value, row = value.gather(at), row.gather(at)
+        return _cell_xml(value, row, letters[name], needs.get(name), look).alias(f"{name}:{look}")
 
     whole = {name: look if isinstance(look, int) else DEFAULT for name, look in looks.items()}
     columns = list(frame.select(xml(name, whole.get(name, DEFAULT)) for name in cells.columns).iter_columns())
-    for index, name in enumerate(cells.columns):
-        look = looks.get(name)
-        if not isinstance(look, pl.Series):
-            continue
-        for code in look.unique().to_list():  # the few styled cells, rebuilt with their look
-            if code != DEFAULT:
-                at = (look == code).arg_true()
-                styled = frame.select(pl.col(name, _ROW).gather(at)).select(xml(name, code))
-                columns[index] = columns[index].scatter(at, styled.to_series())
+    styled = [  # the few cells with a look of their own: (column, look, their rows)
+        (cells.columns.index(name), code, (look == code).arg_true())
+        for name, look in looks.items()
+        if isinstance(look, pl.Series)
+        for code in look.unique().to_list()
+        if code != DEFAULT
+    ]
+    if styled:
+        rebuilt = frame.select(xml(cells.columns[index], code, at).implode() for index, code, at in styled)
+        for (index, _, at), cells_there in zip(styled, rebuilt.row(0), strict=True):
+            columns[index] = columns[index].scatter(at, cells_there)
     rows = pl.concat_str([pl.lit('<row r="'), numbers, pl.lit('">'), *columns, pl.lit("</row>")])
     return bytes(pl.select(rows).to_series().str.join("").cast(pl.Binary).item())
 
@@ -161,12 +167,12 @@ def _text_needs(cells: pl.DataFrame) -> dict[str, set[str]]:
     return {name: {need for need in _NEEDS if named.get(f"{need}:{name}")} for name in texts}
 
 
-def _cell_xml(name: str, letter: str, needs: set[str] | None, look: int) -> pl.Expr:
-    """One sheet column's cells as XML ('' for a plain cell without a value). `needs`: None
-    for a number column, else what its texts need (see _text_needs)."""
-    start = [pl.lit(f'<c r="{letter}'), pl.col(_ROW), pl.lit(f'"{_LOOK_ATTRIBUTE[look]}')]
+def _cell_xml(value: pl.Expr, row: pl.Expr, letter: str, needs: set[str] | None, look: int) -> pl.Expr:
+    """Cells of column `letter` as XML ('' for a plain cell without a value): `value` and `row`
+    (its number, as text) one per cell. `needs`: None for numbers, else what the texts need
+    (see _text_needs)."""
+    start = [pl.lit(f'<c r="{letter}'), row, pl.lit(f'"{_LOOK_ATTRIBUTE[look]}')]
     without_value = pl.concat_str([*start, pl.lit("/>")]) if look else pl.lit("")
-    value = pl.col(name)
     if needs is None:
         return pl.concat_str([*start, pl.lit("><v>"), value.cast(pl.String), pl.lit("</v></c>")]).fill_null(
             without_value
