@@ -214,7 +214,7 @@ class _Workbook:
         header = row_xml(1, [_text(name) for name in self.header], BOLD)
         return Sheet(
             ROWS_SHEET,
-            [header.encode(), data_rows(cells, looks, first_row=2)],
+            [header.encode(), *data_rows(cells, looks, first_row=2)],
             widths=self._widths(),
             freeze=f"{column_letter(len(self.lead) + 1)}2",
             auto_filter=f"A1:{column_letter(len(self.header))}{self.shown + 1}",
@@ -288,7 +288,7 @@ class _Workbook:
             PROBLEMS_SHEET,
             [
                 row_xml(1, header, BOLD).encode(),
-                data_rows(cells, {f"c{len(columns) - 1}": targets.is_not_null().cast(pl.UInt8) * LINK}, 2),
+                *data_rows(cells, {f"c{len(columns) - 1}": targets.is_not_null().cast(pl.UInt8) * LINK}, 2),
             ],
             widths=[8, *([14] if self.several_files else []), 22, 28, 22, 60, 22, 12],
             freeze="A2",

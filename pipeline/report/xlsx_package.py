@@ -109,13 +109,13 @@ def row_xml(number: int, values: Sequence[object], style: int = DEFAULT) -> str:
     return f'<row r="{number}">{"".join(cells)}</row>'
 
 
-def data_rows(cells: pl.DataFrame, looks: Mapping[str, int | pl.Series], first_row: int) -> bytes:
+def data_rows(cells: pl.DataFrame, looks: Mapping[str, int | pl.Series], first_row: int) -> list[bytes]:
     """The <row> elements of `cells` (a column per sheet column, in order: texts as inline
     strings, numbers as numbers, nulls and empty texts as no value) numbered from `first_row`.
     `looks`: a column's look, for the whole column or one per row (a styled cell without a
     value is still written, so its look shows); a column not named is plain."""
     if not cells.height:
-        return b""
+        return []
     numbers = pl.int_range(first_row, first_row + cells.height, eager=True).cast(pl.String)
     frame = cells.with_columns(numbers.alias(_ROW))
     needs = _text_needs(cells)
@@ -141,9 +141,17 @@ def data_rows(cells: pl.DataFrame, looks: Mapping[str, int | pl.Series], first_r
         rebuilt = frame.select(xml(cells.columns[index], code, at).implode() for index, code, at in styled)
         for (index, _, at), cells_there in zip(styled, rebuilt.row(0), strict=True):
             columns[index] = columns[index].scatter(at, cells_there)
-    rows = pl.concat_str([pl.lit('<row r="'), numbers, pl.lit('">'), *columns, pl.lit("</row>")])
-    return bytes(pl.select(rows).to_series().str.join("").cast(pl.Binary).item())
+    rows = pl.select(pl.concat_str([pl.lit('<row r="'), numbers, pl.lit('">'), *columns, pl.lit("</row>")]))
+    # joined a piece at a time: a few MB to allocate at once rather than the whole sheet (twice)
+    joined = rows.to_series()
+    ends = (joined.str.len_bytes().cum_sum() // _JOINED).unique_counts().cum_sum().to_list()
+    return [
+        bytes(joined.slice(start, end - start).str.join("").cast(pl.Binary).item())
+        for start, end in zip([0, *ends[:-1]], ends, strict=True)
+    ]
 
+
+_JOINED = 4 << 20  # bytes of rows joined into one chunk of the sheet's XML
 
 _LOOK_ATTRIBUTE = {look: f' s="{look}"' if look else "" for look in (DEFAULT, BOLD, PROBLEM, LINK)}
 _NEEDS = {"escape": "[&<>]", "padded": r"^\s|\s$", "empty": "^$"}
