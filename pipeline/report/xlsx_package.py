@@ -111,7 +111,8 @@ def row_xml(number: int, values: Sequence[object], style: int = DEFAULT) -> str:
 
 def data_rows(cells: pl.DataFrame, looks: Mapping[str, int | pl.Series], first_row: int) -> list[bytes]:
     """The <row> elements of `cells` (a column per sheet column, in order: texts as inline
-    strings, numbers as numbers, nulls and empty texts as no value) numbered from `first_row`.
+    strings, numbers as numbers, nulls and empty texts as no value) numbered from `first_row`,
+    as UTF-8 in chunks of a few MB.
     `looks`: a column's look, for the whole column or one per row (a styled cell without a
     value is still written, so its look shows); a column not named is plain."""
     if not cells.height:
