@@ -137,13 +137,11 @@ class _Workbook:
         self.several_files = len(result.sources) > 1 or bool(
             rows.select((pl.col(SOURCE_FILE) != pl.col(SOURCE_FILE).first()).any()).item()
         )
-        self.total = rows.height
         self.only_rejected = rows.height > ALL_ROWS_UP_TO
         if self.only_rejected:
             keys = result.rejects.select(SOURCE_FILE, pl.col(SOURCE_ROW).cast(pl.Int64)).unique()
-            rows = rows.filter(
-                pl.col(SOURCE_ROW).is_in(keys.get_column(SOURCE_ROW).implode())
-            )  # cheap first cut
+            # a cheap first cut by row number, then the exact one by file and row
+            rows = rows.filter(pl.col(SOURCE_ROW).is_in(keys.get_column(SOURCE_ROW).implode()))
             rows = rows.join(keys, on=[SOURCE_FILE, SOURCE_ROW], how="semi", maintain_order="left")
         if self.several_files or not rows.get_column(SOURCE_ROW).is_sorted():
             rows = in_source_order(rows, result)
@@ -248,6 +246,7 @@ class _Workbook:
     # ---- every problem, with a link to its cell -------------------------------------------
 
     def _problems_sheet(self) -> Sheet:
+        """One line per problem (the first MAX_SHEET_ROWS), each with a link to its cell."""
         listed = self._listed_problems()
         if listed.height > MAX_SHEET_ROWS:
             self.problems_cut = listed.height

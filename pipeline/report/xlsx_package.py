@@ -69,7 +69,8 @@ _ROW = "__row"  # the sheet row number, as text, while a sheet's cells are built
 @dataclass(frozen=True)
 class Sheet:
     """One worksheet. `rows`: its <row> elements (see row_xml, data_rows); `links`: its cells
-    linking within the workbook, columns `cell` and `location` (such as 'Rows'!B2); `comments`: (row, column, text), 1-based, in order."""
+    that link within the workbook, columns `cell` and `location` (such as 'Rows'!B2);
+    `comments`: (row, column, text), 1-based, in row order."""
 
     name: str
     rows: Sequence[bytes]  # UTF-8, in one chunk or more
