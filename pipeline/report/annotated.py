@@ -96,8 +96,15 @@ def _storable(frame: pl.DataFrame, *, cut_marked: bool = False) -> pl.DataFrame:
     `cut_marked`: a cut text ends in an ellipsis, as _text does."""
     safe = neutralize_formulas(frame)
     text = [name for name, dtype in safe.schema.items() if dtype == pl.String]
+    # neutralizing has escaped the control characters already: of _ILLEGAL, only the two XML
+    # excludes can be left (a plain search for them is much faster); a text of no more bytes
+    # than a cell's characters fits
     flagged = safe.select(
-        (pl.col(name).str.contains(_ILLEGAL) | (pl.col(name).str.len_chars() > EXCEL_MAX_CELL_CHARS))
+        (
+            pl.col(name).str.contains("\ufffe", literal=True)
+            | pl.col(name).str.contains("\uffff", literal=True)
+            | (pl.col(name).str.len_bytes() > EXCEL_MAX_CELL_CHARS)
+        )
         .any()
         .alias(name)
         for name in text

@@ -156,25 +156,31 @@ def data_rows(cells: pl.DataFrame, looks: Mapping[str, int | pl.Series], first_r
 _JOINED = 4 << 20  # bytes of rows joined into one chunk of the sheet's XML
 
 _LOOK_ATTRIBUTE = {look: f' s="{look}"' if look else "" for look in (DEFAULT, BOLD, PROBLEM, LINK)}
-_NEEDS = {"escape": "[&<>]", "padded": r"^\s|\s$", "empty": "^$"}
+
+
+def _padded(value: pl.Expr) -> pl.Expr:
+    """Texts with leading or trailing white space and something else (kept as they are only
+    with xml:space="preserve")."""
+    kept = value.str.strip_chars().str.len_bytes()
+    return (kept != value.str.len_bytes()) & (kept > 0)
+
+
+_NEEDS = {
+    "escape": lambda value: value.str.contains("[&<>]"),
+    "padded": _padded,
+    "empty": lambda value: value == "",
+}
 
 
 def _text_needs(cells: pl.DataFrame) -> dict[str, set[str]]:
-    """For each text column, which of _NEEDS any of its cells has. Most columns have none (one
-    pass over them tells) and are written without those steps."""
+    """For each text column, which of _NEEDS any of its cells has (most columns have none, and
+    are written without those steps)."""
     texts = [name for name, dtype in cells.schema.items() if dtype == pl.String]
-    if not texts:
-        return {}
-    anything = "|".join(_NEEDS.values())
-    flagged = cells.select(pl.col(texts).str.contains(anything).any()).row(0, named=True)
     found = cells.select(
-        pl.col(name).str.contains(pattern).any().alias(f"{need}:{name}")
-        for name in texts
-        if flagged[name]
-        for need, pattern in _NEEDS.items()
+        test(pl.col(name)).any().alias(f"{need}:{name}") for name in texts for need, test in _NEEDS.items()
     )
     named = found.row(0, named=True) if found.width else {}
-    return {name: {need for need in _NEEDS if named.get(f"{need}:{name}")} for name in texts}
+    return {name: {need for need in _NEEDS if named[f"{need}:{name}"]} for name in texts}
 
 
 def _cell_xml(value: pl.Expr, row: pl.Expr, letter: str, needs: set[str] | None, look: int) -> pl.Expr:
@@ -195,8 +201,7 @@ def _cell_xml(value: pl.Expr, row: pl.Expr, letter: str, needs: set[str] | None,
             text = text.str.replace_all(special, entity, literal=True)
     space = pl.lit("")
     if "padded" in needs:  # leading or trailing white space kept, as Excel otherwise drops it
-        padded = value.str.contains(_NEEDS["padded"]) & value.str.contains(r"\S")
-        space = pl.when(padded).then(pl.lit(' xml:space="preserve"')).otherwise(pl.lit(""))
+        space = pl.when(_padded(value)).then(pl.lit(' xml:space="preserve"')).otherwise(pl.lit(""))
     inline = [pl.lit(' t="inlineStr"><is><t'), space, pl.lit(">"), text, pl.lit("</t></is></c>")]
     return pl.concat_str([*start, *inline]).fill_null(without_value)
 
