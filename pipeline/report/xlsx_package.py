@@ -141,7 +141,9 @@ def data_rows(cells: pl.DataFrame, looks: Mapping[str, int | pl.Series], first_r
     ]
     if styled:
         rebuilt = frame.select(xml(cells.columns[index], code, at).implode() for index, code, at in styled)
-        for (index, _, at), cells_there in zip(styled, rebuilt.row(0), strict=True):
+        for (index, _, at), cells_there in zip(
+            styled, (built[0] for built in rebuilt.iter_columns()), strict=True
+        ):
             columns[index] = columns[index].scatter(at, cells_there)
     rows = pl.select(pl.concat_str([pl.lit('<row r="'), numbers, pl.lit('">'), *columns, pl.lit("</row>")]))
     # joined a piece at a time: a few MB to allocate at once rather than the whole sheet (twice)
