@@ -44,6 +44,8 @@ CALAMINE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 CALAMINE_BOOLEANS = ("true", "false")
 # How calamine renders a number cell as a string (integral in full, others rounded).
 CALAMINE_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
+# Exactly the text calamine writes for a number: no leading zeros, no trailing zeros after the point.
+CALAMINE_NUMBER_EXACT = r"^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$"
 INT64_SAFE = 2.0**63
 EPOCH_1900 = dt.datetime(1899, 12, 30)
 EPOCH_1900_EARLY = dt.datetime(1899, 12, 31)  # for serials before Excel's fictional 29 Feb 1900
@@ -158,7 +160,7 @@ def _number_text(number: pl.Expr) -> pl.Expr:
     integral = number == number.floor()
     return (
         pl.when(integral & (number.abs() < INT64_SAFE))
-        .then(number.cast(pl.Int64).cast(pl.String))
+        .then(number.cast(pl.Int64, strict=False).cast(pl.String))
         .otherwise(number.cast(pl.String))
     )
 
@@ -260,7 +262,7 @@ def _rendered_as_text(text: pl.DataFrame, lookalikes: set[str]) -> pl.DataFrame 
     """
     if lookalikes:
         texts = pl.Series(sorted(lookalikes), dtype=pl.String)
-        numbers = texts.filter(texts.str.contains(CALAMINE_NUMBER))
+        numbers = texts.filter(texts.str.contains(CALAMINE_NUMBER_EXACT))
         if not numbers.equals(pl.select(_number_text(pl.lit(numbers).cast(pl.Float64))).to_series()):
             return None
     names = text.columns
@@ -268,7 +270,7 @@ def _rendered_as_text(text: pl.DataFrame, lookalikes: set[str]) -> pl.DataFrame 
         pl.concat_list(
             pl.col(name).str.contains(CALAMINE_DATETIME).any(),
             pl.col(name).is_in(CALAMINE_BOOLEANS).any(),
-            pl.col(name).str.contains(CALAMINE_NUMBER).any(),
+            pl.col(name).str.contains(CALAMINE_NUMBER_EXACT).any(),
         ).alias(name)
         for name in names
     ).row(0)
@@ -283,7 +285,7 @@ def _rendered_as_text(text: pl.DataFrame, lookalikes: set[str]) -> pl.DataFrame 
             .then(_moment_text(moment, moment < pl.lit(FIRST_DAY_1900, dtype=pl.Datetime("ms"))))
             .when(cell.is_in(CALAMINE_BOOLEANS))
             .then(cell.str.to_uppercase())
-            .when(cell.str.contains(CALAMINE_NUMBER))
+            .when(cell.str.contains(CALAMINE_NUMBER_EXACT))
             .then(_number_text(cell.cast(pl.Float64, strict=False)))
             .otherwise(cell)
         )
