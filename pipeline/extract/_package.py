@@ -58,7 +58,9 @@ DATE_LETTERS = frozenset("dmhysapDMHYSAP/")
 # one regular expression, run by polars over each chunk, matches each of these (ASCII digits only).
 LOOKALIKE = r"(?:true|false|-?[0-9][0-9.]*|[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}[.0-9]*)"
 NOT_WHOLE = r"<v>(?:-[0-9]{0,20}[^0-9<]|[0-9]{1,20}[^0-9<]|[^0-9<#-]|-?[0-9]{21}|-?<)"  # #… is an error
-OPAQUE = r"<!|&#|='|\ns=|\ts=|t=\"str\""  # comments, CDATA, entities, odd quoting, text formulas
+# Comments, CDATA, entities and Excel's _xHHHH_ escapes (calamine decodes both), odd quoting or
+# spacing of attributes, formulas whose results are text.
+OPAQUE = r"<!|&#|_x[0-9A-Fa-f]{4}_|='| s =| s= |\ns=|\ts=|t=\"str\""
 ERROR_CELL = r"t=\"e\"|t='e'"
 SHARED_STRING_CELL = 't="s"'
 
@@ -68,7 +70,7 @@ def _text_checks(item: str) -> str:
     closing = f"</{item}>"
     not_closing = "|".join(f"{closing[:index]}[^{closing[index]}]" for index in range(len(closing)))
     return (
-        rf"<{item}><t(?:\s[^>]*)?>{LOOKALIKE}</t>{closing}"
+        rf"<{item}><t(?:\s[^>]*)?>\s*{LOOKALIKE}\s*</t>{closing}"
         rf"|<{item}>(?:[^<]|<[^t]|<t[^ >])|</t>(?:{not_closing})"
     )
 
@@ -387,7 +389,7 @@ def _far_dates(date_styles: frozenset[int]) -> list[str]:
     if not date_styles:
         return []
     styles = "|".join(str(index) for index in sorted(date_styles))
-    return [rf' s="(?:{styles})"[^>]*>\s*(?:<f[^>]*/>\s*|<f[^>]*>[^<]*</f>\s*)?<v>(?:-|[0-9]{{7}})']
+    return [rf' s="0*(?:{styles})"[^>]*>\s*(?:<f[^>]*/>\s*|<f[^>]*>[^<]*</f>\s*)?<v>(?:-|[0-9]{{7}})']
 
 
 def _matches(chunk: bytes, pattern: str) -> list[str] | None:
@@ -407,7 +409,7 @@ def _unsure_of(found: list[str], lookalikes: set[str]) -> str | None:
         if match in ERROR_MARKERS_TEXT:
             continue
         if match.startswith(("<is><t", "<si><t")) and match.endswith(("</t></is>", "</t></si>")):
-            text = match[match.index(">", 5) + 1 : -len("</t></is>")]
+            text = match[match.index(">", 5) + 1 : -len("</t></is>")].strip()  # as calamine trims
             if text in ("true", "false") or " " in text:
                 return "text cells holding what calamine writes for a boolean or a date"
             lookalikes.add(text)

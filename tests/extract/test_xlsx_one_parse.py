@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from pipeline.extract import read_source, xlsx_reader
 from pipeline.extract._package import read_package, scan_sheet
-from pipeline.model import UserError
+from pipeline.model import SOURCE_FILE, UserError
 
 from .test_xlsx import set_cached_values
 from .test_xlsx_property import check_cell
@@ -174,3 +174,91 @@ def test_the_fixtures_read_the_same_either_way(monkeypatch: pytest.MonkeyPatch) 
             else:
                 assert isinstance(typed, tuple) and chosen[0].equals(typed[0]), path.name
                 assert chosen[1] == typed[1], path.name
+
+
+def members_of(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def write_members(path: Path, members: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def to_shared_strings(path: Path) -> Path:
+    """The workbook again with its inline strings in a shared strings part, as Excel writes them."""
+    members = members_of(path)
+    items: list[str] = []
+
+    def shared(match: re.Match[str]) -> str:
+        items.append(f"<si>{match.group(2)}</si>")
+        return f'<c r="{match.group(1)}" t="s"><v>{len(items) - 1}</v></c>'
+
+    sheet = re.sub(
+        r'<c r="([A-Z]+\d+)" t="inlineStr"><is>(.*?)</is></c>',
+        shared,
+        members["xl/worksheets/sheet1.xml"].decode(),
+    )
+    members["xl/worksheets/sheet1.xml"] = sheet.encode()
+    members["xl/sharedStrings.xml"] = (
+        '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">' + "".join(items) + "</sst>"
+    ).encode()
+    relationship = (
+        '<Relationship Id="rIdShared" Target="sharedStrings.xml" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"/>'
+    )
+    rels = members["xl/_rels/workbook.xml.rels"].decode()
+    members["xl/_rels/workbook.xml.rels"] = rels.replace(
+        "</Relationships>", relationship + "</Relationships>"
+    ).encode()
+    override = (
+        '<Override PartName="/xl/sharedStrings.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+    )
+    types = members["[Content_Types].xml"].decode()
+    members["[Content_Types].xml"] = types.replace("</Types>", override + "</Types>").encode()
+    write_members(path, members)
+    return path
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(columns=st.lists(st.lists(whole_cells, min_size=1, max_size=6), min_size=1, max_size=4))
+def test_shared_strings_are_checked_as_inline_ones_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, columns: list[list[Any]]
+) -> None:
+    inline = workbook_of(tmp_path / "inline.xlsx", columns)
+    inline_frame, _, inline_one_parse = read_both_ways(inline, monkeypatch)
+    shared = to_shared_strings(workbook_of(tmp_path / "shared.xlsx", columns))
+    assert 't="s"' in members_of(shared)["xl/worksheets/sheet1.xml"].decode()
+    chosen, typed, one_parse = read_both_ways(shared, monkeypatch)
+    assert chosen.equals(typed) and chosen.drop(SOURCE_FILE).equals(inline_frame.drop(SOURCE_FILE))
+    assert one_parse == inline_one_parse
+
+
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize(
+    "written",
+    [
+        "<t> true </t>",
+        "<t>_x0074_rue</t>",
+        "<t>tr&#117;e</t>",
+        "<t><![CDATA[true]]></t>",
+        "<r><t>tr</t></r><r><t>ue</t></r>",
+    ],
+)
+def test_text_spelled_so_that_calamine_reads_true_stays_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, written: str, shared: bool
+) -> None:
+    # calamine trims unpreserved spaces and decodes entities, CDATA, _xHHHH_ escapes and rich runs.
+    path = workbook_of(tmp_path / "spelled.xlsx", [["placeholder", True]])
+    members = members_of(path)
+    sheet = members["xl/worksheets/sheet1.xml"].decode()
+    members["xl/worksheets/sheet1.xml"] = sheet.replace("<t>placeholder</t>", written).encode()
+    write_members(path, members)
+    if shared:
+        to_shared_strings(path)
+    chosen, typed, one_parse = read_both_ways(path, monkeypatch)
+    assert not one_parse and chosen.equals(typed)
+    assert chosen.get_column("c0").to_list() == ["true", "TRUE"]
