@@ -127,13 +127,8 @@ def _moment_text(moment: pl.Expr, time_only: pl.Expr) -> pl.Expr:
     """A date cell's moment as ISO text, to the second (see `_date_text`)."""
     moment = moment.dt.round("1s")
     midnight = moment.dt.time() == pl.time(0, 0, 0)
-    return (
-        pl.when(time_only)
-        .then(moment.dt.strftime("%H:%M:%S"))
-        .when(midnight)
-        .then(moment.dt.strftime("%Y-%m-%d"))
-        .otherwise(moment.dt.strftime("%Y-%m-%dT%H:%M:%S"))
-    )
+    full = moment.dt.strftime("%Y-%m-%dT%H:%M:%S")  # formatted once: the time is its last 8 characters
+    return pl.when(time_only).then(full.str.tail(8)).when(midnight).then(full.str.head(-9)).otherwise(full)
 
 
 def _elapsed_text(serial: pl.Expr) -> pl.Expr:
@@ -266,29 +261,30 @@ def _rendered_as_text(text: pl.DataFrame, lookalikes: set[str]) -> pl.DataFrame 
         if not numbers.equals(pl.select(_number_text(pl.lit(numbers).cast(pl.Float64))).to_series()):
             return None
     names = text.columns
-    kinds = text.select(
-        pl.concat_list(
-            pl.col(name).str.contains(CALAMINE_DATETIME).any(),
-            pl.col(name).is_in(CALAMINE_BOOLEANS).any(),
-            pl.col(name).str.contains(CALAMINE_NUMBER_EXACT).any(),
-        ).alias(name)
-        for name in names
-    ).row(0)
+    rendered = f"{CALAMINE_DATETIME}|{CALAMINE_NUMBER_EXACT}|^true$|^false$"
+    candidates = text.select(pl.col(name).str.contains(rendered).any() for name in names).row(0)
     rewritten: list[pl.Expr] = []
-    for name, (dates, booleans, numbers) in zip(names, kinds, strict=True):
-        if not (dates or booleans or numbers):
-            continue
+    for name in (name for name, flag in zip(names, candidates, strict=True) if flag):
         cell = pl.col(name)
-        moment = cell.str.to_datetime(CALAMINE_DATETIME_FORMAT, time_unit="ms", strict=False)
-        as_text = (
-            pl.when(cell.str.contains(CALAMINE_DATETIME))
-            .then(_moment_text(moment, moment < pl.lit(FIRST_DAY_1900, dtype=pl.Datetime("ms"))))
-            .when(cell.is_in(CALAMINE_BOOLEANS))
-            .then(cell.str.to_uppercase())
-            .when(cell.str.contains(CALAMINE_NUMBER_EXACT))
-            .then(_number_text(cell.cast(pl.Float64, strict=False)))
-            .otherwise(cell)
-        )
+        kinds = {
+            "date": cell.str.contains(CALAMINE_DATETIME),
+            "boolean": cell.is_in(CALAMINE_BOOLEANS),
+            "number": cell.str.contains(CALAMINE_NUMBER_EXACT),
+        }
+        present = text.select(kind.any().alias(label) for label, kind in kinds.items()).row(0, named=True)
+        as_text = cell
+        if present["number"]:
+            as_text = (
+                pl.when(kinds["number"])
+                .then(_number_text(cell.cast(pl.Float64, strict=False)))
+                .otherwise(as_text)
+            )
+        if present["boolean"]:
+            as_text = pl.when(kinds["boolean"]).then(cell.str.to_uppercase()).otherwise(as_text)
+        if present["date"]:
+            moment = cell.str.to_datetime(CALAMINE_DATETIME_FORMAT, time_unit="ms", strict=False)
+            first_day = pl.lit(FIRST_DAY_1900, dtype=pl.Datetime("ms"))
+            as_text = pl.when(kinds["date"]).then(_moment_text(moment, moment < first_day)).otherwise(as_text)
         rewritten.append(as_text.alias(name))
     return text.with_columns(rewritten) if rewritten else text
 
