@@ -31,7 +31,7 @@ import polars as pl
 OFFICE_DOCUMENT = "/officedocument"  # relationship types end with .../relationships/officeDocument
 WORKSHEET = "/worksheet"
 STYLES = "/styles"
-SHARED_STRINGS = "/sharedstrings"
+CALAMINE_SHARED_STRINGS_NAME = "sharedStrings.xml"  # calamine reads the one beside the workbook part
 DEFAULT_WORKBOOK = "xl/workbook.xml"
 CALAMINE_WORKBOOK_NAME = "workbook.xml"  # calamine looks for this file name in the folder found
 RELATIONSHIPS_NS = (
@@ -199,7 +199,7 @@ class Package:
     elapsed_styles: frozenset[int]  # cell style indices whose number format is an elapsed time
     calamine_can_open: bool  # calamine finds the workbook only as <folder>/workbook.xml
     date_styles: frozenset[int] = frozenset()  # style indices whose format may be a date or time
-    shared_strings: str | None = None  # the shared strings part, when the workbook has one
+    shared_strings: str | None = None  # the shared strings part calamine reads, when there is one
     mentions_1904: bool = False  # any element of the workbook part sets date1904, as calamine may read it
 
 
@@ -264,14 +264,7 @@ def read_package(path: str) -> Package:
             if relationship_id in targets and element.get("name") is not None:
                 sheets[element.get("name", "")] = targets[relationship_id]
         elapsed_styles, date_styles = _style_facts(parts, workbook)
-        shared_strings = next(
-            (
-                r.target
-                for r in parts.relationships(workbook)
-                if r.type.endswith(SHARED_STRINGS) and parts.has(r.target)
-            ),
-            None,
-        )
+        shared_strings = posixpath.join(posixpath.dirname(workbook), CALAMINE_SHARED_STRINGS_NAME)
         return Package(
             workbook=workbook,
             date1904=date1904,
@@ -279,7 +272,7 @@ def read_package(path: str) -> Package:
             elapsed_styles=elapsed_styles,
             calamine_can_open=posixpath.basename(workbook) == CALAMINE_WORKBOOK_NAME,
             date_styles=date_styles,
-            shared_strings=shared_strings,
+            shared_strings=shared_strings if parts.has(shared_strings) else None,
             mentions_1904=any(
                 element.get("date1904", "").lower() in ("1", "true") for element in root.iter()
             ),
