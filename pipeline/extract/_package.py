@@ -6,9 +6,12 @@ Why it exists: calamine reads cell values fast, but some facts it gets wrong or 
 - which cells are elapsed times (`[h]:mm:ss`): calamine gives them as 1900 dates;
 - which cells hold Excel errors (`#DIV/0!`): calamine gives them as empty cells;
 - where the workbook part is: a package names it through `_rels/.rels`, not always at
-  `xl/workbook.xml`, and some writers store zip names with backslashes.
-This module reads only the small parts (relationships, workbook, styles) whole; a sheet is
-scanned in chunks and only when a cheap byte search says it holds what we look for.
+  `xl/workbook.xml`, and some writers store zip names with backslashes;
+- whether calamine's text of the sheet can be trusted alone (see `SheetScan.unsure`): it
+  writes a number, a date and a boolean as text a text cell could also hold, and rounds numbers.
+This module reads only the small parts (relationships, workbook, styles) whole; a sheet (and
+the shared strings, when the sheet uses them) is scanned in chunks with byte searches only,
+never cell by cell, so the scan costs about as much as unzipping the sheet.
 
 It must never interpret cell values beyond those facts: calamine stays the reader of values.
 """
@@ -23,9 +26,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
+
 OFFICE_DOCUMENT = "/officedocument"  # relationship types end with .../relationships/officeDocument
 WORKSHEET = "/worksheet"
 STYLES = "/styles"
+CALAMINE_SHARED_STRINGS_NAME = "sharedStrings.xml"  # calamine reads the one beside the workbook part
 DEFAULT_WORKBOOK = "xl/workbook.xml"
 CALAMINE_WORKBOOK_NAME = "workbook.xml"  # calamine looks for this file name in the folder found
 RELATIONSHIPS_NS = (
@@ -42,6 +48,31 @@ ATTRIBUTE = re.compile(rb"""([\w:]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 VALUE = re.compile(rb"<v>([^<]*)</v>")
 REFERENCE = re.compile(rb"([A-Z]{1,3})(\d+)")
 ERROR_MARKERS = (b't="e"', b"t='e'")
+ERROR_MARKERS_TEXT = ('t="e"', "t='e'")
+# Built-in number formats calamine reads as dates or times (formats.rs: 14-22, 45-47); any other
+# built-in id it reads as a number. Custom formats count as dates here when they hold any letter
+# calamine's own test looks for, which errs towards "may be a date" (the safe side).
+BUILTIN_DATE_FORMATS = frozenset({*range(14, 23), 45, 46, 47})
+DATE_LETTERS = frozenset("dmhysapDMHYSAP/")
+# What the scan looks for to tell whether calamine's text of a sheet is enough (SheetScan.unsure):
+# one regular expression, run by polars over each chunk, matches each of these (ASCII digits only).
+LOOKALIKE = r"(?:true|false|-?[0-9][0-9.]*|[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}[.0-9]*)"
+NOT_WHOLE = r"<v>(?:-[0-9]{0,20}[^0-9<]|[0-9]{1,20}[^0-9<]|[^0-9<#-]|-?[0-9]{21}|-?<)"  # #… is an error
+# Comments, CDATA, entities and Excel's _xHHHH_ escapes (calamine decodes both), odd quoting or
+# spacing of attributes, formulas whose results are text.
+OPAQUE = r"<!|&#|_x[0-9A-Fa-f]{4}_|='| s =| s= |\ns=|\ts=|t=\"str\""
+ERROR_CELL = r"t=\"e\"|t='e'"
+SHARED_STRING_CELL = 't="s"'
+
+
+def _text_checks(item: str) -> str:
+    """Text items (`<is>` inline, `<si>` shared) holding a lookalike, or not one plain `<t>` run."""
+    closing = f"</{item}>"
+    not_closing = "|".join(f"{closing[:index]}[^{closing[index]}]" for index in range(len(closing)))
+    return (
+        rf"<{item}><t(?:\s[^>]*)?>\s*{LOOKALIKE}\s*</t>{closing}"
+        rf"|<{item}>(?:[^<]|<[^t]|<t[^ >])|</t>(?:{not_closing})"
+    )
 
 
 class NotAWorkbook(Exception):
@@ -167,31 +198,45 @@ class Package:
     sheets: dict[str, str]  # sheet name → its part name
     elapsed_styles: frozenset[int]  # cell style indices whose number format is an elapsed time
     calamine_can_open: bool  # calamine finds the workbook only as <folder>/workbook.xml
+    date_styles: frozenset[int] = frozenset()  # style indices whose format may be a date or time
+    shared_strings: str | None = None  # the shared strings part calamine reads, when there is one
+    mentions_1904: bool = False  # any element of the workbook part sets date1904, as calamine may read it
 
 
 def _is_elapsed_format(code: str) -> bool:
     return ELAPSED_TOKEN.search(QUOTED_OR_ESCAPED.sub("", code)) is not None
 
 
-def _elapsed_styles(parts: _Parts, workbook: str) -> frozenset[int]:
+def _may_be_date_format(code: str) -> bool:
+    return any(letter in DATE_LETTERS for letter in QUOTED_OR_ESCAPED.sub("", code))
+
+
+def _style_facts(parts: _Parts, workbook: str) -> tuple[frozenset[int], frozenset[int]]:
+    """The cell style indices whose number format is an elapsed time, and those that may be a date."""
     styles = next(
         (r.target for r in parts.relationships(workbook) if r.type.endswith(STYLES) and parts.has(r.target)),
         None,
     )
     if styles is None:
-        return frozenset()
+        return frozenset(), frozenset()
     root = ElementTree.fromstring(parts.read(styles))
     elapsed_formats = set(BUILTIN_ELAPSED_FORMATS)
+    date_formats = set(BUILTIN_DATE_FORMATS)
     cell_formats: list[ElementTree.Element] = []
     for child in root:
         if _local(child.tag) == "numFmts":
             for number_format in child:
-                if _is_elapsed_format(number_format.get("formatCode", "")):
-                    elapsed_formats.add(int(number_format.get("numFmtId", "-1")))
+                code, number = number_format.get("formatCode", ""), int(number_format.get("numFmtId", "-1"))
+                if _is_elapsed_format(code):
+                    elapsed_formats.add(number)
+                if _may_be_date_format(code):
+                    date_formats.add(number)
         elif _local(child.tag) == "cellXfs":
             cell_formats = [xf for xf in child if _local(xf.tag) == "xf"]
-    return frozenset(
-        index for index, xf in enumerate(cell_formats) if int(xf.get("numFmtId", "0") or 0) in elapsed_formats
+    numbers = [int(xf.get("numFmtId", "0") or 0) for xf in cell_formats]
+    return (
+        frozenset(index for index, number in enumerate(numbers) if number in elapsed_formats),
+        frozenset(index for index, number in enumerate(numbers) if number in date_formats),
     )
 
 
@@ -218,12 +263,19 @@ def read_package(path: str) -> Package:
             )
             if relationship_id in targets and element.get("name") is not None:
                 sheets[element.get("name", "")] = targets[relationship_id]
+        elapsed_styles, date_styles = _style_facts(parts, workbook)
+        shared_strings = posixpath.join(posixpath.dirname(workbook), CALAMINE_SHARED_STRINGS_NAME)
         return Package(
             workbook=workbook,
             date1904=date1904,
             sheets=sheets,
-            elapsed_styles=_elapsed_styles(parts, workbook),
+            elapsed_styles=elapsed_styles,
             calamine_can_open=posixpath.basename(workbook) == CALAMINE_WORKBOOK_NAME,
+            date_styles=date_styles,
+            shared_strings=shared_strings if parts.has(shared_strings) else None,
+            mentions_1904=any(
+                element.get("date1904", "").lower() in ("1", "true") for element in root.iter()
+            ),
         )
 
 
@@ -246,19 +298,29 @@ def copy_for_calamine(path: str, package: Package, destination: Path) -> None:
 @dataclass
 class SheetScan:
     """Cells of one sheet calamine does not describe: errors and elapsed times (0-based column
-    index as in the sheet, Excel row number)."""
+    index as in the sheet, Excel row number), and whether its text of the sheet is enough.
+
+    `unsure` is None when calamine's text of every cell tells its kind and value: no text cell
+    (inline, shared or formula) holds text calamine also writes for a date or a boolean, or a
+    number-like text that reads back as another number (`lookalikes` lists the number-like ones
+    found, to check), every number is whole (so its text is exact), and no date is so far out
+    that calamine writes no text for it. Otherwise it says why, and the typed reads must decide.
+    """
 
     errors: list[tuple[int, int, str]] = field(default_factory=list)
     elapsed: list[tuple[int, int]] = field(default_factory=list)
+    unsure: str | None = None
+    lookalikes: set[str] = field(default_factory=set)
 
 
-def _chunks(archive: zipfile.ZipFile, member: str) -> Iterator[bytes]:
-    """The sheet's XML in pieces that each end before a cell starts (no cell is cut in two)."""
+def _chunks(archive: zipfile.ZipFile, member: str, element: bytes = b"<c ") -> Iterator[bytes]:
+    """The part's XML in pieces that each end before `element` starts (a cell of a sheet, an
+    item of the shared strings), so that none is cut in two."""
     leftover = b""
     with archive.open(member) as stream:
         while block := stream.read(SCAN_CHUNK_BYTES):
             buffer = leftover + block
-            cut = buffer.rfind(b"<c ")
+            cut = buffer.rfind(element)
             if cut <= 0:
                 leftover = buffer
                 continue
@@ -269,22 +331,90 @@ def _chunks(archive: zipfile.ZipFile, member: str) -> Iterator[bytes]:
 
 
 def scan_sheet(path: str, package: Package, sheet: str) -> SheetScan:
-    """Find the sheet's error cells and elapsed-time cells (only what the byte search hints at)."""
+    """Find the sheet's error cells and elapsed-time cells (only what the byte search hints at),
+    and check whether calamine's text of the sheet is enough (`SheetScan.unsure`)."""
     scan = SheetScan()
     part = package.sheets.get(sheet)
     if part is None:
+        scan.unsure = "the sheet part was not found"
         return scan
     style_markers = [f's="{index}"'.encode() for index in sorted(package.elapsed_styles)]
+    checks = "|".join([_text_checks("is"), NOT_WHOLE, OPAQUE, ERROR_CELL, *_far_dates(package.date_styles)])
+    uses_shared_strings = False
     with zipfile.ZipFile(path) as archive:
         parts = _Parts(archive)
         if not parts.has(part):
+            scan.unsure = "the sheet part was not found"
             return scan
-        for chunk in _chunks(archive, parts.member(part)):
-            wants_errors = any(marker in chunk for marker in ERROR_MARKERS)
+        for number, chunk in enumerate(_chunks(archive, parts.member(part))):
+            if number == 0 and b"<sheetData" not in chunk:
+                scan.unsure = scan.unsure or "the sheet's markup is prefixed or has no sheetData"
             wants_elapsed = any(marker in chunk for marker in style_markers)
+            if wants_elapsed:
+                scan.unsure = scan.unsure or "elapsed times"
+            if scan.unsure is None:
+                found = _matches(chunk, checks)
+                wants_errors = found is None or any(match in ERROR_MARKERS_TEXT for match in found)
+                scan.unsure = (
+                    "the sheet is not UTF-8" if found is None else _unsure_of(found, scan.lookalikes)
+                )
+                if package.shared_strings is not None and not uses_shared_strings:
+                    uses_shared_strings = SHARED_STRING_CELL.encode() in chunk
+            else:
+                wants_errors = any(marker in chunk for marker in ERROR_MARKERS)
             if wants_errors or wants_elapsed:
                 _scan_cells(chunk, package.elapsed_styles, scan)
+        if scan.unsure is None and uses_shared_strings and package.shared_strings is not None:
+            shared_checks = "|".join([_text_checks("si"), OPAQUE])
+            for chunk in _chunks(archive, parts.member(package.shared_strings), b"<si>"):
+                found = _matches(chunk, shared_checks)
+                scan.unsure = scan.unsure or (
+                    "the shared strings are not UTF-8"
+                    if found is None
+                    else _unsure_of(found, scan.lookalikes)
+                )
     return scan
+
+
+def _far_dates(date_styles: frozenset[int]) -> list[str]:
+    """Cells that may be dates whose value is negative or at least 1,000,000 days (year 4637 on):
+    calamine writes no text, or not the usual text, for dates that far out."""
+    if not date_styles:
+        return []
+    styles = "|".join(str(index) for index in sorted(date_styles))
+    return [rf' s="0*(?:{styles})"[^>]*>\s*(?:<f[^>]*/>\s*|<f[^>]*>[^<]*</f>\s*)?<v>(?:-|[0-9]{{7}})']
+
+
+def _matches(chunk: bytes, pattern: str) -> list[str] | None:
+    """Every match of `pattern` in the chunk (polars: one pass, no object per cell), or None when
+    the chunk is not UTF-8."""
+    try:
+        text = pl.Series([chunk], dtype=pl.Binary).cast(pl.String)
+    except pl.exceptions.InvalidOperationError:
+        return None
+    found = text.str.extract_all(pattern)[0]
+    return [] if found is None else found.to_list()
+
+
+def _unsure_of(found: list[str], lookalikes: set[str]) -> str | None:
+    """Why calamine's text may not be enough, given the checks' matches in a chunk, or None."""
+    for match in found:
+        if match in ERROR_MARKERS_TEXT:
+            continue
+        if match.startswith(("<is><t", "<si><t")) and match.endswith(("</t></is>", "</t></si>")):
+            text = match[match.index(">", 5) + 1 : -len("</t></is>")].strip()  # as calamine trims
+            if text in ("true", "false") or " " in text:
+                return "text cells holding what calamine writes for a boolean or a date"
+            lookalikes.add(text)
+        elif match.startswith("<v>"):
+            return "numbers that are not whole, or values that are not numbers"
+        elif match.startswith(" s="):
+            return "dates far outside Excel's range"
+        elif match.startswith(("<is>", "<si>", "</t>")):
+            return "text cells the scan cannot read as one plain run"
+        else:
+            return "markup the scan does not read (comments, entities, odd quoting, text formulas)"
+    return None
 
 
 def _scan_cells(chunk: bytes, elapsed_styles: frozenset[int], scan: SheetScan) -> None:

@@ -5,8 +5,10 @@ booleans; the rest of the pipeline wants the text a person sees. calamine (throu
 reads the sheet fast; every column is read as text (never typed from a sample of rows, so a
 column that turns from numbers to text after row 1,000 keeps every value). Asked for text,
 calamine writes a date as "2024-03-05 00:00:00", a boolean as "true" and a number rounded to
-nine decimals (1e-10 becomes "0"), so a typed cell cannot be told from a text cell holding the
-same characters. One more typed read of only the columns that may hold typed cells tells them
+nine decimals (1e-10 becomes "0"), so a typed cell cannot always be told from a text cell
+holding the same characters. A scan of the sheet's XML, run while calamine parses, says when
+they can (no text cell holds such characters, every number is whole): then that one parse is
+enough. Otherwise one more typed read of only the columns that may hold typed cells tells them
 apart, and a float read (only where text lost precision) gives numbers their full value.
 
 It must never guess types from values, restore leading zeros (validate knows which column is a
@@ -18,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +39,19 @@ from pipeline.extract._package import (
 from pipeline.model import SOURCE_ROW, Extracted, SourceInfo, UserError, problem
 
 # How calamine renders a date/time cell when asked for a string.
-CALAMINE_DATETIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?$"
+CALAMINE_DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$"
+CALAMINE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 CALAMINE_BOOLEANS = ("true", "false")
 # How calamine renders a number cell as a string (integral in full, others rounded).
-CALAMINE_NUMBER = r"^-?\d+(\.\d+)?$"
+CALAMINE_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
+# Exactly the text calamine writes for a number: no leading zeros, no trailing zeros after the point.
+CALAMINE_NUMBER_EXACT = r"^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$"
 INT64_SAFE = 2.0**63
 EPOCH_1900 = dt.datetime(1899, 12, 30)
 EPOCH_1900_EARLY = dt.datetime(1899, 12, 31)  # for serials before Excel's fictional 29 Feb 1900
 FICTIONAL_LEAP_DAY_SERIAL = 60
 EPOCH_1904 = dt.datetime(1904, 1, 1)
+FIRST_DAY_1900 = dt.datetime(1900, 1, 1)  # serial 1: earlier moments are times of day alone
 MAX_EXACT_DIGITS = 15  # calamine's text of a longer integral number may not be the stored one
 ONE_DAY_MS = 86_400_000
 HEADER_SEARCH_ROWS = 20  # a title block above the header is at most this many rows
@@ -113,16 +120,15 @@ def _date_text(serial: pl.Expr, date1904: bool) -> pl.Expr:
             .otherwise(pl.lit(EPOCH_1900, dtype=pl.Datetime("ms")))
             + serial
         )
+    return _moment_text(moment, serial.dt.total_milliseconds() < ONE_DAY_MS)
+
+
+def _moment_text(moment: pl.Expr, time_only: pl.Expr) -> pl.Expr:
+    """A date cell's moment as ISO text, to the second (see `_date_text`)."""
     moment = moment.dt.round("1s")
-    time_only = serial.dt.total_milliseconds() < ONE_DAY_MS
     midnight = moment.dt.time() == pl.time(0, 0, 0)
-    return (
-        pl.when(time_only)
-        .then(moment.dt.strftime("%H:%M:%S"))
-        .when(midnight)
-        .then(moment.dt.strftime("%Y-%m-%d"))
-        .otherwise(moment.dt.strftime("%Y-%m-%dT%H:%M:%S"))
-    )
+    full = moment.dt.strftime("%Y-%m-%dT%H:%M:%S")  # formatted once: the time is its last 8 characters
+    return pl.when(time_only).then(full.str.tail(8)).when(midnight).then(full.str.head(-9)).otherwise(full)
 
 
 def _elapsed_text(serial: pl.Expr) -> pl.Expr:
@@ -149,7 +155,7 @@ def _number_text(number: pl.Expr) -> pl.Expr:
     integral = number == number.floor()
     return (
         pl.when(integral & (number.abs() < INT64_SAFE))
-        .then(number.cast(pl.Int64).cast(pl.String))
+        .then(number.cast(pl.Int64, strict=False).cast(pl.String))
         .otherwise(number.cast(pl.String))
     )
 
@@ -238,6 +244,49 @@ def _typed_cells_as_text(
             )
         with_helpers = text.with_columns(list(helpers.values()))
     return with_helpers.select([expression.alias(name) for name, expression in rewritten.items()])
+
+
+def _rendered_as_text(text: pl.DataFrame, lookalikes: set[str]) -> pl.DataFrame | None:
+    """Calamine's text with its renderings of typed cells rewritten, when the scan found them
+    unambiguous (`SheetScan.unsure` None, 1900 date system); None when a text cell's lookalike of
+    a number would read back as another number, so the typed reads must decide.
+
+    Every whole number's text is then exact, every date's text is its serial's moment (from
+    1899-12-30, or 1899-12-31 before Excel's fictional 29 February 1900, as `_date_text`), and a
+    text cell never holds what calamine writes for a date or a boolean.
+    """
+    if lookalikes:
+        texts = pl.Series(sorted(lookalikes), dtype=pl.String)
+        numbers = texts.filter(texts.str.contains(CALAMINE_NUMBER_EXACT))
+        if not numbers.equals(pl.select(_number_text(pl.lit(numbers).cast(pl.Float64))).to_series()):
+            return None
+    names = text.columns
+    rendered = f"{CALAMINE_DATETIME}|{CALAMINE_NUMBER_EXACT}|^true$|^false$"
+    candidates = text.select(pl.col(name).str.contains(rendered).any() for name in names).row(0)
+    rewritten: list[pl.Expr] = []
+    for name in (name for name, flag in zip(names, candidates, strict=True) if flag):
+        cell = pl.col(name)
+        kinds = {
+            "date": cell.str.contains(CALAMINE_DATETIME),
+            "boolean": cell.is_in(CALAMINE_BOOLEANS),
+            "number": cell.str.contains(CALAMINE_NUMBER_EXACT),
+        }
+        present = text.select(kind.any().alias(label) for label, kind in kinds.items()).row(0, named=True)
+        as_text = cell
+        if present["number"]:
+            as_text = (
+                pl.when(kinds["number"])
+                .then(_number_text(cell.cast(pl.Float64, strict=False)))
+                .otherwise(as_text)
+            )
+        if present["boolean"]:
+            as_text = pl.when(kinds["boolean"]).then(cell.str.to_uppercase()).otherwise(as_text)
+        if present["date"]:
+            moment = cell.str.to_datetime(CALAMINE_DATETIME_FORMAT, time_unit="ms", strict=False)
+            first_day = pl.lit(FIRST_DAY_1900, dtype=pl.Datetime("ms"))
+            as_text = pl.when(kinds["date"]).then(_moment_text(moment, moment < first_day)).otherwise(as_text)
+        rewritten.append(as_text.alias(name))
+    return text.with_columns(rewritten) if rewritten else text
 
 
 def _open(path: str, source_file: str) -> tuple[Package, Any]:
@@ -379,18 +428,26 @@ def read_xlsx(path: str, *, sheet: str | None, header_row: int | None = None) ->
     chosen = _choose_sheet(sheet_names, sheet, source_file)
     calamine_sheet = _Sheet(reader, chosen)
     try:
-        text = calamine_sheet.load("string")
+        # calamine parses without the GIL: the XML scan runs meanwhile.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            scanning = pool.submit(scan_sheet, path, package, chosen)
+            text = calamine_sheet.load("string")
+            scan = scanning.result()
         if text.width == 0 or text.height == 0:
             raise UserError(
                 f"sheet {chosen!r} of {source_file} is empty", "pick the sheet with the data (--sheet)"
             )
         first_column = calamine_sheet.absolute[0]
-        scan = scan_sheet(path, package, chosen)
-        elapsed: dict[int, list[int]] = {}
-        for column, row in scan.elapsed:
-            if 0 <= column - first_column < text.width and row <= text.height:
-                elapsed.setdefault(column - first_column, []).append(row - 1)
-        text = _typed_cells_as_text(calamine_sheet, text, package.date1904, elapsed)
+        one_parse = scan.unsure is None and not (package.date1904 or package.mentions_1904)
+        rendered = _rendered_as_text(text, scan.lookalikes) if one_parse else None
+        if rendered is not None:
+            text = rendered
+        else:
+            elapsed: dict[int, list[int]] = {}
+            for column, row in scan.elapsed:
+                if 0 <= column - first_column < text.width and row <= text.height:
+                    elapsed.setdefault(column - first_column, []).append(row - 1)
+            text = _typed_cells_as_text(calamine_sheet, text, package.date1904, elapsed)
     except fastexcel.FastExcelError as error:
         raise UserError(
             f"sheet {chosen!r} of {source_file} could not be read ({type(error).__name__})",
