@@ -36,8 +36,8 @@ from pipeline.model import (
     problem,
 )
 from pipeline.validate import normalize as n
-from pipeline.validate.phones import to_e164
-from pipeline.validate.schema import case_contract, check_output, client_contract, ordered_fields
+from pipeline.validate.phones import normalize_phone
+from pipeline.validate.schema import case_contract, check_output, client_contract, ordered_fields, repeated
 
 _ROW = "__row"  # position of the row in the mapped frames: 0..rows-1 (extract-only problems after)
 _ORDER = "__order"  # position of the check, so a row's problems are listed in mapping order
@@ -98,13 +98,7 @@ def _raw_values(
 def _normalizer(check: _Check, spec: MappingSpec, text: pl.Series, today: dt.date) -> n.Normalized:
     kind = check.spec.type
     if kind == "phone":
-        e164 = to_e164(text, spec.phone_region)
-        judged = pl.DataFrame({"text": text, "e164": e164}).select(
-            reason=pl.when(n.trimmed(pl.col("text")).is_not_null() & pl.col("e164").is_null()).then(
-                pl.lit("phone")
-            )
-        )
-        return n.Normalized(e164, judged.get_column("reason").cast(pl.String))
+        return normalize_phone(text, spec.phone_region)
     if kind == "name":
         return n.normalize_name(text)
     if kind == "email":
@@ -163,7 +157,7 @@ def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None =
     work, located, raw_values = judged.work, judged.located, judged.raw_values
     rejected = judged.rejected
     duplicate_rejects = _duplicate_cases(work, checks, rejected, located, raw_values)
-    rejected = rejected | work.get_column(_ROW).is_in(duplicate_rejects.get_column(_ROW).implode())
+    rejected = rejected | _marked(rows, duplicate_rejects.get_column(_ROW))
     rejects = _located_rejects(pl.concat([judged.rejects, duplicate_rejects]), located, judged.orphans)
 
     # Clients and cases are copied out of `work` one column at a time, each normalized column
@@ -215,12 +209,16 @@ def _judge(
     raw_values = _raw_values(checks, raw, frames)
     work, field_rejects = _normalize_all(frames, raw.height, spec, checks, raw_values, today)
     extract_rejects, orphans = _extract_rejects(problems, located, raw.height)
-    rejected = work.get_column(_ROW).is_in(
-        pl.concat([field_rejects.get_column(_ROW), extract_rejects.get_column(_ROW)]).implode()
-    )
+    rejected = _marked(raw.height, pl.concat([field_rejects.get_column(_ROW), extract_rejects.get_column(_ROW)]))
     return _Judged(
         raw, located, work, pl.concat([extract_rejects, field_rejects]), orphans, rejected, raw_values
     )
+
+
+def _marked(rows: int, positions: pl.Series) -> pl.Series:
+    """A mask of `rows` rows, true at `positions` (those past the end, orphans, ignored)."""
+    inside = positions.filter(positions < rows)
+    return pl.repeat(False, rows, dtype=pl.Boolean, eager=True).scatter(inside, True)
 
 
 def _located_rejects(rejects: pl.DataFrame, located: pl.DataFrame, orphans: pl.DataFrame) -> pl.DataFrame:
@@ -292,9 +290,8 @@ def _validate_linked(mapped: MappedFrames, spec: MappingSpec, today: dt.date) ->
     links = _contact_links(
         case_side, case_checks, contact_keys, client_side, client_rejects, clients, client_file
     )
-    rows = case_side.work.get_column(_ROW)
-    rejected = rejected | rows.is_in(
-        pl.concat([duplicates.get_column(_ROW), links.get_column(_ROW)]).implode()
+    rejected = rejected | _marked(
+        case_side.raw.height, pl.concat([duplicates.get_column(_ROW), links.get_column(_ROW)])
     )
     case_rejects = _located_rejects(
         pl.concat([case_side.rejects, duplicates, links]), case_side.located, case_side.orphans
@@ -553,7 +550,7 @@ def _duplicate_cases(
     keyed = (
         work.select(_ROW, case_key)
         .with_columns(rejected.alias("rejected"))
-        .filter(pl.col(case_key).is_duplicated())  # usually few rows: the rest is cheap
+        .filter(repeated(work.get_column(case_key)))  # usually few rows: the rest is cheap
     )
     first_seen = (
         keyed.filter(~pl.col("rejected") & pl.col(case_key).is_not_null())
@@ -617,11 +614,16 @@ def _clients(
 
     `columns` holds _ROW, v{i} and the source columns for every row (row i at position i); the
     client columns are taken out of it. `valid` says which rows are kept. Only the narrow
-    (row, key) frame of valid rows is filtered and sorted; values are gathered.
+    (row, key) frame of valid rows is filtered, and only its repeated keys grouped; values are
+    gathered.
     """
     key_index = _client_key_index(checks)
     keys = pl.DataFrame([columns[_ROW], columns[f"v{key_index}"].alias(CLIENT_KEY)]).filter(valid)
-    first_rows = keys.filter(pl.col(CLIENT_KEY).is_first_distinct()).get_column(_ROW)
+    shared = repeated(keys.get_column(CLIENT_KEY))  # the rows of contacts with more rows than one
+    positions = shared.arg_true()
+    later = keys[positions].with_columns(first=pl.col(_ROW).first().over(CLIENT_KEY))
+    is_first = later.get_column(_ROW) == later.get_column("first")
+    first_rows = keys.get_column(_ROW).filter((~shared).scatter(positions, is_first))
     client_columns = [(f"v{i}", c.kayse_field) for i, c in enumerate(checks) if c.entity == "client"]
     warnings = _conflicting_contacts(
         pl.DataFrame(
@@ -632,7 +634,7 @@ def _clients(
                 columns[SOURCE_ROW],
             ]
         ),
-        keys,
+        later.filter(~is_first).select(here=_ROW, there="first"),
         checks,
         raw_values,
     )
@@ -646,27 +648,13 @@ def _clients(
 
 
 def _conflicting_contacts(
-    per_row: pl.DataFrame, keys: pl.DataFrame, checks: list[_Check], raw_values: dict[str, pl.Series]
+    per_row: pl.DataFrame, pairs: pl.DataFrame, checks: list[_Check], raw_values: dict[str, pl.Series]
 ) -> pl.DataFrame:
     """A warning per later valid row of a contact whose client field differs from the first row's.
 
-    per_row: _ROW, the client fields and the source columns of every row; keys: _ROW and
-    CLIENT_KEY of the valid rows, in order.
+    per_row: _ROW, the client fields and the source columns of every row; pairs: each later
+    valid row of a contact (`here`) and the contact's first valid row (`there`), by _ROW.
     """
-    # Pair every later row of a contact with the contact's first valid row, by position in
-    # `keys`: only that narrow frame is sorted; then positions become rows of per_row.
-    is_first = pl.col(CLIENT_KEY).ne_missing(pl.col(CLIENT_KEY).shift(1))
-    pairs = (
-        keys.select(CLIENT_KEY, here=pl.int_range(pl.len(), dtype=pl.Int64))
-        .filter(pl.col(CLIENT_KEY).is_duplicated())
-        .sort(CLIENT_KEY, maintain_order=True)
-        .with_columns(there=pl.when(is_first).then(pl.col("here")).forward_fill(), first=is_first)
-        .filter(~pl.col("first"))
-    )
-    valid_rows = keys.get_column(_ROW)
-    pairs = pairs.select(
-        here=valid_rows.gather(pairs.get_column("here")), there=valid_rows.gather(pairs.get_column("there"))
-    )
     key_label = next(c.label for c in checks if c.entity == "client" and c.kayse_field == CLIENT_KEY)
     conflicting = problem("conflicting-contact")
     warnings = [empty_rejects().with_columns(pl.lit(None, pl.Int64).alias(_ROW), pl.lit(0).alias(_ORDER))]

@@ -31,21 +31,36 @@ class Normalized:
 def _run(values: pl.Series, *stages: dict[str, pl.Expr], distinct: bool = False) -> Normalized:
     """Evaluate stages of named expressions over column "text"; the last must give value, reason.
 
-    With `distinct`, stages run once per distinct value and the answers are joined back.
+    The stages run as one lazy query, so a sub-expression used twice (a trimmed cell) is
+    computed once. With `distinct`, they run once per distinct value and the answers are
+    gathered back to the rows.
     """
     text = values.cast(pl.String).rename("text")
-    frame = text.unique().to_frame() if distinct else text.to_frame()
+    positions, frame = distinct_values(text) if distinct else (None, text.to_frame())
+    query = frame.lazy()
     for stage in stages:
-        frame = frame.with_columns(**stage)
-    frame = frame.select("text", "value", "reason")
-    if distinct:
-        frame = text.to_frame().join(frame, on="text", how="left", maintain_order="left", nulls_equal=True)
-    value = frame.get_column("value")
-    if not distinct and value.dtype == pl.String and value.equals(text, check_dtypes=True):
+        query = query.with_columns(**stage)
+    frame = query.select("value", "reason").collect()
+    value, reason = frame.get_column("value"), frame.get_column("reason")
+    if positions is not None:
+        value, reason = value.gather(positions), reason.gather(positions)
+    elif value.dtype == pl.String and value.equals(text, check_dtypes=True):
         # Nothing changed (an already-clean column): hand on the input itself, which shares
         # the source's memory, rather than a second copy of the whole column.
         value = text
-    return Normalized(value.alias(values.name), frame.get_column("reason"))
+    return Normalized(value.alias(values.name), reason)
+
+
+def distinct_values(text: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
+    """Each row's position in a frame of the distinct values (column "text", null last).
+
+    One hashing pass (a cast to a categorical of the column's own), where `unique()` and a
+    join back would hash every row twice; the categories are freed with the result.
+    """
+    categories = pl.Categories.random()
+    categorical = text.cast(pl.Categorical(categories))  # holds the categories: read them first
+    distinct = categories.to_series().extend_constant(None, 1).rename("text")
+    return categorical.to_physical().fill_null(distinct.len() - 1), distinct.to_frame()
 
 
 REASONS: dict[str, tuple[str, str | None]] = {
@@ -88,7 +103,17 @@ def _fine() -> pl.Expr:
 
 
 def normalize_string(values: pl.Series) -> Normalized:
-    return _run(values, {"value": trimmed(_T), "reason": _fine()})
+    """Trimmed; empty becomes null. A column with nothing to trim is handed on as it is."""
+    text = values.cast(pl.String)
+    stripped = text.str.strip_chars()
+    lengths = stripped.str.len_bytes()
+    # Stripping only removes characters: equal byte lengths mean an unchanged cell.
+    if lengths.equals(text.str.len_bytes()) and not lengths.eq(0).any():
+        value = text
+    else:
+        value = pl.select(pl.when(lengths == 0).then(None).otherwise(stripped)).to_series()
+    reason = pl.repeat(None, text.len(), dtype=pl.String, eager=True).alias("reason")
+    return Normalized(value.alias(values.name), reason)
 
 
 def normalize_name(values: pl.Series) -> Normalized:

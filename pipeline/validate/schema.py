@@ -193,14 +193,18 @@ def contract_problems(frame: pl.DataFrame, contract: Contract) -> list[str]:
             labels.append((name, "not_nullable", None))
             counts.append(column.null_count().alias(f"{len(counts)}"))
         if c.unique:
+            # Distinct hashes mean distinct values: only a repeated hash (a duplicate, or rarely
+            # two values with one hash) pays for counting the values themselves, below.
             labels.append((name, "unique", None))
-            counts.append((pl.len() - column.n_unique()).alias(f"{len(counts)}"))
+            counts.append((pl.len() - column.hash().n_unique()).alias(f"{len(counts)}"))
         for rule in c.rules:
             breaks = column.is_not_null() & ~rule.holds(column)
             labels.append((name, rule.name(), breaks))
             counts.append(breaks.sum().alias(f"{len(counts)}"))
     found = frame.select(counts).row(0)
     for (name, check, broken), failures in zip(labels, found, strict=True):
+        if failures and check == "unique":
+            failures = frame.select(pl.len() - pl.col(name).n_unique()).item()
         if failures:
             # Only a broken rule (a bug: rare) pays for a second pass, to show one example.
             example = None
@@ -209,6 +213,20 @@ def contract_problems(frame: pl.DataFrame, contract: Contract) -> list[str]:
             shown = f" (e.g. {example!r})" if example is not None else ""
             problems.append(f"{name}: {check} failed {failures}x{shown}")
     return problems
+
+
+def repeated(values: pl.Series) -> pl.Series:
+    """Exactly `values.is_duplicated()`, at a fraction of its cost on a million distinct keys.
+
+    Equal values have equal hashes, so only rows whose hash repeats can be duplicates: those are
+    found by sorting the hashes (no hash table of a million entries), and only they are compared
+    as values.
+    """
+    hashes = values.hash()
+    ordered = hashes.sort()
+    candidates = hashes.is_in(ordered.filter(ordered == ordered.shift(1)).implode())
+    positions = candidates.arg_true()
+    return candidates.scatter(positions, values.gather(positions).is_duplicated())
 
 
 def check_output(frame: pl.DataFrame, contract: Contract) -> None:
