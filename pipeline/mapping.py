@@ -833,8 +833,22 @@ def _entity_frame(frame: pl.DataFrame, entity: EntitySpec, *, client_key: str | 
     ]
     if client_key is not None:
         columns.append(pl.col(client_key).cast(pl.String).alias(CASE_CLIENT_KEY))
-    columns.extend(field_expr(f).alias(f.kayse_field) for f in entity.fields)
+    for f in entity.fields:
+        value = _mapped_per_distinct(frame, f) if f.value_map and f.fallback is None else field_expr(f)
+        columns.append(value.alias(f.kayse_field))
     return frame.select(columns)
+
+
+def _mapped_per_distinct(frame: pl.DataFrame, spec: FieldSpec) -> pl.Expr:
+    """`field_expr` of a value-mapped field, worked out once per distinct cell and gathered back:
+    a status column holds a few dozen spellings over a million rows, and folding each cell's case
+    is most of the work. One hashing pass (a categorical cast of the column's own) finds them."""
+    assert spec.column is not None
+    categories = pl.Categories.random()
+    categorical = frame.get_column(spec.column).cast(pl.String).cast(pl.Categorical(categories))
+    distinct = categories.to_series().extend_constant(None, 1).rename(spec.column)  # null last
+    mapped = distinct.to_frame().select(field_expr(spec)).to_series()
+    return pl.lit(mapped.gather(categorical.to_physical().fill_null(distinct.len() - 1)))
 
 
 def _is_empty(cell: pl.Expr) -> pl.Expr:

@@ -60,7 +60,10 @@ class Rule:
             return column.is_in(pl.Series(list(argument), dtype=pl.String).implode())
         if self.kind == "str_matches":
             return column.str.contains(str(argument))
-        return (column.str.len_chars() if self.kind == "str_length_min" else column) >= argument
+        if self.kind == "str_length_min":
+            # A string has a character exactly when it has a byte: counting bytes is cheaper.
+            return (column.str.len_bytes() if argument == 1 else column.str.len_chars()) >= argument
+        return column >= argument
 
     def to_pandera(self) -> pa.Check:
         import pandera.polars as pa
