@@ -442,12 +442,11 @@ def _normalize_all(
     def judge(i: int) -> tuple[pl.Series, list[pl.DataFrame]]:
         check = checks[i]
         normalized = _normalizer(check, spec, texts[i], today)
-        reason = normalized.reason.cast(pl.String)
-        bad = reason.is_not_null()
+        bad = normalized.bad()
         if check.spec.required:
             # Every normalizer gives neither a value nor a reason exactly for an empty cell.
             bad = bad | normalized.value.is_null()
-        return normalized.value.alias(f"v{i}"), _field_rejects(i, check, reason, bad, raw_values, spec)
+        return normalized.value.alias(f"v{i}"), _field_rejects(i, check, normalized, bad, raw_values, spec)
 
     with ThreadPoolExecutor(max_workers=min(len(checks), os.cpu_count() or 1)) as pool:
         results = list(pool.map(judge, range(len(checks))))
@@ -467,7 +466,7 @@ def _empty_located_rejects() -> pl.DataFrame:
 def _field_rejects(
     i: int,
     check: _Check,
-    reason: pl.Series,
+    normalized: n.Normalized,
     bad_cells: pl.Series,
     raw_values: dict[str, pl.Series],
     spec: MappingSpec,
@@ -484,7 +483,7 @@ def _field_rejects(
     bad = pl.DataFrame(
         [
             positions.cast(pl.Int64).alias(_ROW),
-            reason.gather(positions).fill_null("missing").alias(reason_col),
+            normalized.reasons_at(positions).cast(pl.String).fill_null("missing").alias(reason_col),
         ]
     )
     value = (
@@ -590,9 +589,9 @@ def _client_key_index(checks: list[_Check]) -> int:
 def _copy_out(
     columns: dict[str, pl.Series], wanted: list[tuple[str, str]], keep: set[str], take: pl.Series
 ) -> pl.DataFrame:
-    """A frame of `wanted` (column, output name), each filtered (boolean `take`) or gathered (row
-    positions) from `columns`; columns not in `keep` are removed from `columns` once copied, so
-    the normalized column is freed before the next one is copied."""
+    """A frame of `wanted` (column, output name), each filtered by `take` from `columns`; columns
+    not in `keep` are removed from `columns` once copied, so the normalized column is freed before
+    the next one is copied."""
     copied: list[pl.Series] = []
     batch = max(2, os.cpu_count() or 1)  # a few columns at a time: polars copies them in parallel
     for start in range(0, len(wanted), batch):
@@ -602,7 +601,7 @@ def _copy_out(
                 for name, alias in wanted[start : start + batch]
             ]
         )
-        copied += (part.filter(take) if take.dtype == pl.Boolean else part[take]).get_columns()
+        copied += part.filter(take).get_columns()
         del part
     return pl.DataFrame(copied)
 
@@ -620,21 +619,26 @@ def _clients(
     key_index = _client_key_index(checks)
     keys = pl.DataFrame([columns[_ROW], columns[f"v{key_index}"].alias(CLIENT_KEY)]).filter(valid)
     shared = repeated(keys.get_column(CLIENT_KEY))  # the rows of contacts with more rows than one
-    positions = shared.arg_true()
-    later = keys[positions].with_columns(first=pl.col(_ROW).first().over(CLIENT_KEY))
-    is_first = later.get_column(_ROW) == later.get_column("first")
-    first_rows = keys.get_column(_ROW).filter((~shared).scatter(positions, is_first))
+    # `here`: a shared row's position among the shared rows; `there`: its contact's first one's
+    later = (
+        keys.filter(shared)
+        .with_columns(here=pl.int_range(pl.len(), dtype=pl.Int64))
+        .with_columns(there=pl.col("here").first().over(CLIENT_KEY))
+    )
+    is_first = later.get_column("here") == later.get_column("there")
+    first_rows = keys.get_column(_ROW).filter((~shared).scatter(shared.arg_true(), is_first))
     client_columns = [(f"v{i}", c.kayse_field) for i, c in enumerate(checks) if c.entity == "client"]
+    shared_rows = pl.DataFrame(
+        [
+            columns[_ROW],
+            *(columns[name].alias(alias) for name, alias in client_columns),
+            columns[SOURCE_FILE],
+            columns[SOURCE_ROW],
+        ]
+    ).filter(_marked(valid.len(), later.get_column(_ROW)))
     warnings = _conflicting_contacts(
-        pl.DataFrame(
-            [
-                columns[_ROW],
-                *(columns[name].alias(alias) for name, alias in client_columns),
-                columns[SOURCE_FILE],
-                columns[SOURCE_ROW],
-            ]
-        ),
-        later.filter(~is_first).select(here=_ROW, there="first"),
+        shared_rows.rechunk(),  # one chunk: gathering from the reader's many is several times slower
+        later.filter(~is_first).select("here", "there"),
         checks,
         raw_values,
     )
@@ -642,7 +646,7 @@ def _clients(
         columns,
         [*client_columns, (SOURCE_FILE, SOURCE_FILE), (SOURCE_ROW, SOURCE_ROW)],
         {SOURCE_FILE, SOURCE_ROW},
-        first_rows,
+        _marked(valid.len(), first_rows),  # a mask, not positions: filtering copies far faster
     )
     return clients, warnings
 
@@ -652,19 +656,24 @@ def _conflicting_contacts(
 ) -> pl.DataFrame:
     """A warning per later valid row of a contact whose client field differs from the first row's.
 
-    per_row: _ROW, the client fields and the source columns of every row; pairs: each later
-    valid row of a contact (`here`) and the contact's first valid row (`there`), by _ROW.
+    per_row: _ROW, the client fields and the source columns of rows; pairs: each later valid row
+    of a contact (`here`) and the contact's first valid row (`there`), by position in per_row.
     """
     key_label = next(c.label for c in checks if c.entity == "client" and c.kayse_field == CLIENT_KEY)
     conflicting = problem("conflicting-contact")
     warnings = [empty_rejects().with_columns(pl.lit(None, pl.Int64).alias(_ROW), pl.lit(0).alias(_ORDER))]
-    if pairs.height:
+    compared = [
+        (order, check)
+        for order, check in enumerate(checks)
+        if check.entity == "client" and check.kayse_field != CLIENT_KEY
+    ]
+    if pairs.height and compared:
         here, there = pairs.get_column("here"), pairs.get_column("there")
-        for order, check in enumerate(checks):
-            if check.entity != "client" or check.kayse_field == CLIENT_KEY:
-                continue
-            column = per_row.get_column(check.kayse_field)
-            differs = column.gather(here).ne_missing(column.gather(there))
+        differing = per_row.select(  # every field's comparison in one select: side by side
+            pl.col(check.kayse_field).gather(here).ne_missing(pl.col(check.kayse_field).gather(there))
+            for _, check in compared
+        )
+        for (order, check), differs in zip(compared, differing.get_columns(), strict=True):
             if not differs.any():
                 continue
             rows_here, rows_there = here.filter(differs), there.filter(differs)

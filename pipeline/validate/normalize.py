@@ -25,30 +25,41 @@ DateOrder = Literal["MDY", "DMY", "YMD"]
 @dataclass(frozen=True)
 class Normalized:
     value: pl.Series  # what would be sent; null when the cell is empty or bad
-    reason: pl.Series  # null when fine, else a key of REASONS
+    reasons: pl.Series  # null when fine, else a key of REASONS: per row, or per distinct value
+    positions: pl.Series | None = None  # with distinct values: each row's position among them
+
+    @property
+    def reason(self) -> pl.Series:
+        """Per row: null when fine, else a key of REASONS."""
+        return self.reasons if self.positions is None else self.reasons.gather(self.positions)
+
+    def bad(self) -> pl.Series:
+        """Per row: has a reason (a mask is cheaper to gather than the reasons themselves)."""
+        has_reason = self.reasons.is_not_null()
+        return has_reason if self.positions is None else has_reason.gather(self.positions)
+
+    def reasons_at(self, rows: pl.Series) -> pl.Series:
+        """The reasons of the rows at `rows` (positions)."""
+        return self.reasons.gather(rows if self.positions is None else self.positions.gather(rows))
 
 
 def _run(values: pl.Series, *stages: dict[str, pl.Expr], distinct: bool = False) -> Normalized:
     """Evaluate stages of named expressions over column "text"; the last must give value, reason.
 
-    The stages run as one lazy query, so a sub-expression used twice (a trimmed cell) is
-    computed once. With `distinct`, they run once per distinct value and the answers are
-    gathered back to the rows.
+    With `distinct`, they run once per distinct value and the values are given back to the rows.
     """
     text = values.cast(pl.String).rename("text")
     positions, frame = distinct_values(text) if distinct else (None, text.to_frame())
-    query = frame.lazy()
     for stage in stages:
-        query = query.with_columns(**stage)
-    frame = query.select("value", "reason").collect()
+        frame = frame.with_columns(**stage)
     value, reason = frame.get_column("value"), frame.get_column("reason")
     if positions is not None:
-        value, reason = value.gather(positions), reason.gather(positions)
+        value = per_row(text, frame.get_column("text"), value, positions)
     elif value.dtype == pl.String and value.equals(text, check_dtypes=True):
         # Nothing changed (an already-clean column): hand on the input itself, which shares
         # the source's memory, rather than a second copy of the whole column.
         value = text
-    return Normalized(value.alias(values.name), reason)
+    return Normalized(value.alias(values.name), reason, positions)
 
 
 def distinct_values(text: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
@@ -61,6 +72,32 @@ def distinct_values(text: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
     categorical = text.cast(pl.Categorical(categories))  # holds the categories: read them first
     distinct = categories.to_series().extend_constant(None, 1).rename("text")
     return categorical.to_physical().fill_null(distinct.len() - 1), distinct.to_frame()
+
+
+_MOST_CHANGED = 0.2
+"""Past this share of changed rows, writing them into the column costs more than gathering all."""
+
+
+def per_row(text: pl.Series, distinct: pl.Series, value: pl.Series, positions: pl.Series) -> pl.Series:
+    """Each row's value, given the value of each `distinct` text and each row's position there.
+
+    Gathering a million strings costs more than the rest of a normalizer, and most cells are
+    usually sent as written: those rows keep the cell itself (sharing the source's memory), the
+    emptied ones become null, and only the changed ones are written.
+    """
+    if value.dtype != pl.String:
+        return value.gather(positions)
+    emptied = value.is_null() & distinct.is_not_null()
+    changed = (value != distinct).fill_null(False)
+    changed_rows = changed.gather(positions) if changed.any() else None
+    if changed_rows is not None and changed_rows.sum() > _MOST_CHANGED * text.len():
+        return value.gather(positions)
+    result = text
+    if changed_rows is not None:
+        result = text.clone().scatter(changed_rows.arg_true(), value.gather(positions.filter(changed_rows)))
+    if emptied.any():
+        result = pl.select(pl.when(emptied.gather(positions)).then(None).otherwise(result)).to_series()
+    return result
 
 
 REASONS: dict[str, tuple[str, str | None]] = {
@@ -86,8 +123,7 @@ REASONS: dict[str, tuple[str, str | None]] = {
 
 def trimmed(text: pl.Expr) -> pl.Expr:
     """Whitespace stripped; empty becomes null."""
-    stripped = text.cast(pl.String).str.strip_chars()
-    return pl.when(stripped == "").then(None).otherwise(stripped)
+    return text.cast(pl.String).str.strip_chars().replace("", None)
 
 
 _T = pl.col("text")

@@ -19,7 +19,7 @@ import phonenumbers
 import polars as pl
 from phonenumbers import PhoneMetadata
 
-from pipeline.validate.normalize import Normalized, distinct_values, trimmed
+from pipeline.validate.normalize import Normalized, distinct_values, per_row, trimmed
 
 _MAX_INPUT = 250  # phonenumbers refuses longer inputs outright (_MAX_INPUT_STRING_LENGTH)
 _NANP = 1
@@ -130,13 +130,14 @@ def to_e164(values: pl.Series, region: str) -> pl.Series:
 
 def normalize_phone(values: pl.Series, region: str) -> Normalized:
     """`to_e164` as a normalizer: the reason "phone" for a cell that is not blank and not valid."""
-    positions, distinct = distinct_values(values.cast(pl.String))
-    text = distinct.get_column("text")
-    e164 = _distinct_e164(text, region)
-    reason = pl.select(
-        pl.when(trimmed(pl.lit(text)).is_not_null() & pl.lit(e164).is_null()).then(pl.lit("phone"))
+    text = values.cast(pl.String)
+    positions, distinct = distinct_values(text)
+    e164 = _distinct_e164(distinct.get_column("text"), region)
+    reasons = distinct.select(
+        pl.when(trimmed(pl.col("text")).is_not_null() & pl.lit(e164).is_null()).then(pl.lit("phone"))
     ).to_series()
-    return Normalized(e164.gather(positions).alias(values.name), reason.gather(positions).alias("reason"))
+    value = per_row(text, distinct.get_column("text"), e164, positions)
+    return Normalized(value.alias(values.name), reasons.alias("reason"), positions)
 
 
 def _distinct_e164(text: pl.Series, region: str) -> pl.Series:

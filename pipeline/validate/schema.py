@@ -228,8 +228,7 @@ def repeated(values: pl.Series) -> pl.Series:
     hashes = values.hash()
     ordered = hashes.sort()
     candidates = hashes.is_in(ordered.filter(ordered == ordered.shift(1)).implode())
-    positions = candidates.arg_true()
-    return candidates.scatter(positions, values.gather(positions).is_duplicated())
+    return candidates.scatter(candidates.arg_true(), values.filter(candidates).is_duplicated())
 
 
 def check_output(frame: pl.DataFrame, contract: Contract) -> None:
