@@ -37,7 +37,7 @@ from pipeline.model import (
 )
 from pipeline.validate import normalize as n
 from pipeline.validate.phones import normalize_phone
-from pipeline.validate.schema import case_contract, check_output, client_contract, ordered_fields, repeated
+from pipeline.validate.schema import case_contract, check_output, client_contract, ordered_fields
 
 _ROW = "__row"  # position of the row in the mapped frames: 0..rows-1 (extract-only problems after)
 _ORDER = "__order"  # position of the check, so a row's problems are listed in mapping order
@@ -161,14 +161,19 @@ def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None =
     rejects = _located_rejects(pl.concat([judged.rejects, duplicate_rejects]), located, judged.orphans)
 
     # Clients and cases are copied out of `work` one column at a time, each normalized column
-    # released as soon as it is copied: the full normalized frame is never held twice.
+    # released as soon as it is copied: the full normalized frame is never held twice. The two
+    # are independent, so cases are built and checked in a thread while clients are.
     columns = _columns(judged)
     del work, judged.work
-    cases = _cases(columns, ~rejected, checks)
-    clients, warnings = _clients(columns, ~rejected, checks, raw_values)
-    del columns
-    check_output(clients, client_contract(spec))
-    check_output(cases, case_contract(spec))
+    case_only = [f"v{i}" for i, c in enumerate(checks) if c.entity == "case"]
+    case_columns = {name: columns.pop(name) for name in case_only} | columns
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        cases_checked = pool.submit(_checked_cases, case_columns, ~rejected, checks, spec)
+        del case_columns
+        clients, warnings = _clients(columns, ~rejected, checks, raw_values)
+        del columns
+        check_output(clients, client_contract(spec))
+        cases = cases_checked.result()
 
     return ValidationResult(
         sources=mapped.sources,
@@ -549,7 +554,7 @@ def _duplicate_cases(
     keyed = (
         work.select(_ROW, case_key)
         .with_columns(rejected.alias("rejected"))
-        .filter(repeated(work.get_column(case_key)))  # usually few rows: the rest is cheap
+        .filter(_may_repeat(work.get_column(case_key)))  # usually few rows: the rest is cheap
     )
     first_seen = (
         keyed.filter(~pl.col("rejected") & pl.col(case_key).is_not_null())
@@ -580,6 +585,18 @@ def _duplicate_cases(
         ),
         **{_ORDER: pl.lit(len(checks), dtype=pl.Int64)},
     )
+
+
+def _may_repeat(values: pl.Series) -> pl.Series:
+    """Per row: its value may occur in another row. True for every row whose value does (and,
+    rarely, for one whose hash another value shares): what follows groups by value, exactly.
+
+    Equal values have equal hashes, so only rows whose hash repeats can repeat; those are found
+    by sorting the hashes, far cheaper than a hash table of a million distinct keys.
+    """
+    hashes = values.hash()
+    ordered = hashes.sort()
+    return hashes.is_in(ordered.filter(ordered == ordered.shift(1)).implode())
 
 
 def _client_key_index(checks: list[_Check]) -> int:
@@ -618,7 +635,7 @@ def _clients(
     """
     key_index = _client_key_index(checks)
     keys = pl.DataFrame([columns[_ROW], columns[f"v{key_index}"].alias(CLIENT_KEY)]).filter(valid)
-    shared = repeated(keys.get_column(CLIENT_KEY))  # the rows of contacts with more rows than one
+    shared = _may_repeat(keys.get_column(CLIENT_KEY))  # the rows of contacts with more rows than one
     # `here`: a shared row's position among the shared rows; `there`: its contact's first one's
     later = (
         keys.filter(shared)
@@ -626,7 +643,7 @@ def _clients(
         .with_columns(there=pl.col("here").first().over(CLIENT_KEY))
     )
     is_first = later.get_column("here") == later.get_column("there")
-    first_rows = keys.get_column(_ROW).filter((~shared).scatter(shared.arg_true(), is_first))
+    first_rows = pl.concat([keys.get_column(_ROW).filter(~shared), later.get_column(_ROW).filter(is_first)])
     client_columns = [(f"v{i}", c.kayse_field) for i, c in enumerate(checks) if c.entity == "client"]
     shared_rows = pl.DataFrame(
         [
@@ -725,6 +742,14 @@ def _quoted(value: pl.Expr) -> pl.Expr:
         .then(pl.lit("(empty)"))
         .otherwise(pl.concat_str([pl.lit("'"), value, pl.lit("'")]))
     )
+
+
+def _checked_cases(
+    columns: dict[str, pl.Series], valid: pl.Series, checks: list[_Check], spec: MappingSpec
+) -> pl.DataFrame:
+    cases = _cases(columns, valid, checks)
+    check_output(cases, case_contract(spec))
+    return cases
 
 
 def _cases(columns: dict[str, pl.Series], valid: pl.Series, checks: list[_Check]) -> pl.DataFrame:
