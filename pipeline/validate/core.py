@@ -214,7 +214,9 @@ def _judge(
     raw_values = _raw_values(checks, raw, frames)
     work, field_rejects = _normalize_all(frames, raw.height, spec, checks, raw_values, today)
     extract_rejects, orphans = _extract_rejects(problems, located, raw.height)
-    rejected = _marked(raw.height, pl.concat([field_rejects.get_column(_ROW), extract_rejects.get_column(_ROW)]))
+    rejected = _marked(
+        raw.height, pl.concat([field_rejects.get_column(_ROW), extract_rejects.get_column(_ROW)])
+    )
     return _Judged(
         raw, located, work, pl.concat([extract_rejects, field_rejects]), orphans, rejected, raw_values
     )
