@@ -430,6 +430,14 @@ def _with_orphans(raw: pl.DataFrame, orphans: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([raw, filler], how="vertical", rechunk=False)
 
 
+_COSTLIEST = ("email", "birth_date", "zip", "date", "phone")  # per row, on a typical export
+
+
+def _cost_rank(check: _Check) -> int:
+    kind = check.spec.type
+    return _COSTLIEST.index(kind) if kind in _COSTLIEST else len(_COSTLIEST)
+
+
 def _normalize_all(
     frames: dict[str, pl.DataFrame],
     rows: int,
@@ -455,8 +463,11 @@ def _normalize_all(
             bad = bad | normalized.value.is_null()
         return normalized.value.alias(f"v{i}"), _field_rejects(i, check, normalized, bad, raw_values, spec)
 
+    # The costliest kinds first, so that no worker is left with a long one at the end.
+    by_cost = sorted(range(len(checks)), key=lambda i: _cost_rank(checks[i]))
     with ThreadPoolExecutor(max_workers=min(len(checks), os.cpu_count() or 1)) as pool:
-        results = list(pool.map(judge, range(len(checks))))
+        judged = dict(zip(by_cost, pool.map(judge, by_cost), strict=True))
+    results = [judged[i] for i in range(len(checks))]
     columns: list[pl.Series] = [pl.int_range(rows, dtype=pl.Int64, eager=True).alias(_ROW)]
     columns += [value for value, _ in results]
     rejects = pl.concat([_empty_located_rejects(), *(piece for _, pieces in results for piece in pieces)])
@@ -656,19 +667,22 @@ def _clients(
             columns[SOURCE_ROW],
         ]
     ).filter(_marked(valid.len(), later.get_column(_ROW)))
-    warnings = _conflicting_contacts(
-        shared_rows.rechunk(),  # one chunk: gathering from the reader's many is several times slower
-        later.filter(~is_first).select("here", "there"),
-        checks,
-        raw_values,
-    )
-    clients = _copy_out(
-        columns,
-        [*client_columns, (SOURCE_FILE, SOURCE_FILE), (SOURCE_ROW, SOURCE_ROW)],
-        {SOURCE_FILE, SOURCE_ROW},
-        _marked(valid.len(), first_rows),  # a mask, not positions: filtering copies far faster
-    )
-    return clients, warnings
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the warnings are found while clients are copied
+        warnings = pool.submit(
+            _conflicting_contacts,
+            shared_rows.rechunk(),  # one chunk: gathering from the reader's many is several times slower
+            later.filter(~is_first).select("here", "there"),
+            checks,
+            raw_values,
+        )
+        del shared_rows
+        clients = _copy_out(
+            columns,
+            [*client_columns, (SOURCE_FILE, SOURCE_FILE), (SOURCE_ROW, SOURCE_ROW)],
+            {SOURCE_FILE, SOURCE_ROW},
+            _marked(valid.len(), first_rows),  # a mask, not positions: filtering copies far faster
+        )
+        return clients, warnings.result()
 
 
 def _conflicting_contacts(
