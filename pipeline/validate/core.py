@@ -659,23 +659,19 @@ def _clients(
     is_first = later.get_column("here") == later.get_column("there")
     first_rows = pl.concat([keys.get_column(_ROW).filter(~shared), later.get_column(_ROW).filter(is_first)])
     client_columns = [(f"v{i}", c.kayse_field) for i, c in enumerate(checks) if c.entity == "client"]
-    shared_rows = pl.DataFrame(
-        [
-            columns[_ROW],
-            *(columns[name].alias(alias) for name, alias in client_columns),
-            columns[SOURCE_FILE],
-            columns[SOURCE_ROW],
-        ]
-    ).filter(_marked(valid.len(), later.get_column(_ROW)))
+    per_row = {alias: columns[name] for name, alias in client_columns} | {
+        name: columns[name] for name in (_ROW, SOURCE_FILE, SOURCE_ROW)
+    }
     with ThreadPoolExecutor(max_workers=1) as pool:  # the warnings are found while clients are copied
         warnings = pool.submit(
             _conflicting_contacts,
-            shared_rows.rechunk(),  # one chunk: gathering from the reader's many is several times slower
+            per_row,
+            later.get_column(_ROW),
             later.filter(~is_first).select("here", "there"),
             checks,
             raw_values,
         )
-        del shared_rows
+        del per_row
         clients = _copy_out(
             columns,
             [*client_columns, (SOURCE_FILE, SOURCE_FILE), (SOURCE_ROW, SOURCE_ROW)],
@@ -686,33 +682,40 @@ def _clients(
 
 
 def _conflicting_contacts(
-    per_row: pl.DataFrame, pairs: pl.DataFrame, checks: list[_Check], raw_values: dict[str, pl.Series]
+    per_row: dict[str, pl.Series],
+    shared_rows: pl.Series,
+    pairs: pl.DataFrame,
+    checks: list[_Check],
+    raw_values: dict[str, pl.Series],
 ) -> pl.DataFrame:
     """A warning per later valid row of a contact whose client field differs from the first row's.
 
-    per_row: _ROW, the client fields and the source columns of rows; pairs: each later valid row
-    of a contact (`here`) and the contact's first valid row (`there`), by position in per_row.
+    per_row: _ROW, the client fields and the source columns of every row (row i at position i);
+    shared_rows: the rows of contacts with several valid rows, in order; pairs: each later one
+    (`here`) and its contact's first (`there`), by position in shared_rows.
     """
     key_label = next(c.label for c in checks if c.entity == "client" and c.kayse_field == CLIENT_KEY)
     conflicting = problem("conflicting-contact")
     warnings = [empty_rejects().with_columns(pl.lit(None, pl.Int64).alias(_ROW), pl.lit(0).alias(_ORDER))]
-    compared = [
-        (order, check)
-        for order, check in enumerate(checks)
-        if check.entity == "client" and check.kayse_field != CLIENT_KEY
-    ]
-    if pairs.height and compared:
+    if pairs.height:
         here, there = pairs.get_column("here"), pairs.get_column("there")
-        differing = per_row.select(  # every field's comparison in one select: side by side
-            pl.col(check.kayse_field).gather(here).ne_missing(pl.col(check.kayse_field).gather(there))
-            for _, check in compared
+        shared = _marked(per_row[_ROW].len(), shared_rows)
+        located = pl.DataFrame(
+            [per_row[name].alias(name) for name in (_ROW, CLIENT_KEY, SOURCE_FILE, SOURCE_ROW)]
         )
-        for (order, check), differs in zip(compared, differing.get_columns(), strict=True):
+        for order, check in enumerate(checks):
+            if check.entity != "client" or check.kayse_field == CLIENT_KEY:
+                continue
+            # One field at a time, its shared rows in one chunk: gathering from the reader's many
+            # is several times slower, and a copy of every field at once would cost memory.
+            column = per_row[check.kayse_field].filter(shared).rechunk()
+            differs = column.gather(here).ne_missing(column.gather(there))
             if not differs.any():
                 continue
-            rows_here, rows_there = here.filter(differs), there.filter(differs)
-            at_here = per_row.select(_ROW, CLIENT_KEY, SOURCE_FILE, SOURCE_ROW)[rows_here]
-            at_there = per_row.select(_ROW, SOURCE_FILE, SOURCE_ROW)[rows_there]
+            rows_here = shared_rows.gather(here.filter(differs))
+            rows_there = shared_rows.gather(there.filter(differs))
+            at_here = located.select(pl.all().gather(rows_here))
+            at_there = located.select(pl.all().gather(rows_there))
             if check.raw_column is not None:
                 read_here = raw_values[check.raw_column].gather(at_here.get_column(_ROW))
                 read_there = raw_values[check.raw_column].gather(at_there.get_column(_ROW))
