@@ -194,31 +194,22 @@ def _date_stages(order: DateOrder) -> list[dict[str, pl.Expr]]:
     Both separators must be the same character: - / or .
     """
     unreadable = {"MDY": "date", "DMY": "date-dmy", "YMD": "date-ymd"}[order]
-    f, last = pl.col("first"), pl.col("last")
-    a, b, year = last.struct.field("1"), last.struct.field("3"), last.struct.field("5")
-    from_last = _iso_from_parts(year, a, b) if order == "MDY" else _iso_from_parts(year, b, a)
-    year_last = (
-        last.struct.field("1").is_not_null() & (last.struct.field("2") == last.struct.field("4"))
-        if order != "YMD"
-        else pl.lit(False)
-    )
+    f, last = pl.col("first").struct.field, pl.col("last").struct.field
+    month, day = (last("1"), last("3")) if order == "MDY" else (last("3"), last("1"))
+    year_last = last("1").is_not_null() & (last("2") == last("4")) if order != "YMD" else pl.lit(False)
+
+    def chosen(in_year_first: pl.Expr, in_year_last: pl.Expr) -> pl.Expr:
+        return pl.when("year_first").then(in_year_first).when("year_last").then(in_year_last)
+
     return [
         {"trimmed": trimmed(_T)},
         {
             "first": pl.col("trimmed").str.extract_groups(_YEAR_FIRST),
             "last": pl.col("trimmed").str.extract_groups(_YEAR_LAST),
         },
-        {
-            "year_first": f.struct.field("1").is_not_null() & (f.struct.field("2") == f.struct.field("4")),
-            "year_last": year_last,
-        },
-        {
-            "parsed": pl.when("year_first")
-            .then(_iso_from_parts(f.struct.field("1"), f.struct.field("3"), f.struct.field("5")))
-            .when("year_last")
-            .then(from_last)
-            .otherwise(None)
-        },
+        {"year_first": f("1").is_not_null() & (f("2") == f("4")), "year_last": year_last},
+        # one date parsed per cell, from the year, month and day of whichever form it has
+        {"parsed": _iso_from_parts(chosen(f("1"), last("5")), chosen(f("3"), month), chosen(f("5"), day))},
         {
             "reason": pl.when(pl.col("trimmed").is_null())
             .then(None)
