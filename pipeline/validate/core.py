@@ -1,7 +1,7 @@
 """The validate stage: mapped text in, what would be sent plus every reason a row was refused out.
 
 A source row is the unit. Every field of every row is normalized at once (polars
-expressions, phones via `phones.to_e164`); a row with any problem contributes nothing, and
+expressions, phones via `phones.normalize_phone`); a row with any problem contributes nothing, and
 each of its problems is reported, with the source column name the user knows and the value
 as read. Valid rows become one client per contact (first valid row wins; disagreements are
 warnings) and one case per case id (later duplicates are refused).

@@ -183,3 +183,19 @@ def test_a_prefilter_that_lets_every_row_through_changes_nothing(
         everything = validate(apply_mapping([extracted], spec), spec, today=TODAY)
     for ours, plain in zip(frames(expected), frames(everything), strict=True):
         assert ours.equals(plain)
+
+
+def test_a_shared_hash_alone_is_not_a_duplicate_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Uniqueness is first counted by hash; when hashes collide, the values themselves decide."""
+    spec = load_mapping(GENERIC_MAPPING)
+    contract = client_contract(spec)
+    frame = pl.DataFrame(
+        {name: ["x"] * 3 if name != "source_row" else [2] * 3 for name in contract.columns},
+        schema={name: c.dtype for name, c in contract.columns.items()},
+    ).with_columns(external_source_id=pl.Series(["a", "b", "c"]), state=pl.lit("TX"))
+    monkeypatch.setattr(pl.Expr, "hash", lambda self, *args, **kwargs: pl.lit(0, dtype=pl.UInt64))
+    assert not [p for p in contract_problems(frame, contract) if p.startswith("external_source_id")]
+    duplicated = frame.with_columns(external_source_id=pl.Series(["a", "b", "a"]))
+    assert [p for p in contract_problems(duplicated, contract) if p.startswith("external_source_id")] == [
+        "external_source_id: unique failed 1x"
+    ]
