@@ -644,8 +644,8 @@ def _clients(
 
     `columns` holds _ROW, v{i} and the source columns for every row (row i at position i); the
     client columns are taken out of it. `valid` says which rows are kept. Only the narrow
-    (row, key) frame of valid rows is filtered, and only its repeated keys grouped; values are
-    gathered.
+    (row, key) frame of valid rows is filtered, and only its repeated keys grouped; the client
+    columns are filtered by a mask of the first rows (cheaper than gathering them).
     """
     key_index = _client_key_index(checks)
     keys = pl.DataFrame([columns[_ROW], columns[f"v{key_index}"].alias(CLIENT_KEY)]).filter(valid)
