@@ -15,9 +15,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import os
 import re
 import stat
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar, cast, get_args
 
@@ -833,8 +835,27 @@ def _entity_frame(frame: pl.DataFrame, entity: EntitySpec, *, client_key: str | 
     ]
     if client_key is not None:
         columns.append(pl.col(client_key).cast(pl.String).alias(CASE_CLIENT_KEY))
-    columns.extend(field_expr(f).alias(f.kayse_field) for f in entity.fields)
+    per_distinct = [f for f in entity.fields if f.value_map and f.fallback is None]
+    with ThreadPoolExecutor(max_workers=max(1, min(len(per_distinct), os.cpu_count() or 1))) as pool:
+        worked_out = pool.map(lambda f: _mapped_per_distinct(frame, f), per_distinct)
+        mapped = {f.kayse_field: values for f, values in zip(per_distinct, worked_out, strict=True)}
+    for f in entity.fields:
+        value = pl.lit(mapped[f.kayse_field]) if f.kayse_field in mapped else field_expr(f)
+        columns.append(value.alias(f.kayse_field))
     return frame.select(columns)
+
+
+def _mapped_per_distinct(frame: pl.DataFrame, spec: FieldSpec) -> pl.Series:
+    """`field_expr` of a value-mapped field, worked out once per distinct cell and gathered back:
+    a status column holds a few dozen spellings over a million rows, and folding each cell's case
+    is most of the work. One hashing pass (a categorical cast of the column's own) finds them;
+    such fields are worked out side by side (polars releases the GIL)."""
+    assert spec.column is not None
+    categories = pl.Categories.random()
+    categorical = frame.get_column(spec.column).cast(pl.String).cast(pl.Categorical(categories))
+    distinct = categories.to_series().extend_constant(None, 1).rename(spec.column)  # null last
+    mapped = distinct.to_frame().select(field_expr(spec)).to_series()
+    return mapped.gather(categorical.to_physical().fill_null(distinct.len() - 1))
 
 
 def _is_empty(cell: pl.Expr) -> pl.Expr:

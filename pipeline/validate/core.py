@@ -1,7 +1,7 @@
 """The validate stage: mapped text in, what would be sent plus every reason a row was refused out.
 
 A source row is the unit. Every field of every row is normalized at once (polars
-expressions, phones via `phones.to_e164`); a row with any problem contributes nothing, and
+expressions, phones via `phones.normalize_phone`); a row with any problem contributes nothing, and
 each of its problems is reported, with the source column name the user knows and the value
 as read. Valid rows become one client per contact (first valid row wins; disagreements are
 warnings) and one case per case id (later duplicates are refused).
@@ -36,7 +36,7 @@ from pipeline.model import (
     problem,
 )
 from pipeline.validate import normalize as n
-from pipeline.validate.phones import to_e164
+from pipeline.validate.phones import normalize_phone
 from pipeline.validate.schema import case_contract, check_output, client_contract, ordered_fields
 
 _ROW = "__row"  # position of the row in the mapped frames: 0..rows-1 (extract-only problems after)
@@ -98,13 +98,7 @@ def _raw_values(
 def _normalizer(check: _Check, spec: MappingSpec, text: pl.Series, today: dt.date) -> n.Normalized:
     kind = check.spec.type
     if kind == "phone":
-        e164 = to_e164(text, spec.phone_region)
-        judged = pl.DataFrame({"text": text, "e164": e164}).select(
-            reason=pl.when(n.trimmed(pl.col("text")).is_not_null() & pl.col("e164").is_null()).then(
-                pl.lit("phone")
-            )
-        )
-        return n.Normalized(e164, judged.get_column("reason").cast(pl.String))
+        return normalize_phone(text, spec.phone_region)
     if kind == "name":
         return n.normalize_name(text)
     if kind == "email":
@@ -163,18 +157,23 @@ def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None =
     work, located, raw_values = judged.work, judged.located, judged.raw_values
     rejected = judged.rejected
     duplicate_rejects = _duplicate_cases(work, checks, rejected, located, raw_values)
-    rejected = rejected | work.get_column(_ROW).is_in(duplicate_rejects.get_column(_ROW).implode())
+    rejected = rejected | _marked(rows, duplicate_rejects.get_column(_ROW))
     rejects = _located_rejects(pl.concat([judged.rejects, duplicate_rejects]), located, judged.orphans)
 
     # Clients and cases are copied out of `work` one column at a time, each normalized column
-    # released as soon as it is copied: the full normalized frame is never held twice.
+    # released as soon as it is copied: the full normalized frame is never held twice. The two
+    # are independent, so cases are built and checked in a thread while clients are.
     columns = _columns(judged)
     del work, judged.work
-    cases = _cases(columns, ~rejected, checks)
-    clients, warnings = _clients(columns, ~rejected, checks, raw_values)
-    del columns
-    check_output(clients, client_contract(spec))
-    check_output(cases, case_contract(spec))
+    case_only = [f"v{i}" for i, c in enumerate(checks) if c.entity == "case"]
+    case_columns = {name: columns.pop(name) for name in case_only} | columns
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        cases_checked = pool.submit(_checked_cases, case_columns, ~rejected, checks, spec)
+        del case_columns
+        clients, warnings = _clients(columns, ~rejected, checks, raw_values)
+        del columns
+        check_output(clients, client_contract(spec))
+        cases = cases_checked.result()
 
     return ValidationResult(
         sources=mapped.sources,
@@ -215,12 +214,18 @@ def _judge(
     raw_values = _raw_values(checks, raw, frames)
     work, field_rejects = _normalize_all(frames, raw.height, spec, checks, raw_values, today)
     extract_rejects, orphans = _extract_rejects(problems, located, raw.height)
-    rejected = work.get_column(_ROW).is_in(
-        pl.concat([field_rejects.get_column(_ROW), extract_rejects.get_column(_ROW)]).implode()
+    rejected = _marked(
+        raw.height, pl.concat([field_rejects.get_column(_ROW), extract_rejects.get_column(_ROW)])
     )
     return _Judged(
         raw, located, work, pl.concat([extract_rejects, field_rejects]), orphans, rejected, raw_values
     )
+
+
+def _marked(rows: int, positions: pl.Series) -> pl.Series:
+    """A mask of `rows` rows, true at `positions` (those past the end, orphans, ignored)."""
+    inside = positions.filter(positions < rows)
+    return pl.repeat(False, rows, dtype=pl.Boolean, eager=True).scatter(inside, True)
 
 
 def _located_rejects(rejects: pl.DataFrame, located: pl.DataFrame, orphans: pl.DataFrame) -> pl.DataFrame:
@@ -292,9 +297,8 @@ def _validate_linked(mapped: MappedFrames, spec: MappingSpec, today: dt.date) ->
     links = _contact_links(
         case_side, case_checks, contact_keys, client_side, client_rejects, clients, client_file
     )
-    rows = case_side.work.get_column(_ROW)
-    rejected = rejected | rows.is_in(
-        pl.concat([duplicates.get_column(_ROW), links.get_column(_ROW)]).implode()
+    rejected = rejected | _marked(
+        case_side.raw.height, pl.concat([duplicates.get_column(_ROW), links.get_column(_ROW)])
     )
     case_rejects = _located_rejects(
         pl.concat([case_side.rejects, duplicates, links]), case_side.located, case_side.orphans
@@ -426,6 +430,14 @@ def _with_orphans(raw: pl.DataFrame, orphans: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([raw, filler], how="vertical", rechunk=False)
 
 
+_COSTLIEST = ("email", "birth_date", "zip", "date", "phone")  # per row, on a typical export
+
+
+def _cost_rank(check: _Check) -> int:
+    kind = check.spec.type
+    return _COSTLIEST.index(kind) if kind in _COSTLIEST else len(_COSTLIEST)
+
+
 def _normalize_all(
     frames: dict[str, pl.DataFrame],
     rows: int,
@@ -445,15 +457,17 @@ def _normalize_all(
     def judge(i: int) -> tuple[pl.Series, list[pl.DataFrame]]:
         check = checks[i]
         normalized = _normalizer(check, spec, texts[i], today)
-        reason = normalized.reason.cast(pl.String)
-        bad = reason.is_not_null()
+        bad = normalized.bad()
         if check.spec.required:
             # Every normalizer gives neither a value nor a reason exactly for an empty cell.
             bad = bad | normalized.value.is_null()
-        return normalized.value.alias(f"v{i}"), _field_rejects(i, check, reason, bad, raw_values, spec)
+        return normalized.value.alias(f"v{i}"), _field_rejects(i, check, normalized, bad, raw_values, spec)
 
+    # The costliest kinds first, so that no worker is left with a long one at the end.
+    by_cost = sorted(range(len(checks)), key=lambda i: _cost_rank(checks[i]))
     with ThreadPoolExecutor(max_workers=min(len(checks), os.cpu_count() or 1)) as pool:
-        results = list(pool.map(judge, range(len(checks))))
+        judged = dict(zip(by_cost, pool.map(judge, by_cost), strict=True))
+    results = [judged[i] for i in range(len(checks))]
     columns: list[pl.Series] = [pl.int_range(rows, dtype=pl.Int64, eager=True).alias(_ROW)]
     columns += [value for value, _ in results]
     rejects = pl.concat([_empty_located_rejects(), *(piece for _, pieces in results for piece in pieces)])
@@ -470,7 +484,7 @@ def _empty_located_rejects() -> pl.DataFrame:
 def _field_rejects(
     i: int,
     check: _Check,
-    reason: pl.Series,
+    normalized: n.Normalized,
     bad_cells: pl.Series,
     raw_values: dict[str, pl.Series],
     spec: MappingSpec,
@@ -487,7 +501,7 @@ def _field_rejects(
     bad = pl.DataFrame(
         [
             positions.cast(pl.Int64).alias(_ROW),
-            reason.gather(positions).fill_null("missing").alias(reason_col),
+            normalized.reasons_at(positions).cast(pl.String).fill_null("missing").alias(reason_col),
         ]
     )
     value = (
@@ -553,7 +567,7 @@ def _duplicate_cases(
     keyed = (
         work.select(_ROW, case_key)
         .with_columns(rejected.alias("rejected"))
-        .filter(pl.col(case_key).is_duplicated())  # usually few rows: the rest is cheap
+        .filter(_may_repeat(work.get_column(case_key)))  # usually few rows: the rest is cheap
     )
     first_seen = (
         keyed.filter(~pl.col("rejected") & pl.col(case_key).is_not_null())
@@ -586,6 +600,19 @@ def _duplicate_cases(
     )
 
 
+def _may_repeat(values: pl.Series) -> pl.Series:
+    """Per row: its value may occur in another row. True for every row whose value does (and,
+    rarely, for one whose hash another value shares): what follows groups by value, exactly.
+
+    Equal values have equal hashes, so only rows whose hash repeats can repeat; those are found
+    by sorting the hashes (32 bits of them: half the sorting), far cheaper than a hash table of a
+    million distinct keys.
+    """
+    hashes = (values.hash() & 0xFFFFFFFF).cast(pl.UInt32)
+    ordered = hashes.sort(multithreaded=False)  # beside other work: one thread sorts as fast
+    return hashes.is_in(ordered.filter(ordered == ordered.shift(1)).implode())
+
+
 def _client_key_index(checks: list[_Check]) -> int:
     return next(i for i, c in enumerate(checks) if c.entity == "client" and c.kayse_field == CLIENT_KEY)
 
@@ -593,9 +620,9 @@ def _client_key_index(checks: list[_Check]) -> int:
 def _copy_out(
     columns: dict[str, pl.Series], wanted: list[tuple[str, str]], keep: set[str], take: pl.Series
 ) -> pl.DataFrame:
-    """A frame of `wanted` (column, output name), each filtered (boolean `take`) or gathered (row
-    positions) from `columns`; columns not in `keep` are removed from `columns` once copied, so
-    the normalized column is freed before the next one is copied."""
+    """A frame of `wanted` (column, output name), each filtered by `take` from `columns`; columns
+    not in `keep` are removed from `columns` once copied, so the normalized column is freed before
+    the next one is copied."""
     copied: list[pl.Series] = []
     batch = max(2, os.cpu_count() or 1)  # a few columns at a time: polars copies them in parallel
     for start in range(0, len(wanted), batch):
@@ -605,7 +632,7 @@ def _copy_out(
                 for name, alias in wanted[start : start + batch]
             ]
         )
-        copied += (part.filter(take) if take.dtype == pl.Boolean else part[take]).get_columns()
+        copied += part.filter(take).get_columns()
         del part
     return pl.DataFrame(copied)
 
@@ -617,71 +644,78 @@ def _clients(
 
     `columns` holds _ROW, v{i} and the source columns for every row (row i at position i); the
     client columns are taken out of it. `valid` says which rows are kept. Only the narrow
-    (row, key) frame of valid rows is filtered and sorted; values are gathered.
+    (row, key) frame of valid rows is filtered, and only its repeated keys grouped; the client
+    columns are filtered by a mask of the first rows (cheaper than gathering them).
     """
     key_index = _client_key_index(checks)
     keys = pl.DataFrame([columns[_ROW], columns[f"v{key_index}"].alias(CLIENT_KEY)]).filter(valid)
-    first_rows = keys.filter(pl.col(CLIENT_KEY).is_first_distinct()).get_column(_ROW)
+    shared = _may_repeat(keys.get_column(CLIENT_KEY))  # the rows of contacts with more rows than one
+    # `here`: a shared row's position among the shared rows; `there`: its contact's first one's
+    later = (
+        keys.filter(shared)
+        .with_columns(here=pl.int_range(pl.len(), dtype=pl.Int64))
+        .with_columns(there=pl.col("here").first().over(CLIENT_KEY))
+    )
+    is_first = later.get_column("here") == later.get_column("there")
+    first_rows = pl.concat([keys.get_column(_ROW).filter(~shared), later.get_column(_ROW).filter(is_first)])
     client_columns = [(f"v{i}", c.kayse_field) for i, c in enumerate(checks) if c.entity == "client"]
-    warnings = _conflicting_contacts(
-        pl.DataFrame(
-            [
-                columns[_ROW],
-                *(columns[name].alias(alias) for name, alias in client_columns),
-                columns[SOURCE_FILE],
-                columns[SOURCE_ROW],
-            ]
-        ),
-        keys,
-        checks,
-        raw_values,
-    )
-    clients = _copy_out(
-        columns,
-        [*client_columns, (SOURCE_FILE, SOURCE_FILE), (SOURCE_ROW, SOURCE_ROW)],
-        {SOURCE_FILE, SOURCE_ROW},
-        first_rows,
-    )
-    return clients, warnings
+    per_row = {alias: columns[name] for name, alias in client_columns} | {
+        name: columns[name] for name in (_ROW, SOURCE_FILE, SOURCE_ROW)
+    }
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the warnings are found while clients are copied
+        warnings = pool.submit(
+            _conflicting_contacts,
+            per_row,
+            later.get_column(_ROW),
+            later.filter(~is_first).select("here", "there"),
+            checks,
+            raw_values,
+        )
+        del per_row
+        clients = _copy_out(
+            columns,
+            [*client_columns, (SOURCE_FILE, SOURCE_FILE), (SOURCE_ROW, SOURCE_ROW)],
+            {SOURCE_FILE, SOURCE_ROW},
+            _marked(valid.len(), first_rows),  # a mask, not positions: filtering copies far faster
+        )
+        return clients, warnings.result()
 
 
 def _conflicting_contacts(
-    per_row: pl.DataFrame, keys: pl.DataFrame, checks: list[_Check], raw_values: dict[str, pl.Series]
+    per_row: dict[str, pl.Series],
+    shared_rows: pl.Series,
+    pairs: pl.DataFrame,
+    checks: list[_Check],
+    raw_values: dict[str, pl.Series],
 ) -> pl.DataFrame:
     """A warning per later valid row of a contact whose client field differs from the first row's.
 
-    per_row: _ROW, the client fields and the source columns of every row; keys: _ROW and
-    CLIENT_KEY of the valid rows, in order.
+    per_row: _ROW, the client fields and the source columns of every row (row i at position i);
+    shared_rows: the rows of contacts with several valid rows, in order; pairs: each later one
+    (`here`) and its contact's first (`there`), by position in shared_rows.
     """
-    # Pair every later row of a contact with the contact's first valid row, by position in
-    # `keys`: only that narrow frame is sorted; then positions become rows of per_row.
-    is_first = pl.col(CLIENT_KEY).ne_missing(pl.col(CLIENT_KEY).shift(1))
-    pairs = (
-        keys.select(CLIENT_KEY, here=pl.int_range(pl.len(), dtype=pl.Int64))
-        .filter(pl.col(CLIENT_KEY).is_duplicated())
-        .sort(CLIENT_KEY, maintain_order=True)
-        .with_columns(there=pl.when(is_first).then(pl.col("here")).forward_fill(), first=is_first)
-        .filter(~pl.col("first"))
-    )
-    valid_rows = keys.get_column(_ROW)
-    pairs = pairs.select(
-        here=valid_rows.gather(pairs.get_column("here")), there=valid_rows.gather(pairs.get_column("there"))
-    )
     key_label = next(c.label for c in checks if c.entity == "client" and c.kayse_field == CLIENT_KEY)
     conflicting = problem("conflicting-contact")
     warnings = [empty_rejects().with_columns(pl.lit(None, pl.Int64).alias(_ROW), pl.lit(0).alias(_ORDER))]
     if pairs.height:
         here, there = pairs.get_column("here"), pairs.get_column("there")
+        shared = _marked(per_row[_ROW].len(), shared_rows)
+        located = pl.DataFrame(
+            [per_row[name].alias(name) for name in (_ROW, CLIENT_KEY, SOURCE_FILE, SOURCE_ROW)]
+        )
         for order, check in enumerate(checks):
             if check.entity != "client" or check.kayse_field == CLIENT_KEY:
                 continue
-            column = per_row.get_column(check.kayse_field)
+            # One field at a time, its shared rows in one chunk: gathering from the reader's many
+            # is several times slower, and a copy of every field at once would cost memory.
+            column = per_row[check.kayse_field].filter(shared).rechunk()
             differs = column.gather(here).ne_missing(column.gather(there))
             if not differs.any():
                 continue
-            rows_here, rows_there = here.filter(differs), there.filter(differs)
-            at_here = per_row.select(_ROW, CLIENT_KEY, SOURCE_FILE, SOURCE_ROW)[rows_here]
-            at_there = per_row.select(_ROW, SOURCE_FILE, SOURCE_ROW)[rows_there]
+            rows_here = shared_rows.gather(here.filter(differs))
+            rows_there = shared_rows.gather(there.filter(differs))
+            at_here = located.select(pl.all().gather(rows_here))
+            at_there = located.select(pl.all().gather(rows_there))
             if check.raw_column is not None:
                 read_here = raw_values[check.raw_column].gather(at_here.get_column(_ROW))
                 read_there = raw_values[check.raw_column].gather(at_there.get_column(_ROW))
@@ -728,6 +762,14 @@ def _quoted(value: pl.Expr) -> pl.Expr:
         .then(pl.lit("(empty)"))
         .otherwise(pl.concat_str([pl.lit("'"), value, pl.lit("'")]))
     )
+
+
+def _checked_cases(
+    columns: dict[str, pl.Series], valid: pl.Series, checks: list[_Check], spec: MappingSpec
+) -> pl.DataFrame:
+    cases = _cases(columns, valid, checks)
+    check_output(cases, case_contract(spec))
+    return cases
 
 
 def _cases(columns: dict[str, pl.Series], valid: pl.Series, checks: list[_Check]) -> pl.DataFrame:

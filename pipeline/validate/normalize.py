@@ -25,27 +25,79 @@ DateOrder = Literal["MDY", "DMY", "YMD"]
 @dataclass(frozen=True)
 class Normalized:
     value: pl.Series  # what would be sent; null when the cell is empty or bad
-    reason: pl.Series  # null when fine, else a key of REASONS
+    reasons: pl.Series  # null when fine, else a key of REASONS: per row, or per distinct value
+    positions: pl.Series | None = None  # with distinct values: each row's position among them
+
+    @property
+    def reason(self) -> pl.Series:
+        """Per row: null when fine, else a key of REASONS."""
+        return self.reasons if self.positions is None else self.reasons.gather(self.positions)
+
+    def bad(self) -> pl.Series:
+        """Per row: has a reason (a mask is cheaper to gather than the reasons themselves)."""
+        has_reason = self.reasons.is_not_null()
+        return has_reason if self.positions is None else has_reason.gather(self.positions)
+
+    def reasons_at(self, rows: pl.Series) -> pl.Series:
+        """The reasons of the rows at `rows` (positions)."""
+        return self.reasons.gather(rows if self.positions is None else self.positions.gather(rows))
 
 
 def _run(values: pl.Series, *stages: dict[str, pl.Expr], distinct: bool = False) -> Normalized:
     """Evaluate stages of named expressions over column "text"; the last must give value, reason.
 
-    With `distinct`, stages run once per distinct value and the answers are joined back.
+    With `distinct`, they run once per distinct value and the values are given back to the rows.
     """
     text = values.cast(pl.String).rename("text")
-    frame = text.unique().to_frame() if distinct else text.to_frame()
+    positions, frame = distinct_values(text) if distinct else (None, text.to_frame())
     for stage in stages:
         frame = frame.with_columns(**stage)
-    frame = frame.select("text", "value", "reason")
-    if distinct:
-        frame = text.to_frame().join(frame, on="text", how="left", maintain_order="left", nulls_equal=True)
-    value = frame.get_column("value")
-    if not distinct and value.dtype == pl.String and value.equals(text, check_dtypes=True):
+    value, reason = frame.get_column("value"), frame.get_column("reason")
+    if positions is not None:
+        value = per_row(text, frame.get_column("text"), value, positions)
+    elif value.dtype == pl.String and value.equals(text, check_dtypes=True):
         # Nothing changed (an already-clean column): hand on the input itself, which shares
         # the source's memory, rather than a second copy of the whole column.
         value = text
-    return Normalized(value.alias(values.name), frame.get_column("reason"))
+    return Normalized(value.alias(values.name), reason, positions)
+
+
+def distinct_values(text: pl.Series) -> tuple[pl.Series, pl.DataFrame]:
+    """Each row's position in a frame of the distinct values (column "text", null last).
+
+    One hashing pass (a cast to a categorical of the column's own), where `unique()` and a
+    join back would hash every row twice; the categories are freed with the result.
+    """
+    categories = pl.Categories.random()
+    categorical = text.cast(pl.Categorical(categories))  # holds the categories: read them first
+    distinct = categories.to_series().extend_constant(None, 1).rename("text")
+    return categorical.to_physical().fill_null(distinct.len() - 1), distinct.to_frame()
+
+
+_MOST_CHANGED = 0.2
+"""Past this share of changed rows, writing them into the column costs more than gathering all."""
+
+
+def per_row(text: pl.Series, distinct: pl.Series, value: pl.Series, positions: pl.Series) -> pl.Series:
+    """Each row's value, given the value of each `distinct` text and each row's position there.
+
+    Gathering a million strings costs more than the rest of a normalizer, and most cells are
+    usually sent as written: those rows keep the cell itself (sharing the source's memory), the
+    emptied ones become null, and only the changed ones are written.
+    """
+    if value.dtype != pl.String:
+        return value.gather(positions)
+    emptied = value.is_null() & distinct.is_not_null()
+    changed = (value != distinct).fill_null(False)
+    changed_rows = changed.gather(positions) if changed.any() else None
+    if changed_rows is not None and changed_rows.sum() > _MOST_CHANGED * text.len():
+        return value.gather(positions)
+    result = text
+    if changed_rows is not None:
+        result = text.clone().scatter(changed_rows.arg_true(), value.gather(positions.filter(changed_rows)))
+    if emptied.any():
+        result = pl.select(pl.when(emptied.gather(positions)).then(None).otherwise(result)).to_series()
+    return result
 
 
 REASONS: dict[str, tuple[str, str | None]] = {
@@ -71,8 +123,7 @@ REASONS: dict[str, tuple[str, str | None]] = {
 
 def trimmed(text: pl.Expr) -> pl.Expr:
     """Whitespace stripped; empty becomes null."""
-    stripped = text.cast(pl.String).str.strip_chars()
-    return pl.when(stripped == "").then(None).otherwise(stripped)
+    return text.cast(pl.String).str.strip_chars().replace("", None)
 
 
 _T = pl.col("text")
@@ -88,7 +139,17 @@ def _fine() -> pl.Expr:
 
 
 def normalize_string(values: pl.Series) -> Normalized:
-    return _run(values, {"value": trimmed(_T), "reason": _fine()})
+    """Trimmed; empty becomes null. A column with nothing to trim is handed on as it is."""
+    text = values.cast(pl.String)
+    stripped = text.str.strip_chars()
+    lengths = stripped.str.len_bytes()
+    # Stripping only removes characters: equal byte lengths mean an unchanged cell.
+    if lengths.equals(text.str.len_bytes()) and not lengths.eq(0).any():
+        value = text
+    else:
+        value = pl.select(pl.when(lengths == 0).then(None).otherwise(stripped)).to_series()
+    reason = pl.repeat(None, text.len(), dtype=pl.String, eager=True).alias("reason")
+    return Normalized(value.alias(values.name), reason)
 
 
 def normalize_name(values: pl.Series) -> Normalized:
@@ -133,31 +194,22 @@ def _date_stages(order: DateOrder) -> list[dict[str, pl.Expr]]:
     Both separators must be the same character: - / or .
     """
     unreadable = {"MDY": "date", "DMY": "date-dmy", "YMD": "date-ymd"}[order]
-    f, last = pl.col("first"), pl.col("last")
-    a, b, year = last.struct.field("1"), last.struct.field("3"), last.struct.field("5")
-    from_last = _iso_from_parts(year, a, b) if order == "MDY" else _iso_from_parts(year, b, a)
-    year_last = (
-        last.struct.field("1").is_not_null() & (last.struct.field("2") == last.struct.field("4"))
-        if order != "YMD"
-        else pl.lit(False)
-    )
+    f, last = pl.col("first").struct.field, pl.col("last").struct.field
+    month, day = (last("1"), last("3")) if order == "MDY" else (last("3"), last("1"))
+    year_last = last("1").is_not_null() & (last("2") == last("4")) if order != "YMD" else pl.lit(False)
+
+    def chosen(in_year_first: pl.Expr, in_year_last: pl.Expr) -> pl.Expr:
+        return pl.when("year_first").then(in_year_first).when("year_last").then(in_year_last)
+
     return [
         {"trimmed": trimmed(_T)},
         {
             "first": pl.col("trimmed").str.extract_groups(_YEAR_FIRST),
             "last": pl.col("trimmed").str.extract_groups(_YEAR_LAST),
         },
-        {
-            "year_first": f.struct.field("1").is_not_null() & (f.struct.field("2") == f.struct.field("4")),
-            "year_last": year_last,
-        },
-        {
-            "parsed": pl.when("year_first")
-            .then(_iso_from_parts(f.struct.field("1"), f.struct.field("3"), f.struct.field("5")))
-            .when("year_last")
-            .then(from_last)
-            .otherwise(None)
-        },
+        {"year_first": f("1").is_not_null() & (f("2") == f("4")), "year_last": year_last},
+        # one date parsed per cell, from the year, month and day of whichever form it has
+        {"parsed": _iso_from_parts(chosen(f("1"), last("5")), chosen(f("3"), month), chosen(f("5"), day))},
         {
             "reason": pl.when(pl.col("trimmed").is_null())
             .then(None)

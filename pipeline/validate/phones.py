@@ -19,6 +19,8 @@ import phonenumbers
 import polars as pl
 from phonenumbers import PhoneMetadata
 
+from pipeline.validate.normalize import Normalized, distinct_values, per_row, trimmed
+
 _MAX_INPUT = 250  # phonenumbers refuses longer inputs outright (_MAX_INPUT_STRING_LENGTH)
 _NANP = 1
 _SEPARATORS = r"[ .\-()]"
@@ -122,10 +124,28 @@ def to_e164(values: pl.Series, region: str) -> pl.Series:
 
     Distinct values are judged once; the common North American shape without phonenumbers.
     """
+    positions, distinct = distinct_values(values.cast(pl.String))
+    return _distinct_e164(distinct.get_column("text"), region).gather(positions).alias(values.name)
+
+
+def normalize_phone(values: pl.Series, region: str) -> Normalized:
+    """`to_e164` as a normalizer: the reason "phone" for a cell that is not blank and not valid."""
+    text = values.cast(pl.String)
+    positions, distinct = distinct_values(text)
+    e164 = _distinct_e164(distinct.get_column("text"), region)
+    reasons = distinct.select(
+        pl.when(trimmed(pl.col("text")).is_not_null() & pl.lit(e164).is_null()).then(pl.lit("phone"))
+    ).to_series()
+    value = per_row(text, distinct.get_column("text"), e164, positions)
+    return Normalized(value.alias(values.name), reasons.alias("reason"), positions)
+
+
+def _distinct_e164(text: pl.Series, region: str) -> pl.Series:
+    """E.164 for each of the distinct `text` values (null for blank, null or invalid)."""
     region = region.upper()
-    unique = values.drop_nulls().unique()
-    unique = unique.filter(unique.str.strip_chars() != "").rename("text")
-    e164 = pl.Series("e164", [None] * unique.len(), dtype=pl.String)
+    e164 = pl.Series("e164", [None] * text.len(), dtype=pl.String)
+    unique = text.rename("text")
+    judged = (unique.is_not_null() & (unique.str.strip_chars() != "")).fill_null(False)
     rules = _nanp_rules()
     if rules is not None and unique.len():
         national_forms = r"^\+1[0-9]{10}$|^1?[0-9]{10}$" if region == "US" else r"^\+1[0-9]{10}$"
@@ -147,20 +167,13 @@ def to_e164(values: pl.Series, region: str) -> pl.Series:
                 ),
             )
         )
-        positions = shapes.get_column("candidate").arg_true()
+        positions = (shapes.get_column("candidate") & judged).arg_true()
         if positions.len():
             national = shapes.get_column("national").gather(positions)
             ok = _valid_nanp(national)
             e164 = e164.scatter(positions.filter(ok), ("+1" + national).filter(ok))
-    remaining = e164.is_null().arg_true()
+    remaining = (e164.is_null() & judged).arg_true()
     if remaining.len():
-        judged = [_slow(text, region) for text in unique.gather(remaining).to_list()]
-        e164 = e164.scatter(remaining, pl.Series(judged, dtype=pl.String))
-    lookup = pl.DataFrame([unique, e164])
-    return (
-        values.rename("text")
-        .to_frame()
-        .join(lookup, on="text", how="left", maintain_order="left")
-        .get_column("e164")
-        .alias(values.name)
-    )
+        checked = [_slow(text, region) for text in unique.gather(remaining).to_list()]
+        e164 = e164.scatter(remaining, pl.Series(checked, dtype=pl.String))
+    return e164

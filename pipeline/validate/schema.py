@@ -60,7 +60,10 @@ class Rule:
             return column.is_in(pl.Series(list(argument), dtype=pl.String).implode())
         if self.kind == "str_matches":
             return column.str.contains(str(argument))
-        return (column.str.len_chars() if self.kind == "str_length_min" else column) >= argument
+        if self.kind == "str_length_min":
+            # A string has a character exactly when it has a byte: counting bytes is cheaper.
+            return (column.str.len_bytes() if argument == 1 else column.str.len_chars()) >= argument
+        return column >= argument
 
     def to_pandera(self) -> pa.Check:
         import pandera.polars as pa
@@ -193,14 +196,18 @@ def contract_problems(frame: pl.DataFrame, contract: Contract) -> list[str]:
             labels.append((name, "not_nullable", None))
             counts.append(column.null_count().alias(f"{len(counts)}"))
         if c.unique:
+            # Distinct hashes mean distinct values: only a repeated hash (a duplicate, or rarely
+            # two values with one hash) pays for counting the values themselves, below.
             labels.append((name, "unique", None))
-            counts.append((pl.len() - column.n_unique()).alias(f"{len(counts)}"))
+            counts.append((pl.len() - column.hash().n_unique()).alias(f"{len(counts)}"))
         for rule in c.rules:
             breaks = column.is_not_null() & ~rule.holds(column)
             labels.append((name, rule.name(), breaks))
             counts.append(breaks.sum().alias(f"{len(counts)}"))
     found = frame.select(counts).row(0)
     for (name, check, broken), failures in zip(labels, found, strict=True):
+        if failures and check == "unique":
+            failures = frame.select(pl.len() - pl.col(name).n_unique()).item()
         if failures:
             # Only a broken rule (a bug: rare) pays for a second pass, to show one example.
             example = None
