@@ -56,27 +56,41 @@ def neutralize_formulas(frame: pl.DataFrame) -> pl.DataFrame:
         # that scan is all the work there is.
         suspect = frame.select(pl.col(name).str.contains(_SUSPECT).any() for name in text_columns)
         text_columns = [name for name in text_columns if suspect.get_column(name)[0]]
-    if text_columns:
-        with_controls = frame.select(pl.col(name).str.contains(_CONTROL_CLASS).any() for name in text_columns)
-        escaped = [name for name in text_columns if with_controls.get_column(name)[0]]
-        if escaped:
-            frame = frame.with_columns(
-                pl.col(name).str.replace_many(_CONTROLS, _CONTROL_ESCAPES) for name in escaped
-            )
-        # Test every column first: most hold no such cell at all (E.164 phones all start with +,
-        # but are plain numbers), and those are written as they are, not rebuilt cell by cell.
-        for test in (lambda name: pl.col(name).str.contains(_FORMULA_START), _formula_like):
-            flagged = frame.select(test(name).any().alias(name) for name in text_columns)
-            text_columns = [name for name in text_columns if flagged.get_column(name)[0]]
-    safe = frame.with_columns(
-        pl.when(_formula_like(name))
-        .then(pl.concat_str(pl.lit("'"), pl.col(name)))
-        .otherwise(pl.col(name))
-        .alias(name)
-        for name in text_columns
+    if not text_columns:
+        return _safe_headers(frame)
+    # Escaping a control character never makes or unmakes a formula (no control character starts
+    # one, and an escape starts with a backslash), so the formula cells are found beside it.
+    found = frame.select(
+        *(
+            pl.col(name).str.contains(_CONTROL_CLASS).any().alias(f"controls {i}")
+            for i, name in enumerate(text_columns)
+        ),
+        *(_formula_like(name).alias(f"formula {i}") for i, name in enumerate(text_columns)),
     )
-    return safe.rename(
-        {name: neutralize_cell(name) for name in safe.columns if neutralize_cell(name) != name}
+    escaped = [name for i, name in enumerate(text_columns) if found.get_column(f"controls {i}")[0]]
+    if escaped:
+        frame = frame.with_columns(
+            pl.col(name).str.replace_many(_CONTROLS, _CONTROL_ESCAPES) for name in escaped
+        )
+    frame = frame.with_columns(
+        _with_apostrophes(frame.get_column(name), found.get_column(f"formula {i}"))
+        for i, name in enumerate(text_columns)
+    )
+    return _safe_headers(frame)
+
+
+def _with_apostrophes(column: pl.Series, formula: pl.Series) -> pl.Series:
+    """`column` with an apostrophe before each cell `formula` marks: only those cells are
+    rebuilt (a few in a million-row description column), not the whole column."""
+    at = formula.arg_true()
+    if at.len() == 0:
+        return column
+    return column.clone().scatter(at, "'" + column.gather(at))
+
+
+def _safe_headers(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.rename(
+        {name: neutralize_cell(name) for name in frame.columns if neutralize_cell(name) != name}
     )
 
 

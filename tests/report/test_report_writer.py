@@ -78,6 +78,21 @@ def test_the_frame_version_agrees_with_the_cell_version(values: list[str | None]
     assert safe["number"].to_list() == list(range(len(values)))
 
 
+@given(st.lists(st.lists(st.one_of(st.none(), formula_ish, st.text()), max_size=8), min_size=1, max_size=5))
+def test_the_frame_version_agrees_across_chunks_and_leaves_its_input_alone(
+    parts: list[list[str | None]],
+) -> None:
+    # Only the marked cells are rebuilt (gathered and scattered back): a frame of several chunks,
+    # as validation hands over, must come out cell for cell, and the frame given must not change.
+    frame = pl.concat(
+        [pl.DataFrame({"text": part}, schema={"text": pl.String}) for part in parts], rechunk=False
+    )
+    values = [v for part in parts for v in part]
+    safe = neutralize_formulas(frame)
+    assert safe["text"].to_list() == [None if v is None else neutralize_cell(v) for v in values]
+    assert frame["text"].to_list() == values
+
+
 def test_e164_phones_stay_exact_but_formulas_do_not() -> None:
     assert neutralize_cell("+12125550123") == "+12125550123"
     assert neutralize_cell("-42.5") == "-42.5"
