@@ -504,17 +504,22 @@ def read_csv(path: str, *, encoding: str | None = None, delimiter: str | None = 
     a large file is not held twice (as bytes and as a frame) at the peak.
     """
     source_file = Path(path).name
-    parsed, used_encoding, chosen = _parse_file(
-        path, source_file, read_file_bytes(Path(path)), encoding, delimiter
-    )
+    parsed, used_encoding, chosen = _parse_file(source_file, read_file_bytes(Path(path)), encoding, delimiter)
     return _finish_parsed(path, source_file, parsed, used_encoding, chosen)
 
 
 def _parse_file(
-    path: str, source_file: str, data: bytes, encoding: str | None, delimiter: str | None
+    source_file: str, data: bytes, encoding: str | None, delimiter: str | None
 ) -> tuple[_Parsed, str, str]:
-    """Parse the bytes (detecting the encoding unless given): rows, encoding used, delimiter."""
+    """Parse the bytes (detecting the encoding unless given): rows, encoding used, delimiter.
+
+    Only a file read as UTF-8 may turn out not to be and be read again from its bytes; a file
+    decoded from another encoding drops its bytes first, so the parse holds the text once.
+    """
     decoded = decode(data, encoding, source_file)
+    if decoded.encoding not in ("utf-8", "utf-8-sig"):
+        del data
+        return _parse_decoded(source_file, decoded, delimiter)
     try:
         return _parse_decoded(source_file, decoded, delimiter)
     except _NotUtf8:
