@@ -282,7 +282,7 @@ def _suspect_records(
     value_bytes = pl.sum_horizontal([pl.col(name).str.len_bytes() for name in names])
     mismatch = pl.col("value_bytes") + pl.col("quotes") != pl.col("length")
     if may_be_cut:
-        suspect = pl.Series(values=[True] * values.height, dtype=pl.Boolean)
+        suspect = pl.repeat(True, values.height, dtype=pl.Boolean, eager=True)
     else:
         expected = values.select(value_bytes.cast(pl.Int64).alias("value_bytes")).to_series() + (
             len(names) - 1
@@ -293,7 +293,7 @@ def _suspect_records(
         return candidates.cast(pl.Int64)
     # Taken by mask, not by index: polars filters its many parse chunks far cheaper than it gathers.
     inner = [pl.col(name).str.count_matches(QUOTE, literal=True) for name in names]
-    if has_carriage_return:  # without a \\r in the file no value holds a \\r\\n: half the counting
+    if has_carriage_return:  # without a \r in the file no value holds a \r\n: half the counting
         inner += [pl.col(name).str.count_matches("\r\n", literal=True) for name in names]
     exact_expected = (
         values.lazy()
