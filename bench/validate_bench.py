@@ -41,6 +41,19 @@ BASELINES = {
     "csv": "import sys, polars as pl; print(pl.read_csv(sys.argv[1], infer_schema=False).height)",
     "xlsx": "import sys, polars as pl; print(pl.read_excel(sys.argv[1]).height)",
 }
+FLOOR = "; ".join(
+    [
+        "import sys, polars as pl",
+        "frame = pl.read_csv(sys.argv[1], infer_schema=False) if sys.argv[1].endswith('.csv') "
+        "else pl.read_excel(sys.argv[1])",
+        "frame.write_csv(sys.argv[2])",
+        "print(frame.height)",
+    ]
+)
+"""A floor under any validate with reports: read the file, then write it once as CSV, checking
+nothing. validate writes clients.csv and cases.csv, which together hold about as many bytes as
+the source, so its own time can't come below this; the ratio of this floor to the read says how
+much of a goal is left for the checks and the workbook."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,8 @@ class ValidateBenchResult:
     exit_code: int  # 1 expected: the generated file has ~2% defective rows
     baseline_all: tuple[float, ...]
     validate_all: tuple[float, ...]
+    floor_seconds: float  # median: read + write once as CSV, no checks (see FLOOR)
+    floor_ratio: float  # floor_seconds / baseline_seconds
 
     def describe(self) -> str:
         what = "polars.read_csv(infer_schema=False)" if self.fmt == "csv" else "polars.read_excel"
@@ -87,6 +102,8 @@ class ValidateBenchResult:
                 f"  ratio validate / baseline:  time {self.ratio:5.2f} x ({verdict} the goal of "
                 f"{self.goal:g} x), memory {self.memory_ratio:4.2f} x, CPU time {self.cpu_ratio:5.2f} x "
                 f"({self.validate_cpu_seconds:.2f} s / {self.baseline_cpu_seconds:.2f} s)",
+                f"  floor: the same read + one CSV write of it, no checks: {self.floor_seconds:.2f} s = "
+                f"{self.floor_ratio:.2f} x the read",
             ]
         )
 
@@ -115,6 +132,15 @@ def _baseline(source: Path, fmt: str, folder: Path, rows: int) -> Child:
     if exit_code != 0 or read != str(rows):
         detail = (folder / "baseline.err").read_text(encoding="utf-8", errors="replace")[-2000:]
         raise RuntimeError(f"baseline read {read!r} rows (exit {exit_code}), expected {rows}:\n{detail}")
+    return child
+
+
+def _floor(source: Path, folder: Path, rows: int) -> Child:
+    command = [sys.executable, "-c", FLOOR, str(source), str(folder / "floor.csv")]
+    child, exit_code = _run_child(command, folder, "floor")
+    if exit_code != 0:
+        detail = (folder / "floor.err").read_text(encoding="utf-8", errors="replace")[-2000:]
+        raise RuntimeError(f"the floor's child exited {exit_code}:\n{detail}")
     return child
 
 
@@ -151,6 +177,7 @@ def run_validate_bench(
         generate_seconds = time.perf_counter() - started
         baselines: list[Child] = []
         validates: list[Child] = []
+        floors: list[Child] = []
         exit_code = 0
         for round_number in range(rounds):
             # Alternate which side goes first, so neither always runs on a warmer cache.
@@ -158,6 +185,7 @@ def run_validate_bench(
             for side in order:
                 if side == "baseline":
                     baselines.append(_baseline(source, fmt, folder, rows))
+                    floors.append(_floor(source, folder, rows))
                 else:
                     child, exit_code = _validate(source, folder, rows)
                     validates.append(child)
@@ -186,6 +214,8 @@ def run_validate_bench(
             exit_code=exit_code,
             baseline_all=tuple(round(c.seconds, 3) for c in baselines),
             validate_all=tuple(round(c.seconds, 3) for c in validates),
+            floor_seconds=statistics.median(c.seconds for c in floors),
+            floor_ratio=statistics.median(c.seconds for c in floors) / baseline_seconds,
         )
 
 

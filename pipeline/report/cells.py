@@ -28,6 +28,7 @@ _PLAIN_SIGNED_NUMBER_PY = r"[+-][0-9]+(\.[0-9]+)?\Z"  # Python's $ would also ac
 _CONTROLS = [chr(c) for c in (*range(0, 9), 11, 12, *range(14, 32), *range(127, 160))]
 _CONTROL_ESCAPES = [repr(c)[1:-1] for c in _CONTROLS]
 _CONTROL_CLASS = "[" + "".join(f"\\x{ord(c):02x}" for c in _CONTROLS) + "]"
+_SUSPECT = f"{_CONTROL_CLASS}|{_FORMULA_START}"  # a cell that may need either treatment
 
 
 def neutralize_cell(text: str) -> str:
@@ -50,6 +51,11 @@ def _formula_like(name: str) -> pl.Expr:
 def neutralize_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     """Every text column (and every header) made safe to open in Excel (see neutralize_cell)."""
     text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if text_columns:
+        # One scan of each column for either kind of cell: most columns hold neither, and for them
+        # that scan is all the work there is.
+        suspect = frame.select(pl.col(name).str.contains(_SUSPECT).any() for name in text_columns)
+        text_columns = [name for name in text_columns if suspect.get_column(name)[0]]
     if text_columns:
         with_controls = frame.select(pl.col(name).str.contains(_CONTROL_CLASS).any() for name in text_columns)
         escaped = [name for name in text_columns if with_controls.get_column(name)[0]]
