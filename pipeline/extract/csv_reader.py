@@ -176,7 +176,11 @@ def parse_delimiter(delimiter: str) -> str:
 # ---- the fast path: polars for values, a polars line pass for counts ------------------------------
 
 
-def _read_values(data: bytes, delimiter: str, width: int) -> pl.DataFrame:
+def _read_values(data: bytes, delimiter: str, width: int, *, truncate_long_rows: bool) -> pl.DataFrame:
+    """The file's values in `width` text columns; a short record is padded with empty strings.
+
+    With truncate_long_rows False, a record with more values than `width` is an error.
+    """
     return pl.read_csv(
         data,
         has_header=False,
@@ -184,10 +188,22 @@ def _read_values(data: bytes, delimiter: str, width: int) -> pl.DataFrame:
         quote_char=QUOTE,
         schema={name: pl.String for name in positional_names(width)},
         missing_columns="insert",
-        truncate_ragged_lines=True,
+        truncate_ragged_lines=truncate_long_rows,
         empty_string_is_null=False,
         raise_if_empty=False,
     )
+
+
+def _read_values_strictly_first(data: bytes, delimiter: str, width: int) -> tuple[pl.DataFrame, bool]:
+    """The values, and whether some record may have had values cut off (read again leniently).
+
+    Most files have no record longer than the header, and knowing that lets `_suspect_records`
+    skip its exact count for most records: only a long record can look right by length alone.
+    """
+    try:
+        return _read_values(data, delimiter, width, truncate_long_rows=False), False
+    except pl.exceptions.PolarsError:
+        return _read_values(data, delimiter, width, truncate_long_rows=True), True
 
 
 def _scan_lines(data: bytes, line_separator: str) -> pl.LazyFrame:
@@ -246,34 +262,48 @@ def _records_of_lines(measured: pl.DataFrame, has_quotes: bool) -> pl.DataFrame:
     )
 
 
-def _suspect_records(values: pl.DataFrame, records: pl.DataFrame) -> pl.Series:
+def _suspect_records(
+    values: pl.DataFrame, records: pl.DataFrame, *, may_be_cut: bool, has_carriage_return: bool
+) -> pl.Series:
     """Indices of records that may not have exactly as many values as the header.
 
     polars pads a short row with empty strings, so counts are checked through lengths: a record
     of exactly N values is N-1 delimiters plus each value's bytes, plus its quoting (two quotes
     per quoted value and one more per quote inside a value), minus the \\r of each \\r\\n
     inside a value (the line pass drops it). Any other number of values gives another length.
+
+    First without the quotes and \\r\\n inside values, which only overstates a length: a short
+    record then still differs, and so does a record of the right width holding such a value, so
+    only those are counted exactly. A cut-off long record could match by accident (the value's
+    inner quote making up for a dropped empty value): when `may_be_cut`, every record is counted.
     """
     names = values.columns
     # Lengths summed as 32-bit (no record of a file polars reads reaches 4 GB), then widened.
     value_bytes = pl.sum_horizontal([pl.col(name).str.len_bytes() for name in names])
-    expected = values.select(value_bytes.cast(pl.Int64).alias("value_bytes")).to_series() + (len(names) - 1)
-    # Exact when no value holds a quote or a \r\n itself; such rows are checked again below.
     mismatch = pl.col("value_bytes") + pl.col("quotes") != pl.col("length")
-    suspect = records.with_columns(expected).select(mismatch).to_series()
+    if may_be_cut:
+        suspect = pl.repeat(True, values.height, dtype=pl.Boolean, eager=True)
+    else:
+        expected = values.select(value_bytes.cast(pl.Int64).alias("value_bytes")).to_series() + (
+            len(names) - 1
+        )
+        suspect = records.with_columns(expected).select(mismatch).to_series()
     candidates = suspect.arg_true()
     if candidates.len() == 0:
         return candidates.cast(pl.Int64)
     # Taken by mask, not by index: polars filters its many parse chunks far cheaper than it gathers.
-    inner_quotes = pl.sum_horizontal([pl.col(name).str.count_matches(QUOTE, literal=True) for name in names])
-    inner_crlf = pl.sum_horizontal([pl.col(name).str.count_matches("\r\n", literal=True) for name in names])
-    exact_expected = values.filter(suspect).select(
-        (
-            value_bytes.cast(pl.Int64)
-            + (len(names) - 1)
-            - inner_quotes.cast(pl.Int64)
-            - inner_crlf.cast(pl.Int64)
-        ).alias("value_bytes")
+    inner = [pl.col(name).str.count_matches(QUOTE, literal=True) for name in names]
+    if has_carriage_return:  # without a \r in the file no value holds a \r\n: half the counting
+        inner += [pl.col(name).str.count_matches("\r\n", literal=True) for name in names]
+    exact_expected = (
+        values.lazy()
+        .filter(suspect)
+        .select(
+            (value_bytes.cast(pl.Int64) + (len(names) - 1) - pl.sum_horizontal(inner).cast(pl.Int64)).alias(
+                "value_bytes"
+            )
+        )
+        .collect()
     )
     still = records.filter(suspect).with_columns(exact_expected.to_series()).select(mismatch).to_series()
     return candidates.filter(still).cast(pl.Int64)
@@ -351,9 +381,9 @@ def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
             has_quotes = QUOTE.encode() in data
-            values_job = pool.submit(_read_values, data, delimiter, width)
+            values_job = pool.submit(_read_values_strictly_first, data, delimiter, width)
             lines_job = pool.submit(_measure_lines, data, line_separator, has_quotes)
-            values, measured = values_job.result(), lines_job.result()
+            (values, may_be_cut), measured = values_job.result(), lines_job.result()
     except pl.exceptions.PolarsError as error:
         if "utf-8" in str(error).lower() or "utf8" in str(error).lower():
             raise _NotUtf8 from None
@@ -365,7 +395,8 @@ def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
     if header_index < 0:
         raise UserError("the file has no header row", "the first row must name the columns")
 
-    suspects = [int(record) for record in _suspect_records(values, records) if record >= header_index]
+    found = _suspect_records(values, records, may_be_cut=may_be_cut, has_carriage_return=b"\r" in data)
+    suspects = [record for record in found.to_list() if record >= header_index]
     texts = _record_texts(data, line_separator, records, suspects)
     ragged: list[tuple[int, int, str]] = []
     excluded: list[int] = []
@@ -473,17 +504,22 @@ def read_csv(path: str, *, encoding: str | None = None, delimiter: str | None = 
     a large file is not held twice (as bytes and as a frame) at the peak.
     """
     source_file = Path(path).name
-    parsed, used_encoding, chosen = _parse_file(
-        path, source_file, read_file_bytes(Path(path)), encoding, delimiter
-    )
+    parsed, used_encoding, chosen = _parse_file(source_file, read_file_bytes(Path(path)), encoding, delimiter)
     return _finish_parsed(path, source_file, parsed, used_encoding, chosen)
 
 
 def _parse_file(
-    path: str, source_file: str, data: bytes, encoding: str | None, delimiter: str | None
+    source_file: str, data: bytes, encoding: str | None, delimiter: str | None
 ) -> tuple[_Parsed, str, str]:
-    """Parse the bytes (detecting the encoding unless given): rows, encoding used, delimiter."""
+    """Parse the bytes (detecting the encoding unless given): rows, encoding used, delimiter.
+
+    Only a file read as UTF-8 may turn out not to be and be read again from its bytes; a file
+    decoded from another encoding drops its bytes first, so the parse holds the text once.
+    """
     decoded = decode(data, encoding, source_file)
+    if decoded.encoding not in ("utf-8", "utf-8-sig"):
+        del data
+        return _parse_decoded(source_file, decoded, delimiter)
     try:
         return _parse_decoded(source_file, decoded, delimiter)
     except _NotUtf8:
