@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,13 +167,13 @@ def validate(mapped: MappedFrames, spec: MappingSpec, *, today: dt.date | None =
     del work, judged.work
     case_only = [f"v{i}" for i, c in enumerate(checks) if c.entity == "case"]
     case_columns = {name: columns.pop(name) for name in case_only} | columns
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         cases_checked = pool.submit(_checked_cases, case_columns, ~rejected, checks, spec)
         del case_columns
-        clients, warnings = _clients(columns, ~rejected, checks, raw_values)
+        clients, warnings_found = _clients(columns, ~rejected, checks, raw_values, pool)
         del columns
         check_output(clients, client_contract(spec))
-        cases = cases_checked.result()
+        cases, warnings = cases_checked.result(), warnings_found.result()
 
     return ValidationResult(
         sources=mapped.sources,
@@ -287,8 +287,13 @@ def _validate_linked(mapped: MappedFrames, spec: MappingSpec, today: dt.date) ->
     columns = _columns(client_side)
     del client_side.work
     contact_keys = columns[f"v{_client_key_index(client_checks)}"]  # every row's, rejected ones too
-    clients, warnings = _clients(columns, ~client_side.rejected, client_checks, client_side.raw_values)
-    del columns
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        clients, warnings_found = _clients(
+            columns, ~client_side.rejected, client_checks, client_side.raw_values, pool
+        )
+        del columns
+        check_output(clients, client_contract(spec))
+        warnings = warnings_found.result()
 
     rejected = case_side.rejected
     duplicates = _duplicate_cases(
@@ -307,7 +312,6 @@ def _validate_linked(mapped: MappedFrames, spec: MappingSpec, today: dt.date) ->
     del case_side.work
     cases = _cases(columns, ~rejected, case_checks)
     del columns
-    check_output(clients, client_contract(spec))
     check_output(cases, case_contract(spec))
 
     return ValidationResult(
@@ -602,15 +606,35 @@ def _duplicate_cases(
 
 def _may_repeat(values: pl.Series) -> pl.Series:
     """Per row: its value may occur in another row. True for every row whose value does (and,
-    rarely, for one whose hash another value shares): what follows groups by value, exactly.
+    rarely, for one whose hash another value shares; and for a null): what follows groups by
+    value, exactly.
 
-    Equal values have equal hashes, so only rows whose hash repeats can repeat; those are found
-    by sorting the hashes (32 bits of them: half the sorting), far cheaper than a hash table of a
-    million distinct keys.
+    In a column in order (see `_in_order`) a value repeats exactly when a neighbour has it.
+    Otherwise equal values have equal hashes, so only rows whose hash repeats can repeat; those
+    are found by sorting the hashes (32 bits of them: half the sorting), far cheaper than a hash
+    table of a million distinct keys.
     """
+    if _in_order(values):
+        present = values.drop_nulls()
+        repeats = _same_as_neighbour(present)
+        if present.len() == values.len():
+            return repeats
+        return pl.repeat(True, values.len(), eager=True).scatter(values.is_not_null().arg_true(), repeats)
     hashes = (values.hash() & 0xFFFFFFFF).cast(pl.UInt32)
     ordered = hashes.sort(multithreaded=False)  # beside other work: one thread sorts as fast
     return hashes.is_in(ordered.filter(ordered == ordered.shift(1)).implode())
+
+
+def _in_order(values: pl.Series) -> bool:
+    """Whether the values, nulls aside, are sorted, so that equal ones are neighbours: exports are
+    often in id order, and checking that costs one comparison a row."""
+    return values.drop_nulls().is_sorted()
+
+
+def _same_as_neighbour(values: pl.Series) -> pl.Series:
+    """Per row: the row before or after it holds the same value."""
+    as_before = (values == values.shift(1)).fill_null(False)
+    return as_before | as_before.shift(-1, fill_value=False)
 
 
 def _client_key_index(checks: list[_Check]) -> int:
@@ -638,23 +662,34 @@ def _copy_out(
 
 
 def _clients(
-    columns: dict[str, pl.Series], valid: pl.Series, checks: list[_Check], raw_values: dict[str, pl.Series]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+    columns: dict[str, pl.Series],
+    valid: pl.Series,
+    checks: list[_Check],
+    raw_values: dict[str, pl.Series],
+    pool: ThreadPoolExecutor,
+) -> tuple[pl.DataFrame, Future[pl.DataFrame]]:
     """One client per contact key: the first valid row's values; disagreements become warnings.
 
     `columns` holds _ROW, v{i} and the source columns for every row (row i at position i); the
     client columns are taken out of it. `valid` says which rows are kept. Only the narrow
     (row, key) frame of valid rows is filtered, and only its repeated keys grouped; the client
-    columns are filtered by a mask of the first rows (cheaper than gathering them).
+    columns are filtered by a mask of the first rows (cheaper than gathering them). The warnings
+    are found in `pool` while the clients are copied (and checked, by the caller).
     """
     key_index = _client_key_index(checks)
     keys = pl.DataFrame([columns[_ROW], columns[f"v{key_index}"].alias(CLIENT_KEY)]).filter(valid)
-    shared = _may_repeat(keys.get_column(CLIENT_KEY))  # the rows of contacts with more rows than one
+    key = keys.get_column(CLIENT_KEY)
+    in_order = _in_order(key)
+    # the rows of contacts with more rows than one
+    shared = _same_as_neighbour(key) if in_order else _may_repeat(key)
     # `here`: a shared row's position among the shared rows; `there`: its contact's first one's
+    here = pl.col("here")
+    starts = pl.col(CLIENT_KEY) != pl.col(CLIENT_KEY).shift(1, fill_value="")  # keys are never empty
+    there = pl.when(starts).then(here).forward_fill() if in_order else here.first().over(CLIENT_KEY)
     later = (
         keys.filter(shared)
         .with_columns(here=pl.int_range(pl.len(), dtype=pl.Int64))
-        .with_columns(there=pl.col("here").first().over(CLIENT_KEY))
+        .with_columns(there=there)
     )
     is_first = later.get_column("here") == later.get_column("there")
     first_rows = pl.concat([keys.get_column(_ROW).filter(~shared), later.get_column(_ROW).filter(is_first)])
@@ -662,23 +697,22 @@ def _clients(
     per_row = {alias: columns[name] for name, alias in client_columns} | {
         name: columns[name] for name in (_ROW, SOURCE_FILE, SOURCE_ROW)
     }
-    with ThreadPoolExecutor(max_workers=1) as pool:  # the warnings are found while clients are copied
-        warnings = pool.submit(
-            _conflicting_contacts,
-            per_row,
-            later.get_column(_ROW),
-            later.filter(~is_first).select("here", "there"),
-            checks,
-            raw_values,
-        )
-        del per_row
-        clients = _copy_out(
-            columns,
-            [*client_columns, (SOURCE_FILE, SOURCE_FILE), (SOURCE_ROW, SOURCE_ROW)],
-            {SOURCE_FILE, SOURCE_ROW},
-            _marked(valid.len(), first_rows),  # a mask, not positions: filtering copies far faster
-        )
-        return clients, warnings.result()
+    warnings = pool.submit(
+        _conflicting_contacts,
+        per_row,
+        later.get_column(_ROW),
+        later.filter(~is_first).select("here", "there"),
+        checks,
+        raw_values,
+    )
+    del per_row
+    clients = _copy_out(
+        columns,
+        [*client_columns, (SOURCE_FILE, SOURCE_FILE), (SOURCE_ROW, SOURCE_ROW)],
+        {SOURCE_FILE, SOURCE_ROW},
+        _marked(valid.len(), first_rows),  # a mask, not positions: filtering copies far faster
+    )
+    return clients, warnings
 
 
 def _conflicting_contacts(
@@ -692,17 +726,15 @@ def _conflicting_contacts(
 
     per_row: _ROW, the client fields and the source columns of every row (row i at position i);
     shared_rows: the rows of contacts with several valid rows, in order; pairs: each later one
-    (`here`) and its contact's first (`there`), by position in shared_rows.
+    (`here`) and its contact's first (`there`), by position in shared_rows. The differing pairs
+    of every field are gathered first, then made into warnings all at once.
     """
     key_label = next(c.label for c in checks if c.entity == "client" and c.kayse_field == CLIENT_KEY)
     conflicting = problem("conflicting-contact")
-    warnings = [empty_rejects().with_columns(pl.lit(None, pl.Int64).alias(_ROW), pl.lit(0).alias(_ORDER))]
+    found: list[tuple[int, _Check, pl.Series, pl.Series]] = []  # order, check, rows here, rows there
     if pairs.height:
         here, there = pairs.get_column("here"), pairs.get_column("there")
         shared = _marked(per_row[_ROW].len(), shared_rows)
-        located = pl.DataFrame(
-            [per_row[name].alias(name) for name in (_ROW, CLIENT_KEY, SOURCE_FILE, SOURCE_ROW)]
-        )
         for order, check in enumerate(checks):
             if check.entity != "client" or check.kayse_field == CLIENT_KEY:
                 continue
@@ -710,49 +742,57 @@ def _conflicting_contacts(
             # is several times slower, and a copy of every field at once would cost memory.
             column = per_row[check.kayse_field].filter(shared).rechunk()
             differs = column.gather(here).ne_missing(column.gather(there))
-            if not differs.any():
-                continue
-            rows_here = shared_rows.gather(here.filter(differs))
-            rows_there = shared_rows.gather(there.filter(differs))
-            at_here = located.select(pl.all().gather(rows_here))
-            at_there = located.select(pl.all().gather(rows_there))
-            if check.raw_column is not None:
-                read_here = raw_values[check.raw_column].gather(at_here.get_column(_ROW))
-                read_there = raw_values[check.raw_column].gather(at_there.get_column(_ROW))
-            else:
-                read_here = read_there = pl.Series([None] * rows_here.len(), dtype=pl.String)
-            frame = at_here.with_columns(
-                read_here.alias("__here"),
-                read_there.alias("__there"),
-                at_there.get_column(SOURCE_ROW).alias("__there_row"),
-                at_there.get_column(SOURCE_FILE).alias("__there_file"),
-            )
-            warnings.append(
-                frame.select(
-                    SOURCE_FILE,
-                    SOURCE_ROW,
-                    field=pl.lit(check.label),
-                    value=pl.col("__here"),
-                    code=pl.lit(conflicting.code),
-                    message=conflicting.expression(
-                        key_field=key_label,
-                        key=pl.col(CLIENT_KEY),
-                        field=check.label,
-                        here=_quoted(pl.col("__here")),
-                        there=_quoted(pl.col("__there")),
-                        first_row=pl.col("__there_row").cast(pl.String),
-                        first_file=pl.col("__there_file"),
-                    ),
-                    **{_ROW: pl.col(_ROW), _ORDER: pl.lit(order)},
+            if differs.any():
+                found.append(
+                    (
+                        order,
+                        check,
+                        shared_rows.gather(here.filter(differs)),
+                        shared_rows.gather(there.filter(differs)),
+                    )
                 )
-            )
-    warning_frame = (
-        pl.concat(warnings, how="diagonal_relaxed")
-        .sort(_ROW, _ORDER, maintain_order=True)
-        .select(list(REJECT_SCHEMA))
+    if not found:
+        return empty_rejects()
+
+    def read(check: _Check, rows: pl.Series) -> pl.Series:
+        if check.raw_column is None:
+            return pl.Series([None] * rows.len(), dtype=pl.String)
+        return raw_values[check.raw_column].gather(rows)
+
+    rows_here = pl.concat([rows for _, _, rows, _ in found])
+    rows_there = pl.concat([rows for _, _, _, rows in found])
+    located = pl.DataFrame([per_row[name].alias(name) for name in (CLIENT_KEY, SOURCE_FILE, SOURCE_ROW)])
+    frame = located.select(pl.all().gather(rows_here)).with_columns(
+        pl.concat([read(check, rows) for _, check, rows, _ in found]).alias("__here"),
+        pl.concat([read(check, rows) for _, check, _, rows in found]).alias("__there"),
+        per_row[SOURCE_ROW].gather(rows_there).alias("__there_row"),
+        per_row[SOURCE_FILE].gather(rows_there).alias("__there_file"),
+        pl.concat([pl.repeat(check.label, rows.len(), eager=True) for _, check, rows, _ in found]).alias(
+            "__label"
+        ),
+        pl.concat([pl.repeat(order, rows.len(), eager=True) for order, _, rows, _ in found]).alias(_ORDER),
+        rows_here.alias(_ROW),
+    )
+    return (
+        frame.sort(_ROW, _ORDER)
+        .select(
+            SOURCE_FILE,
+            SOURCE_ROW,
+            field=pl.col("__label"),
+            value=pl.col("__here"),
+            code=pl.lit(conflicting.code),
+            message=conflicting.expression(
+                key_field=key_label,
+                key=pl.col(CLIENT_KEY),
+                field=pl.col("__label"),
+                here=_quoted(pl.col("__here")),
+                there=_quoted(pl.col("__there")),
+                first_row=pl.col("__there_row").cast(pl.String),
+                first_file=pl.col("__there_file"),
+            ),
+        )
         .cast(REJECT_SCHEMA)  # type: ignore[arg-type]
     )
-    return warning_frame
 
 
 def _quoted(value: pl.Expr) -> pl.Expr:
