@@ -52,10 +52,19 @@ csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 @dataclass(frozen=True)
 class Decoded:
-    """The file as UTF-8 bytes and the encoding it was read with."""
+    """The file as UTF-8 bytes and the encoding it was read with.
+
+    `start` is where the text begins: past a UTF-8 BOM, which is left in place rather than cut
+    off (a copy of the whole file); polars skips it itself.
+    """
 
     data: bytes
     encoding: str
+    start: int = 0
+
+    @classmethod
+    def utf8(cls, data: bytes, encoding: str) -> Decoded:
+        return cls(data, encoding, len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
 
 
 class _NeedsSlowPath(Exception):
@@ -102,10 +111,10 @@ def decode(data: bytes, encoding: str | None, source_file: str) -> Decoded:
     if encoding is not None:
         canonical = _canonical_encoding(encoding)
         if canonical in ("utf-8", "utf-8-sig"):
-            return Decoded(data.removeprefix(codecs.BOM_UTF8), canonical)
+            return Decoded.utf8(data, canonical)
         return Decoded(_decode_with(data, canonical, source_file), canonical)
     if data.startswith(codecs.BOM_UTF8):
-        return Decoded(data[len(codecs.BOM_UTF8) :], "utf-8-sig")
+        return Decoded.utf8(data, "utf-8-sig")
     if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return Decoded(_decode_with(data, "utf-32", source_file), "utf-32")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -122,10 +131,10 @@ def decode(data: bytes, encoding: str | None, source_file: str) -> Decoded:
 # ---- dialect -------------------------------------------------------------------------------------
 
 
-def _sample_text(data: bytes) -> str:
-    """The start of the file as text, cut at a line end so the last record is complete."""
-    sample = data[:SAMPLE_BYTES]
-    if len(data) > SAMPLE_BYTES and b"\n" in sample:
+def _sample_text(data: bytes, start: int) -> str:
+    """The start of the file's text, cut at a line end so the last record is complete."""
+    sample = data[start : start + SAMPLE_BYTES]
+    if len(data) > start + SAMPLE_BYTES and b"\n" in sample:
         sample = sample[: sample.rindex(b"\n") + 1]
     return sample.decode("utf-8", errors="ignore")
 
@@ -242,8 +251,8 @@ def _records_of_lines(measured: pl.DataFrame, has_quotes: bool) -> pl.DataFrame:
     """One row per record: `length` (its bytes, lines joined by one \\n each, line-end \\r not
     counted), `quotes` (quote characters in it) and `lines` (how many lines it spans: a quote
     left open continues the record on the next line). `measured` is `_measure_lines`' output."""
-    if not has_quotes:
-        return measured.with_columns(lines=pl.lit(1, dtype=pl.Int64))
+    if not has_quotes or not (measured.get_column("quotes") % 2 == 1).any():
+        return measured.with_columns(lines=pl.lit(1, dtype=pl.Int64))  # no quote left open
     measured = measured.with_row_index("line_number").with_columns(
         open_after=(pl.col("quotes") % 2).cum_sum() % 2,
         length_so_far=pl.col("length").cum_sum(),
@@ -375,15 +384,23 @@ def _header_index(values: pl.DataFrame) -> int:
     return -1
 
 
+def _separated_lines(data: bytes, delimiter: str) -> tuple[str, pl.DataFrame]:
+    """A line separator for `_scan_lines` and `_measure_lines`' output with it."""
+    line_separator = _pick_line_separator(data, delimiter)
+    return line_separator, _measure_lines(data, line_separator, QUOTE.encode() in data)
+
+
 def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
     width = len(header)
-    line_separator = _pick_line_separator(data, delimiter)
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            has_quotes = QUOTE.encode() in data
             values_job = pool.submit(_read_values_strictly_first, data, delimiter, width)
-            lines_job = pool.submit(_measure_lines, data, line_separator, has_quotes)
-            (values, may_be_cut), measured = values_job.result(), lines_job.result()
+            lines_job = pool.submit(_separated_lines, data, delimiter)
+            # Byte searches over the file, here while polars parses (it does not need the GIL).
+            has_quotes = QUOTE.encode() in data
+            has_carriage_return = b"\r" in data
+            has_nul = NUL.encode() in data
+            (values, may_be_cut), (line_separator, measured) = values_job.result(), lines_job.result()
     except pl.exceptions.PolarsError as error:
         if "utf-8" in str(error).lower() or "utf8" in str(error).lower():
             raise _NotUtf8 from None
@@ -395,7 +412,7 @@ def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
     if header_index < 0:
         raise UserError("the file has no header row", "the first row must name the columns")
 
-    found = _suspect_records(values, records, may_be_cut=may_be_cut, has_carriage_return=b"\r" in data)
+    found = _suspect_records(values, records, may_be_cut=may_be_cut, has_carriage_return=has_carriage_return)
     suspects = [record for record in found.to_list() if record >= header_index]
     texts = _record_texts(data, line_separator, records, suspects)
     ragged: list[tuple[int, int, str]] = []
@@ -422,14 +439,20 @@ def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
     if excluded:
         rows = rows.filter(~(pl.col(SOURCE_ROW) - 1).is_in(pl.Series(excluded, dtype=pl.Int64).implode()))
     return _Parsed(
-        rows=rows, header=header, header_row=header_index + 1, ragged=ragged, blank_elsewhere=blank_records
+        rows=rows,
+        header=header,
+        header_row=header_index + 1,
+        ragged=ragged,
+        blank_elsewhere=blank_records,
+        has_nul=has_nul,
     )
 
 
-def _slow_parse(data: bytes, delimiter: str) -> _Parsed:
-    """Python's csv module over the whole file: lenient with quotes polars rejects."""
+def _slow_parse(data: bytes, start: int, delimiter: str) -> _Parsed:
+    """Python's csv module over the whole file's text (from `start`): lenient with quotes polars
+    rejects."""
     try:
-        text = data.decode("utf-8")
+        text = str(memoryview(data)[start:], "utf-8")
     except UnicodeDecodeError:
         raise _NotUtf8 from None
     try:
@@ -480,6 +503,7 @@ def _slow_parse(data: bytes, delimiter: str) -> _Parsed:
         header_row=header_index + 1,
         ragged=ragged,
         blank_elsewhere=blank_elsewhere,
+        has_nul=NUL in text,
     )
 
 
@@ -535,12 +559,12 @@ def _parse_file(
 
 
 def _parse_decoded(source_file: str, decoded: Decoded, delimiter: str | None) -> tuple[_Parsed, str, str]:
-    data = decoded.data
+    data, start = decoded.data, decoded.start
     if b"\n" not in data and b"\r" in data:
         data = data.replace(b"\r", b"\n")  # classic Mac line ends
-    if not data or data.isspace():
+    if _is_blank(data, start):
         raise UserError(f"{source_file} is empty", "export the data again; the file has no rows")
-    sample = _sample_text(data)
+    sample = _sample_text(data, start)
     chosen = parse_delimiter(delimiter) if delimiter is not None else detect_delimiter(sample)
     sample_records = _non_blank(_records(sample, chosen)) if sample.strip() else []
     if not sample_records:
@@ -548,9 +572,16 @@ def _parse_decoded(source_file: str, decoded: Decoded, delimiter: str | None) ->
     try:
         parsed = _fast_parse(data, chosen, sample_records[0])
     except _NeedsSlowPath:
-        parsed = _slow_parse(data, chosen)
-    parsed.has_nul = NUL.encode() in data
+        parsed = _slow_parse(data, start, chosen)
     return parsed, decoded.encoding, chosen
+
+
+def _is_blank(data: bytes, start: int) -> bool:
+    """True when the bytes from `start` are only whitespace (or none), looked at a slice at a time
+    so that a file is not copied to tell."""
+    return all(
+        data[offset : offset + SAMPLE_BYTES].isspace() for offset in range(start, len(data), SAMPLE_BYTES)
+    )
 
 
 def _finish_parsed(path: str, source_file: str, parsed: _Parsed, encoding: str, chosen: str) -> Extracted:
