@@ -42,7 +42,7 @@ RELATIONSHIPS_NS = (
 BUILTIN_ELAPSED_FORMATS = frozenset({46})
 ELAPSED_TOKEN = re.compile(r"\[(h+|m+|s+)\]", re.IGNORECASE)
 QUOTED_OR_ESCAPED = re.compile(r'"[^"]*"|\\.')
-SCAN_CHUNK_BYTES = 1 << 22
+SCAN_CHUNK_BYTES = 1 << 20  # small enough to be searched while still in the cache it was unzipped into
 CELL = re.compile(rb"<c\s([^>]*?)(/>|>(.*?)</c>)", re.DOTALL)
 ATTRIBUTE = re.compile(rb"""([\w:]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 VALUE = re.compile(rb"<v>([^<]*)</v>")

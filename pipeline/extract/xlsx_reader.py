@@ -46,6 +46,9 @@ CALAMINE_BOOLEANS = ("true", "false")
 CALAMINE_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
 # Exactly the text calamine writes for a number: no leading zeros, no trailing zeros after the point.
 CALAMINE_NUMBER_EXACT = r"^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$"
+# Of those, the ones `_number_text` may write otherwise: an integer of up to 15 digits comes back
+# as it is (a float holds it exactly), so only fractions, longer integers and -0 are rewritten.
+NUMBER_TEXT_MAY_CHANGE = r"^-?(0|[1-9][0-9]*)\.[0-9]*[1-9]$|^-?[1-9][0-9]{15,}$|^-0$"
 INT64_SAFE = 2.0**63
 EPOCH_1900 = dt.datetime(1899, 12, 30)
 EPOCH_1900_EARLY = dt.datetime(1899, 12, 31)  # for serials before Excel's fictional 29 Feb 1900
@@ -246,6 +249,24 @@ def _typed_cells_as_text(
     return with_helpers.select([expression.alias(name) for name, expression in rewritten.items()])
 
 
+def _calamine_date_text(cell: pl.Expr, fractions: bool) -> pl.Expr:
+    """The ISO text (as `_date_text`) of calamine's text of a date cell in the 1900 system.
+
+    Without fractions of a second the text is only rearranged; with them it is parsed, since
+    rounding to the second may carry into the next day.
+    """
+    if fractions:
+        moment = cell.str.to_datetime(CALAMINE_DATETIME_FORMAT, time_unit="ms", strict=False)
+        return _moment_text(moment, moment < pl.lit(FIRST_DAY_1900, dtype=pl.Datetime("ms")))
+    return (
+        pl.when(cell < FIRST_DAY_1900.strftime("%Y-%m-%d"))
+        .then(cell.str.tail(8))
+        .when(cell.str.ends_with(" 00:00:00"))
+        .then(cell.str.head(10))
+        .otherwise(cell.str.replace(" ", "T", literal=True))
+    )
+
+
 def _rendered_as_text(text: pl.DataFrame, lookalikes: set[str]) -> pl.DataFrame | None:
     """Calamine's text with its renderings of typed cells rewritten, when the scan found them
     unambiguous (`SheetScan.unsure` None, 1900 date system); None when a text cell's lookalike of
@@ -253,40 +274,49 @@ def _rendered_as_text(text: pl.DataFrame, lookalikes: set[str]) -> pl.DataFrame 
 
     Every whole number's text is then exact, every date's text is its serial's moment (from
     1899-12-30, or 1899-12-31 before Excel's fictional 29 February 1900, as `_date_text`), and a
-    text cell never holds what calamine writes for a date or a boolean.
+    text cell never holds what calamine writes for a date or a boolean. One pass over every
+    column says which kinds it holds; only those columns are rewritten, and numbers only where
+    `_number_text` could write them otherwise.
     """
     if lookalikes:
         texts = pl.Series(sorted(lookalikes), dtype=pl.String)
         numbers = texts.filter(texts.str.contains(CALAMINE_NUMBER_EXACT))
         if not numbers.equals(pl.select(_number_text(pl.lit(numbers).cast(pl.Float64))).to_series()):
             return None
-    names = text.columns
-    rendered = f"{CALAMINE_DATETIME}|{CALAMINE_NUMBER_EXACT}|^true$|^false$"
-    candidates = text.select(pl.col(name).str.contains(rendered).any() for name in names).row(0)
+    present = text.select(
+        kind.any().alias(f"{label} {name}")
+        for name in text.columns
+        for label, kind in _rendered_kinds(pl.col(name)).items()
+    ).row(0, named=True)
     rewritten: list[pl.Expr] = []
-    for name in (name for name, flag in zip(names, candidates, strict=True) if flag):
+    for name in text.columns:
         cell = pl.col(name)
-        kinds = {
-            "date": cell.str.contains(CALAMINE_DATETIME),
-            "boolean": cell.is_in(CALAMINE_BOOLEANS),
-            "number": cell.str.contains(CALAMINE_NUMBER_EXACT),
-        }
-        present = text.select(kind.any().alias(label) for label, kind in kinds.items()).row(0, named=True)
         as_text = cell
-        if present["number"]:
+        if present[f"inexact number {name}"]:
             as_text = (
-                pl.when(kinds["number"])
+                pl.when(cell.str.contains(CALAMINE_NUMBER_EXACT))
                 .then(_number_text(cell.cast(pl.Float64, strict=False)))
                 .otherwise(as_text)
             )
-        if present["boolean"]:
-            as_text = pl.when(kinds["boolean"]).then(cell.str.to_uppercase()).otherwise(as_text)
-        if present["date"]:
-            moment = cell.str.to_datetime(CALAMINE_DATETIME_FORMAT, time_unit="ms", strict=False)
-            first_day = pl.lit(FIRST_DAY_1900, dtype=pl.Datetime("ms"))
-            as_text = pl.when(kinds["date"]).then(_moment_text(moment, moment < first_day)).otherwise(as_text)
-        rewritten.append(as_text.alias(name))
+        if present[f"boolean {name}"]:
+            as_text = pl.when(cell.is_in(CALAMINE_BOOLEANS)).then(cell.str.to_uppercase()).otherwise(as_text)
+        if present[f"date {name}"]:
+            date_text = _calamine_date_text(cell, fractions=present[f"fractional date {name}"])
+            as_text = pl.when(cell.str.contains(CALAMINE_DATETIME)).then(date_text).otherwise(as_text)
+        if as_text is not cell:
+            rewritten.append(as_text.alias(name))
     return text.with_columns(rewritten) if rewritten else text
+
+
+def _rendered_kinds(cell: pl.Expr) -> dict[str, pl.Expr]:
+    """Which cells of a column need `_rendered_as_text`'s rewrite, by kind."""
+    date = cell.str.contains(CALAMINE_DATETIME)
+    return {
+        "date": date,
+        "fractional date": date & (cell.str.len_bytes() > len("YYYY-MM-DD HH:MM:SS")),
+        "boolean": cell.is_in(CALAMINE_BOOLEANS),
+        "inexact number": cell.str.contains(NUMBER_TEXT_MAY_CHANGE),
+    }
 
 
 def _open(path: str, source_file: str) -> tuple[Package, Any]:
