@@ -20,7 +20,7 @@ from pipeline.extract._package import read_package, scan_sheet
 from pipeline.model import SOURCE_FILE, UserError
 
 from .test_xlsx import set_cached_values
-from .test_xlsx_property import check_cell
+from .test_xlsx_property import check_cell, workbook_of
 
 # Text a person types that looks like calamine's own rendering of a number, a date or a boolean.
 LOOKALIKES = ["12", "-0", "0", "007", "12345678901234567890", "0.5", "true", "FALSE", "2024-03-05 00:00:00"]
@@ -40,18 +40,6 @@ any_cells: st.SearchStrategy[Any] = st.one_of(
     ),
     st.times().map(lambda moment: moment.replace(microsecond=0)),
 )
-
-
-def workbook_of(path: Path, columns: list[list[Any]]) -> Path:
-    height = max(len(column) for column in columns)
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.append(["id", *[f"c{index}" for index in range(len(columns))]])
-    for row in range(height):
-        sheet.append([f"r{row}", *[column[row] if row < len(column) else None for column in columns]])
-    workbook.save(path)
-    return path
 
 
 def read_both_ways(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[pl.DataFrame, pl.DataFrame, bool]:

@@ -50,9 +50,7 @@ def check_cell(written: Any, read: str | None) -> None:
         assert read == written
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(columns=st.lists(st.lists(cells, min_size=1, max_size=8), min_size=1, max_size=4))
-def test_typed_cells_read_as_the_value_they_hold(tmp_path: Path, columns: list[list[Any]]) -> None:
+def workbook_of(path: Path, columns: list[list[Any]]) -> Path:
     height = max(len(column) for column in columns)
     workbook = openpyxl.Workbook()
     sheet = workbook.active
@@ -60,8 +58,15 @@ def test_typed_cells_read_as_the_value_they_hold(tmp_path: Path, columns: list[l
     sheet.append(["id", *[f"c{index}" for index in range(len(columns))]])
     for row in range(height):
         sheet.append([f"r{row}", *[column[row] if row < len(column) else None for column in columns]])
-    path = tmp_path / "cells.xlsx"
     workbook.save(path)
+    return path
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(columns=st.lists(st.lists(cells, min_size=1, max_size=8), min_size=1, max_size=4))
+def test_typed_cells_read_as_the_value_they_hold(tmp_path: Path, columns: list[list[Any]]) -> None:
+    height = max(len(column) for column in columns)
+    path = workbook_of(tmp_path / "cells.xlsx", columns)
 
     frame = read_source(path).frame
     stored = list(openpyxl.load_workbook(path).worksheets[0].iter_rows(min_row=2, values_only=True))
