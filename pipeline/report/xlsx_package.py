@@ -11,6 +11,7 @@ ends, at most 32,767 characters): callers decide how to make them so.
 
 from __future__ import annotations
 
+import re
 import struct
 import time
 import zipfile
@@ -93,6 +94,21 @@ def column_letter(index: int) -> str:
 # ---- cells ----------------------------------------------------------------------------
 
 
+# Excel's escape of a character in a string (ECMA-376 Part 1, 22.9.2.19 ST_Xstring): readers turn
+# `_x0041_` into "A". A text holding one keeps it by escaping each "_x" as "_x005F_x" (`_x005F_` is
+# "_"); read left to right, no other escape can then start.
+XSTRING_ESCAPE = r"_x[0-9A-Fa-f]{4}_"
+_XSTRING_MATCH = re.compile(XSTRING_ESCAPE)
+_ESCAPED_UNDERSCORE = "_x005F_x"
+
+
+def _xstring(text: str) -> str:
+    """`text` as XML character data that every reader turns back into `text` (see XSTRING_ESCAPE)."""
+    if _XSTRING_MATCH.search(text):
+        text = text.replace("_x", _ESCAPED_UNDERSCORE)
+    return escape(text)
+
+
 def row_xml(number: int, values: Sequence[object], style: int = DEFAULT) -> str:
     """One row built cell by cell (a header, a small sheet): texts, numbers, None for no cell."""
     look = f' s="{style}"' if style else ""
@@ -106,7 +122,9 @@ def row_xml(number: int, values: Sequence[object], style: int = DEFAULT) -> str:
         else:
             text = str(value)
             space = ' xml:space="preserve"' if text.strip() and text != text.strip() else ""
-            cells.append(f'<c r="{reference}"{look} t="inlineStr"><is><t{space}>{escape(text)}</t></is></c>')
+            cells.append(
+                f'<c r="{reference}"{look} t="inlineStr"><is><t{space}>{_xstring(text)}</t></is></c>'
+            )
     return f'<row r="{number}">{"".join(cells)}</row>'
 
 
@@ -169,6 +187,7 @@ def _padded(value: pl.Expr) -> pl.Expr:
 
 _NEEDS = {
     "escape": lambda value: value.str.contains("[&<>]"),
+    "xstring": lambda value: value.str.contains(XSTRING_ESCAPE),
     "padded": _padded,
     "empty": lambda value: value == "",
 }
@@ -198,6 +217,12 @@ def _cell_xml(value: pl.Expr, row: pl.Expr, letter: str, needs: set[str] | None,
     if "empty" in needs:
         value = pl.when(value != "").then(value)  # an empty text: no value, as null
     text = value
+    if "xstring" in needs:
+        text = (
+            pl.when(text.str.contains(XSTRING_ESCAPE))
+            .then(text.str.replace_all("_x", _ESCAPED_UNDERSCORE, literal=True))
+            .otherwise(text)
+        )
     if "escape" in needs:
         for special, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
             text = text.str.replace_all(special, entity, literal=True)
@@ -476,7 +501,7 @@ def _attribute(name: str) -> pl.Expr:
 def _comments(sheet: Sheet, author: str) -> str:
     notes = "".join(
         f'<comment ref="{column_letter(column)}{row}" authorId="0"><text>'
-        f'<t xml:space="preserve">{escape(text)}</t></text></comment>'
+        f'<t xml:space="preserve">{_xstring(text)}</t></text></comment>'
         for row, column, text in sheet.comments
     )
     return (
