@@ -27,7 +27,7 @@ from pipeline.model import (
     ValidationResult,
     problem,
 )
-from pipeline.report.cells import neutralize_cell, neutralize_formulas, write_excel_safe_csv
+from pipeline.report.cells import neutralize_cell, neutralize_formulas
 from pipeline.report.files import prepare_dir, private_file, write_private_text
 
 EXAMPLES_PER_CODE = 3
@@ -320,9 +320,12 @@ def _shaped_columns(result: ValidationResult) -> set[str]:
 
     Besides the shaped types, a choice sent from the mapping's own list (case types, statuses)
     is checked once per allowed value, not per cell, and so is the `external_source` literal.
+    `source_file` holds only the names of the sources read, so those few names are checked.
     """
     spec = result.mapping
     shaped = {SOURCE_ROW}
+    if all(neutralize_cell(name) == name for name in (Path(info.path).name for info in result.sources)):
+        shaped.add(SOURCE_FILE)
     if neutralize_cell(spec.external_source) == spec.external_source:
         shaped.add("external_source")
     for f in (*spec.client.fields, *spec.case.fields):
@@ -334,14 +337,8 @@ def _shaped_columns(result: ValidationResult) -> set[str]:
 
 def _write_table(frame: pl.DataFrame, path: Path, shaped: set[str]) -> Path:
     """write_excel_safe_csv, testing only the columns whose values could look like a formula."""
-    kept = [name for name in frame.columns if name in shaped]
-    if not kept:
-        return write_excel_safe_csv(frame, path)
-    safe = neutralize_formulas(frame.drop(kept))
-    names = dict(zip([n for n in frame.columns if n not in shaped], safe.columns, strict=True))
-    safe.hstack(frame.select(kept)).select([names.get(n, n) for n in frame.columns]).write_csv(
-        path, include_bom=True
-    )
+    tested = [name for name in frame.columns if name not in shaped]
+    neutralize_formulas(frame, tested).write_csv(path, include_bom=True)
     return path
 
 

@@ -96,6 +96,28 @@ def test_the_frame_version_agrees_across_chunks_and_leaves_its_input_alone(
     assert frame["text"].to_list() == values
 
 
+@given(
+    st.lists(
+        st.tuples(st.one_of(st.none(), formula_ish, st.text()), st.one_of(st.none(), formula_ish, st.text())),
+        max_size=30,
+    )
+)
+def test_only_the_tested_columns_are_neutralized_and_every_header_is(
+    pairs: list[tuple[str | None, str | None]],
+) -> None:
+    # The report writers test only the columns whose values could look like a formula: those
+    # follow the cell rule exactly, the others are written as given; headers are always safe.
+    tested = [v for v, _ in pairs]
+    untested = [v for _, v in pairs]
+    frame = pl.DataFrame(
+        {"=note": tested, "mobile": untested}, schema={"=note": pl.String, "mobile": pl.String}
+    )
+    safe = neutralize_formulas(frame, tested=["=note"])
+    assert safe.columns == ["'=note", "mobile"]
+    assert safe["'=note"].to_list() == [None if v is None else neutralize_cell(v) for v in tested]
+    assert safe["mobile"].to_list() == untested
+
+
 def test_e164_phones_stay_exact_but_formulas_do_not() -> None:
     assert neutralize_cell("+12125550123") == "+12125550123"
     assert neutralize_cell("-42.5") == "-42.5"
@@ -330,3 +352,24 @@ def test_mapping_words_in_clients_and_cases_follow_the_formula_rule(
     assert row[header.index("external_source")] == shown_source
     assert row[header.index("type")] == shown_type
     assert _read(tmp_path / "clients.csv")[1][0] == shown_source
+
+
+@pytest.mark.parametrize(("source_name", "shown"), [("b.csv", "b.csv"), ("=b.csv", "'=b.csv")])
+def test_source_file_in_clients_and_cases_follows_the_formula_rule(
+    tmp_path: Path, source_name: str, shown: str
+) -> None:
+    """source_file holds the names of the sources read: checked once per name rather than per
+    cell, a name that looks like a formula is still neutralized in every row."""
+    base = _result(with_warnings=False)
+    sources = (dataclasses.replace(base.sources[0], path=f"/x/{source_name}"), base.sources[1])
+    result = dataclasses.replace(
+        base,
+        sources=sources,
+        clients=base.clients.with_columns(pl.lit(source_name).alias(SOURCE_FILE)),
+        cases=base.cases.with_columns(pl.lit(source_name).alias(SOURCE_FILE)),
+    )
+    write_validation_report(result, tmp_path)
+
+    for name in ("clients.csv", "cases.csv"):
+        header, row = _read(tmp_path / name)
+        assert row[header.index(SOURCE_FILE)] == shown
