@@ -273,7 +273,7 @@ def test_the_frame_has_one_chunk_per_column(tmp_path: Path) -> None:
 def test_a_file_name_is_never_a_pattern(tmp_path: Path, name: str) -> None:
     # polars reads the file from its path: a name that looks like a glob must still be that file.
     write(tmp_path, "clients1.csv", b"a,b\nwrong,file\n")
-    path = write(tmp_path, name, b"a,b\n1,\"\"\n,2\n")
+    path = write(tmp_path, name, b'a,b\n1,""\n,2\n')
     assert rows(path) == [("1", None, 2), (None, "2", 3)]
 
 
