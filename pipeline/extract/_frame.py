@@ -123,7 +123,8 @@ def finish(
             "(its own columns are named kayse_source_file and kayse_source_row)",
         )
 
-    # Blank rows are found before empty cells become nulls (both count as blank).
+    # Blank rows are found before empty cells become nulls (both count as blank). The frame is
+    # then made one chunk per column, so later stages select from it without copying.
     blank = blank_rows(raw, [internal[index] for index in keep])
     blank_here = blank.len()
     blank_count = blank_here + blank_elsewhere
@@ -131,28 +132,13 @@ def finish(
         notes.append(f"skipped {blank_count:,} blank row{'s' if blank_count != 1 else ''}")
     if blank_here:
         raw = raw.filter(~pl.int_range(pl.len(), dtype=pl.UInt32).is_in(blank.implode()))
-    # Column by column, each moved out of `raw` and made one chunk (so later stages select from
-    # it without copying): the old chunks of a column are freed before the next is copied, and
-    # only a column holding an empty string pays for turning it into null.
-    columns = [_finished_column(raw.drop_in_place(internal[index]), names[index]) for index in keep]
-    source_rows = _finished_column(raw.drop_in_place(SOURCE_ROW).cast(pl.Int64), SOURCE_ROW)
-    height = raw.height
-    del raw
-    frame = pl.DataFrame(
-        [
-            *columns,
-            pl.repeat(source_file, height, dtype=pl.String, eager=True).alias(SOURCE_FILE),
-            source_rows,
-        ]
+    frame = raw.with_columns(empty_to_null(internal[index]) for index in keep).select(
+        [pl.col(internal[index]).alias(names[index]) for index in keep]
+        + [pl.lit(source_file, dtype=pl.String).alias(SOURCE_FILE), pl.col(SOURCE_ROW).cast(pl.Int64)]
     )
+    del raw  # the reader handed its only reference over: free it before the copy below
+    frame = frame.rechunk()
     return Finished(frame=frame, columns=tuple(names[index] for index in keep), notes=tuple(notes))
-
-
-def _finished_column(cells: pl.Series, name: str) -> pl.Series:
-    """The column under its final name, in one chunk, with an empty string made null."""
-    if cells.dtype == pl.String and (cells == "").any():
-        cells = cells.to_frame().select(empty_to_null(cells.name)).to_series()
-    return cells.rechunk().alias(name)
 
 
 def truncate_value(text: str) -> str:

@@ -15,17 +15,13 @@ row (it is reported as a problem), and never interpret a value.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import dataclasses
 import io
-import mmap
-import os
 import sys
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeAlias
 
 import polars as pl
 
@@ -41,10 +37,6 @@ FALLBACK_ERROR_HANDLER = "kayse-cp1252-latin1"
 NUL = "\x00"
 NUL_SHOWN = "\u2400"  # ␀, the printable symbol for a NUL byte
 NUL_BYTE = problem("nul-byte").code
-
-# The file's bytes: a `bytes` object, or the file itself mapped read-only (searched in place, so
-# a large file is not copied into memory; polars is then given its path and maps it itself).
-Buffer: TypeAlias = bytes | mmap.mmap
 
 
 def _latin1_for_undefined(error: UnicodeError) -> tuple[str, int]:
@@ -63,27 +55,16 @@ class Decoded:
     """The file as UTF-8 bytes and the encoding it was read with.
 
     `start` is where the text begins: past a UTF-8 BOM, which is left in place rather than cut
-    off (a copy of the whole file); polars skips it itself. `path` is set when `data` is the
-    file's own bytes, unchanged: polars then reads the file from its path.
+    off (a copy of the whole file); polars skips it itself.
     """
 
-    data: Buffer
+    data: bytes
     encoding: str
     start: int = 0
-    path: str | None = None
 
     @classmethod
-    def utf8(cls, data: Buffer, encoding: str, path: str | None = None) -> Decoded:
-        start = len(codecs.BOM_UTF8) if data[: len(codecs.BOM_UTF8)] == codecs.BOM_UTF8 else 0
-        return cls(data, encoding, start, path)
-
-    @property
-    def polars_source(self) -> bytes | str:
-        """What polars reads: the file's path when the bytes are the file's own, else the bytes."""
-        if self.path is not None:
-            return self.path
-        assert isinstance(self.data, bytes)
-        return self.data
+    def utf8(cls, data: bytes, encoding: str) -> Decoded:
+        return cls(data, encoding, len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
 
 
 class _NeedsSlowPath(Exception):
@@ -121,48 +102,36 @@ def _decode_with(data: bytes, encoding: str, source_file: str) -> bytes:
     return text.removeprefix("\ufeff").encode("utf-8")
 
 
-def detect_utf8(data: Buffer, encoding: str | None) -> str | None:
-    """The encoding when the bytes are to be read as they are (UTF-8, with or without a BOM),
-    else None (they must be decoded). Detection as in `decode`; `encoding` is canonical or None."""
-    if encoding is not None:
-        return encoding if encoding in ("utf-8", "utf-8-sig") else None
-    head = data[:SAMPLE_BYTES]
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return None
-    if head.isascii():
-        return "utf-8"  # the rest is confirmed through polars, like any UTF-8 file
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return None
-    return "utf-8"
-
-
 def decode(data: bytes, encoding: str | None, source_file: str) -> Decoded:
     """Turn the file's bytes into UTF-8 bytes for polars, detecting the encoding unless given.
 
     Detection: a BOM (UTF-8, UTF-16, UTF-32) wins; else pure ASCII or valid UTF-8 is UTF-8
     (the caller confirms the full file through polars); else cp1252.
     """
-    canonical = _canonical_encoding(encoding) if encoding is not None else None
-    as_utf8 = detect_utf8(data, canonical)
-    if as_utf8 is not None:
-        return Decoded.utf8(data, as_utf8)
-    if canonical is not None:
+    if encoding is not None:
+        canonical = _canonical_encoding(encoding)
+        if canonical in ("utf-8", "utf-8-sig"):
+            return Decoded.utf8(data, canonical)
         return Decoded(_decode_with(data, canonical, source_file), canonical)
+    if data.startswith(codecs.BOM_UTF8):
+        return Decoded.utf8(data, "utf-8-sig")
     if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return Decoded(_decode_with(data, "utf-32", source_file), "utf-32")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return Decoded(_decode_with(data, "utf-16", source_file), "utf-16")
-    return Decoded(_decode_with(data, "cp1252", source_file), "cp1252")
+    if data.isascii():
+        return Decoded(data, "utf-8")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data[:SAMPLE_BYTES], final=False)
+    except UnicodeDecodeError:
+        return Decoded(_decode_with(data, "cp1252", source_file), "cp1252")
+    return Decoded(data, "utf-8")
 
 
 # ---- dialect -------------------------------------------------------------------------------------
 
 
-def _sample_text(data: Buffer, start: int) -> str:
+def _sample_text(data: bytes, start: int) -> str:
     """The start of the file's text, cut at a line end so the last record is complete."""
     sample = data[start : start + SAMPLE_BYTES]
     if len(data) > start + SAMPLE_BYTES and b"\n" in sample:
@@ -216,45 +185,40 @@ def parse_delimiter(delimiter: str) -> str:
 # ---- the fast path: polars for values, a polars line pass for counts ------------------------------
 
 
-def _read_values(
-    source: bytes | str, delimiter: str, width: int, *, truncate_long_rows: bool
-) -> pl.DataFrame:
-    """The file's values in `width` text columns; a short record is padded with nulls.
+def _read_values(data: bytes, delimiter: str, width: int, *, truncate_long_rows: bool) -> pl.DataFrame:
+    """The file's values in `width` text columns; a short record is padded with empty strings.
 
-    With truncate_long_rows False, a record with more values than `width` is an error. An
-    unquoted empty value is read as null (a quoted one as ""): `finish` then has few empty
-    strings left to turn into nulls, and the length checks count a null as no bytes.
+    With truncate_long_rows False, a record with more values than `width` is an error.
     """
     return pl.read_csv(
-        source,
+        data,
         has_header=False,
         separator=delimiter,
         quote_char=QUOTE,
         schema={name: pl.String for name in positional_names(width)},
         missing_columns="insert",
         truncate_ragged_lines=truncate_long_rows,
-        empty_string_is_null=True,
+        empty_string_is_null=False,
         raise_if_empty=False,
-        glob=False,  # a path is a file's name, never a pattern
     )
 
 
-def _read_values_strictly_first(source: bytes | str, delimiter: str, width: int) -> tuple[pl.DataFrame, bool]:
+def _read_values_strictly_first(data: bytes, delimiter: str, width: int) -> tuple[pl.DataFrame, bool]:
     """The values, and whether some record may have had values cut off (read again leniently).
 
     Most files have no record longer than the header, and knowing that lets `_suspect_records`
     skip its exact count for most records: only a long record can look right by length alone.
     """
     try:
-        return _read_values(source, delimiter, width, truncate_long_rows=False), False
+        return _read_values(data, delimiter, width, truncate_long_rows=False), False
     except pl.exceptions.PolarsError:
-        return _read_values(source, delimiter, width, truncate_long_rows=True), True
+        return _read_values(data, delimiter, width, truncate_long_rows=True), True
 
 
-def _scan_lines(source: bytes | str, line_separator: str) -> pl.LazyFrame:
+def _scan_lines(data: bytes, line_separator: str) -> pl.LazyFrame:
     """The file's lines as one text column "line" (a separator byte that never occurs)."""
     return pl.scan_csv(
-        source,
+        data,
         has_header=False,
         separator=line_separator,
         quote_char=None,
@@ -263,17 +227,16 @@ def _scan_lines(source: bytes | str, line_separator: str) -> pl.LazyFrame:
         truncate_ragged_lines=True,
         empty_string_is_null=False,
         raise_if_empty=False,
-        glob=False,
     )
 
 
-def _measure_lines(source: bytes | str, line_separator: str, has_quotes: bool) -> pl.DataFrame:
+def _measure_lines(data: bytes, line_separator: str, has_quotes: bool) -> pl.DataFrame:
     """Per line: `length` (bytes, line-end \\r not counted) and `quotes` (quote characters).
 
     Streamed: the lines themselves are never held, only two numbers per line.
     """
     return (
-        _scan_lines(source, line_separator)
+        _scan_lines(data, line_separator)
         .select(
             pl.col("line").str.len_bytes().cast(pl.Int64).alias("length"),
             (pl.col("line").str.count_matches(QUOTE, literal=True) if has_quotes else pl.lit(0))
@@ -356,7 +319,7 @@ def _suspect_records(
 
 
 def _record_texts(
-    source: bytes | str, line_separator: str, records: pl.DataFrame, wanted: list[int]
+    data: bytes, line_separator: str, records: pl.DataFrame, wanted: list[int]
 ) -> dict[int, str]:
     """The raw text of the given records (lines joined with \n), read again for those lines only."""
     if not wanted:
@@ -367,7 +330,7 @@ def _record_texts(
     spans = {record: (int(first_line[record]), int(records.get_column("lines")[record])) for record in wanted}
     numbers = sorted({start + offset for start, count in spans.values() for offset in range(count)})
     found = (
-        _scan_lines(source, line_separator)
+        _scan_lines(data, line_separator)
         .with_row_index("number")
         .filter(pl.col("number").is_in(pl.Series(numbers, dtype=pl.UInt32).implode()))
         .collect(engine="streaming")
@@ -379,20 +342,9 @@ def _record_texts(
     }
 
 
-def _has(data: Buffer, needle: str) -> bool:
-    return data.find(needle.encode()) != -1
-
-
-def _release_pages(data: Buffer) -> None:
-    """Let the kernel drop a mapped file's pages from this process (they stay cached and are
-    read again if needed): after the searches, the mapping need not weigh on the peak."""
-    if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-        data.madvise(mmap.MADV_DONTNEED)
-
-
-def _pick_line_separator(data: Buffer, delimiter: str) -> str:
+def _pick_line_separator(data: bytes, delimiter: str) -> str:
     for candidate in LINE_SEPARATOR_CANDIDATES:
-        if candidate != delimiter and not _has(data, candidate):
+        if candidate != delimiter and candidate.encode() not in data:
             return candidate
     raise _NeedsSlowPath("no free byte to read whole lines")
 
@@ -432,19 +384,23 @@ def _header_index(values: pl.DataFrame) -> int:
     return -1
 
 
-def _fast_parse(decoded: Decoded, delimiter: str, header: list[str]) -> _Parsed:
-    data, source = decoded.data, decoded.polars_source
-    width = len(header)
-    has_quotes = _has(data, QUOTE)
-    has_carriage_return = _has(data, "\r")
-    has_nul = _has(data, NUL)
+def _separated_lines(data: bytes, delimiter: str) -> tuple[str, pl.DataFrame]:
+    """A line separator for `_scan_lines` and `_measure_lines`' output with it."""
     line_separator = _pick_line_separator(data, delimiter)
-    _release_pages(data)
-    # One polars pass after the other, not side by side: each is parallel already, and polars
-    # maps a file it reads by path, so two at once would hold the file twice.
+    return line_separator, _measure_lines(data, line_separator, QUOTE.encode() in data)
+
+
+def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
+    width = len(header)
     try:
-        measured = _measure_lines(source, line_separator, has_quotes)
-        values, may_be_cut = _read_values_strictly_first(source, delimiter, width)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            values_job = pool.submit(_read_values_strictly_first, data, delimiter, width)
+            lines_job = pool.submit(_separated_lines, data, delimiter)
+            # Byte searches over the file, here while polars parses (it does not need the GIL).
+            has_quotes = QUOTE.encode() in data
+            has_carriage_return = b"\r" in data
+            has_nul = NUL.encode() in data
+            (values, may_be_cut), (line_separator, measured) = values_job.result(), lines_job.result()
     except pl.exceptions.PolarsError as error:
         if "utf-8" in str(error).lower() or "utf8" in str(error).lower():
             raise _NotUtf8 from None
@@ -458,7 +414,7 @@ def _fast_parse(decoded: Decoded, delimiter: str, header: list[str]) -> _Parsed:
 
     found = _suspect_records(values, records, may_be_cut=may_be_cut, has_carriage_return=has_carriage_return)
     suspects = [record for record in found.to_list() if record >= header_index]
-    texts = _record_texts(source, line_separator, records, suspects)
+    texts = _record_texts(data, line_separator, records, suspects)
     ragged: list[tuple[int, int, str]] = []
     excluded: list[int] = []
     blank_records = 0
@@ -492,7 +448,7 @@ def _fast_parse(decoded: Decoded, delimiter: str, header: list[str]) -> _Parsed:
     )
 
 
-def _slow_parse(data: Buffer, start: int, delimiter: str) -> _Parsed:
+def _slow_parse(data: bytes, start: int, delimiter: str) -> _Parsed:
     """Python's csv module over the whole file's text (from `start`): lenient with quotes polars
     rejects."""
     try:
@@ -568,47 +524,26 @@ def read_csv(path: str, *, encoding: str | None = None, delimiter: str | None = 
 
     encoding: a Python codec name (utf-8, cp1252, iso-8859-7, utf-16…) that replaces detection;
     an unknown name is a UserError. delimiter: one character or a name (comma, semicolon, tab,
-    pipe) that replaces sniffing. The file is mapped, not read into memory, and unmapped before
-    the frame is finished, so a large file is not held twice (as bytes and as a frame).
+    pipe) that replaces sniffing. The file's bytes are dropped before the frame is finished, so
+    a large file is not held twice (as bytes and as a frame) at the peak.
     """
     source_file = Path(path).name
-    with _mapped(Path(path)) as data:
-        parsed, used_encoding, chosen = _parse_file(
-            source_file, data, encoding, delimiter, os.path.abspath(path)
-        )
+    parsed, used_encoding, chosen = _parse_file(source_file, read_file_bytes(Path(path)), encoding, delimiter)
     return _finish_parsed(path, source_file, parsed, used_encoding, chosen)
 
 
-@contextlib.contextmanager
-def _mapped(path: Path) -> Iterator[Buffer]:
-    """The file mapped read-only (an empty file as b""), or a UserError a person can act on."""
-    try:
-        with path.open("rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
-                yield b""
-                return
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    except OSError as error:
-        raise UserError(f"{path} cannot be read: {error.strerror}", "check the file's permissions") from None
-    try:
-        yield mapped
-    finally:
-        mapped.close()
-
-
 def _parse_file(
-    source_file: str, data: Buffer, encoding: str | None, delimiter: str | None, path: str | None = None
+    source_file: str, data: bytes, encoding: str | None, delimiter: str | None
 ) -> tuple[_Parsed, str, str]:
     """Parse the bytes (detecting the encoding unless given): rows, encoding used, delimiter.
 
-    A UTF-8 file is parsed from its own bytes (`path` names the file they are, for polars). Only
-    a file read as UTF-8 may turn out not to be and be decoded from its bytes after all; a file
-    in another encoding is copied out and decoded first, so the parse holds the text once.
+    Only a file read as UTF-8 may turn out not to be and be read again from its bytes; a file
+    decoded from another encoding drops its bytes first, so the parse holds the text once.
     """
-    as_utf8 = detect_utf8(data, _canonical_encoding(encoding) if encoding is not None else None)
-    if as_utf8 is None:
-        return _parse_decoded(source_file, decode(data[:], encoding, source_file), delimiter)
-    decoded = Decoded.utf8(data, as_utf8, path)
+    decoded = decode(data, encoding, source_file)
+    if decoded.encoding not in ("utf-8", "utf-8-sig"):
+        del data
+        return _parse_decoded(source_file, decoded, delimiter)
     try:
         return _parse_decoded(source_file, decoded, delimiter)
     except _NotUtf8:
@@ -619,15 +554,14 @@ def _parse_file(
             ) from None
         del decoded
         return _parse_decoded(
-            source_file, Decoded(_decode_with(data[:], "cp1252", source_file), "cp1252"), delimiter
+            source_file, Decoded(_decode_with(data, "cp1252", source_file), "cp1252"), delimiter
         )
 
 
 def _parse_decoded(source_file: str, decoded: Decoded, delimiter: str | None) -> tuple[_Parsed, str, str]:
     data, start = decoded.data, decoded.start
-    if not _has(data, "\n") and _has(data, "\r"):  # classic Mac line ends
-        decoded = Decoded(data[:].replace(b"\r", b"\n"), decoded.encoding, start)
-        data = decoded.data
+    if b"\n" not in data and b"\r" in data:
+        data = data.replace(b"\r", b"\n")  # classic Mac line ends
     if _is_blank(data, start):
         raise UserError(f"{source_file} is empty", "export the data again; the file has no rows")
     sample = _sample_text(data, start)
@@ -636,13 +570,13 @@ def _parse_decoded(source_file: str, decoded: Decoded, delimiter: str | None) ->
     if not sample_records:
         raise UserError(f"{source_file} has no header row", "the first non-blank row must name the columns")
     try:
-        parsed = _fast_parse(decoded, chosen, sample_records[0])
+        parsed = _fast_parse(data, chosen, sample_records[0])
     except _NeedsSlowPath:
         parsed = _slow_parse(data, start, chosen)
     return parsed, decoded.encoding, chosen
 
 
-def _is_blank(data: Buffer, start: int) -> bool:
+def _is_blank(data: bytes, start: int) -> bool:
     """True when the bytes from `start` are only whitespace (or none), looked at a slice at a time
     so that a file is not copied to tell."""
     return all(
