@@ -176,8 +176,8 @@ def _checked(
 def _import_later_stages() -> None:
     """Import validation and the report writers: run while the sources are parsed, it is off the
     critical path (the readers release the GIL), and the later imports find them loaded."""
-    import pipeline.report.annotated  # noqa: F401
-    import pipeline.report.html  # noqa: F401
+    import pipeline.report.annotated
+    import pipeline.report.html
     import pipeline.validate  # noqa: F401
 
 
