@@ -57,7 +57,6 @@ EPOCH_1900_EARLY = dt.datetime(1899, 12, 31)  # for serials before Excel's ficti
 FICTIONAL_LEAP_DAY_SERIAL = 60
 EPOCH_1904 = dt.datetime(1904, 1, 1)
 FIRST_DAY_1900 = dt.datetime(1900, 1, 1)  # serial 1: earlier moments are times of day alone
-MAX_EXACT_DIGITS = 15  # calamine's text of a longer integral number may not be the stored one
 ONE_DAY_MS = 86_400_000
 HEADER_SEARCH_ROWS = 20  # a title block above the header is at most this many rows
 HEADER_CHECK_ROWS = 50  # rows below a header candidate whose values it must name
@@ -174,7 +173,7 @@ def _typed_cells_as_text(
     and booleans as "true", so such cells look like text cells holding the same characters.
     Typed reads of only the columns that may hold them tell them apart: as durations only date
     cells have a value; as booleans only numbers and booleans do; as floats a number keeps the
-    precision its text lost (read only for columns with such numbers). `elapsed` names, per
+    precision its text may have lost (read for every column holding a number cell). `elapsed` names, per
     column position, the frame rows whose cells are elapsed times (`[h]:mm:ss`).
     """
     names = text.columns
@@ -220,23 +219,13 @@ def _typed_cells_as_text(
             pl.when(is_boolean_cell).then(pl.col(name).str.to_uppercase()).otherwise(rewritten[name])
         )
 
+    # Every number cell is read again as a float: calamine's text rounds to nine decimals, so
+    # even an integer-looking "5" may be 5.0000000001, and no text tells which.
     with_helpers = text.with_columns(list(helpers.values()))
-    imprecise = with_helpers.select(
-        [
-            (
-                number_cells[index]
-                & (
-                    pl.col(names[index]).str.contains(".", literal=True)
-                    | pl.col(names[index]).is_in(["0", "-0"])  # a tiny number rounded away
-                    | (pl.col(names[index]).str.len_bytes() > MAX_EXACT_DIGITS)
-                )
-            )
-            .any()
-            .alias(names[index])
-            for index in number_columns
-        ]
+    has_numbers = with_helpers.select(
+        [number_cells[index].any().alias(names[index]) for index in number_columns]
     )
-    precise_columns = [index for index in number_columns if imprecise.get_column(names[index])[0]]
+    precise_columns = [index for index in number_columns if has_numbers.get_column(names[index])[0]]
     if precise_columns:
         numbers = sheet.load("float", precise_columns)
         for index in precise_columns:

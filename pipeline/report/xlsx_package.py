@@ -11,6 +11,7 @@ ends, at most 32,767 characters): callers decide how to make them so.
 
 from __future__ import annotations
 
+import re
 import struct
 import time
 import zipfile
@@ -92,6 +93,23 @@ def column_letter(index: int) -> str:
 
 # ---- cells ----------------------------------------------------------------------------
 
+_ESCAPE_LOOKALIKE = r"_x[0-9A-Fa-f]{4}_"
+_ESCAPE_START = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
+
+
+def xstring(text: str) -> str:
+    """`text` as a cell or comment text (ECMA-376 ST_Xstring), where `_x0041_` is read as "A":
+    every underscore that starts such a sequence, overlapping ones too, is written as `_x005F_`,
+    so that the text reads back as it was written."""
+    return _ESCAPE_START.sub("_x005F_", text)
+
+
+def _xstrings(column: pl.Series) -> pl.Series:
+    """`xstring` of the (few) cells of a text column that hold an escape lookalike."""
+    at = column.str.contains(_ESCAPE_LOOKALIKE).fill_null(False).arg_true()
+    escaped = pl.Series([xstring(text) for text in column.gather(at).to_list()], dtype=pl.String)
+    return column.clone().scatter(at, escaped)
+
 
 def row_xml(number: int, values: Sequence[object], style: int = DEFAULT) -> str:
     """One row built cell by cell (a header, a small sheet): texts, numbers, None for no cell."""
@@ -106,7 +124,8 @@ def row_xml(number: int, values: Sequence[object], style: int = DEFAULT) -> str:
         else:
             text = str(value)
             space = ' xml:space="preserve"' if text.strip() and text != text.strip() else ""
-            cells.append(f'<c r="{reference}"{look} t="inlineStr"><is><t{space}>{escape(text)}</t></is></c>')
+            shown = escape(xstring(text))
+            cells.append(f'<c r="{reference}"{look} t="inlineStr"><is><t{space}>{shown}</t></is></c>')
     return f'<row r="{number}">{"".join(cells)}</row>'
 
 
@@ -119,8 +138,11 @@ def data_rows(cells: pl.DataFrame, looks: Mapping[str, int | pl.Series], first_r
     if not cells.height:
         return []
     numbers = pl.int_range(first_row, first_row + cells.height, eager=True).cast(pl.String)
-    frame = cells.with_columns(numbers.alias(_ROW))
     needs = _text_needs(cells)
+    cells = cells.with_columns(
+        _xstrings(cells.get_column(name)) for name, need in needs.items() if "xstring" in need
+    )
+    frame = cells.with_columns(numbers.alias(_ROW))
     letters = {name: column_letter(index) for index, name in enumerate(cells.columns, start=1)}
 
     def xml(name: str, look: int, at: pl.Series | None = None) -> pl.Expr:
@@ -171,6 +193,7 @@ _NEEDS = {
     "escape": lambda value: value.str.contains("[&<>]"),
     "padded": _padded,
     "empty": lambda value: value == "",
+    "xstring": lambda value: value.str.contains(_ESCAPE_LOOKALIKE),
 }
 
 
@@ -476,7 +499,7 @@ def _attribute(name: str) -> pl.Expr:
 def _comments(sheet: Sheet, author: str) -> str:
     notes = "".join(
         f'<comment ref="{column_letter(column)}{row}" authorId="0"><text>'
-        f'<t xml:space="preserve">{escape(text)}</t></text></comment>'
+        f'<t xml:space="preserve">{escape(xstring(text))}</t></text></comment>'
         for row, column, text in sheet.comments
     )
     return (

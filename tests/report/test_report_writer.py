@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,6 +18,7 @@ from pipeline.model import (
     SOURCE_ROW,
     EntitySpec,
     FailedRecord,
+    FieldSpec,
     MappingSpec,
     Plan,
     RunResult,
@@ -295,3 +298,35 @@ def test_only_the_cells_that_need_it_change_in_a_wide_frame() -> None:
         ("+13125550188", "'=SUM(A1)", "text", 2),
         (None, "'-x", "here", 3),
     ]
+
+
+@pytest.mark.parametrize(
+    ("external_source", "case_types", "shown_source", "shown_type"),
+    [
+        ("import", ("PI", "MT"), "import", "PI"),
+        ("=evil", ("-PI", "MT"), "'=evil", "'-PI"),  # a mapping's own words are checked too
+    ],
+)
+def test_mapping_words_in_clients_and_cases_follow_the_formula_rule(
+    tmp_path: Path, external_source: str, case_types: tuple[str, ...], shown_source: str, shown_type: str
+) -> None:
+    """external_source and the case types come from the mapping, not from cells: checked once
+    each rather than per cell, they still follow the rule every other value does."""
+    case_type = FieldSpec(kayse_field="type", column="Type", type="case_type")
+    mapping = dataclasses.replace(
+        _mapping(),
+        external_source=external_source,
+        case_types=case_types,
+        case=EntitySpec(key_column="case", fields=(case_type,)),
+    )
+    result = dataclasses.replace(
+        _result(with_warnings=False),
+        mapping=mapping,
+        cases=_result(with_warnings=False).cases.with_columns(type=pl.lit(case_types[0])),
+    )
+    write_validation_report(result, tmp_path)
+
+    header, row = _read(tmp_path / "cases.csv")
+    assert row[header.index("external_source")] == shown_source
+    assert row[header.index("type")] == shown_type
+    assert _read(tmp_path / "clients.csv")[1][0] == shown_source

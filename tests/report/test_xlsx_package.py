@@ -11,12 +11,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from xml.etree import ElementTree
 
+import fastexcel
 import openpyxl
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.escape import unescape
 
 from pipeline.model import (
     REJECT_SCHEMA,
@@ -81,8 +83,14 @@ def _in_problems_sheet(text: str | None) -> str | None:
     return _as_read(annotated._text(text)) or None if text is not None else None
 
 
+def _shown(value: Any) -> Any:
+    """A cell's text as Excel (and calamine) shows it: openpyxl does not decode the `_x0041_`
+    escapes of cell and comment texts (ST_Xstring), so the tests do."""
+    return unescape(value) if isinstance(value, str) else value
+
+
 def _values(sheet: Any) -> list[list[Any]]:
-    return [[cell.value for cell in row] for row in sheet.iter_rows(min_row=2)]
+    return [[_shown(cell.value) for cell in row] for row in sheet.iter_rows(min_row=2)]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -133,7 +141,7 @@ def test_every_value_look_comment_and_link_reads_back_as_written(
             cell = sheet.cell(row, column)
             if (row, column) in reasons:
                 assert _is_marked(cell)
-                assert cell.comment.text == _as_read(annotated._text("\n".join(reasons[row, column])))
+                assert _shown(cell.comment.text) == _as_read(annotated._text("\n".join(reasons[row, column])))
             elif column > 1:
                 assert _is_plain(cell)
         assert read[row - 2][4] == (code if any(r == row for r, _ in reasons) else None)
@@ -144,9 +152,9 @@ def test_every_value_look_comment_and_link_reads_back_as_written(
     for line, (at, field, message) in zip(listed, in_row_order, strict=True):
         row = 2 + at % len(rows)
         assert line[0].value == row
-        assert line[1].value == (field or "(whole row)")
-        assert line[2].value == _in_problems_sheet(columns[field][at % len(rows)] if field else None)
-        assert line[4].value == _as_read(annotated._text(message or problem(code).title))
+        assert _shown(line[1].value) == (field or "(whole row)")
+        assert _shown(line[2].value) == _in_problems_sheet(columns[field][at % len(rows)] if field else None)
+        assert _shown(line[4].value) == _as_read(annotated._text(message or problem(code).title))
         column = 2 + ("name", "note", "phone").index(field) if field else 1
         assert line[6].hyperlink.location == f"'Rows'!{get_column_letter(column)}{row}"
         assert line[6].value == f"Rows!{get_column_letter(column)}{row}"
@@ -228,3 +236,46 @@ def test_a_source_without_rows_still_makes_a_workbook(tmp_path: Path) -> None:
     assert [[c.value for c in row] for row in book["Rows"].iter_rows()] == [["row", "name", "problems"]]
     assert book["Problems"]["A1"].value == "row"
     assert book["Problems"].max_row == 1
+
+
+ESCAPE_LOOKALIKES = [
+    "_x0041_",
+    "_x005F_",
+    "_x0041_x0042_",
+    "a_x005f_x0020_b",
+    "_x12_",
+    "_X0041_",
+    "__x0041__",
+]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.one_of(st.sampled_from(ESCAPE_LOOKALIKES), st.text(alphabet="_x05AFfgz", min_size=1, max_size=16)),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_texts_that_look_like_escapes_read_back_as_written(tmp_path: Path, texts: list[str]) -> None:
+    """Excel and calamine read `_x0041_` in a cell as "A": a text that holds one is written
+    escaped (`_x005F_x0041_`), in cells and in comments, and reads back as it was."""
+    frame = _frame("a.csv", {"name": list(texts)})
+    rejects = pl.DataFrame(
+        [
+            {SOURCE_FILE: "a.csv", SOURCE_ROW: row, "field": "name", "value": text, "code": "invalid-phone",
+             "message": text}
+            for row, text in enumerate(texts, start=2)
+        ],
+        schema=REJECT_SCHEMA,
+    )  # fmt: skip
+    path = write_annotated_workbook(_result([frame], rejects), tmp_path / "annotated.xlsx")
+
+    rows = fastexcel.read_excel(path).load_sheet("Rows", dtypes="string").to_polars()
+    assert rows.get_column("name").to_list() == texts
+    problems = fastexcel.read_excel(path).load_sheet("Problems", dtypes="string").to_polars()
+    assert problems.get_column(problems.columns[2]).to_list() == texts  # the value as read
+    book = openpyxl.load_workbook(path)
+    assert [_shown(book["Rows"].cell(row, 2).comment.text) for row in range(2, len(texts) + 2)] == [
+        f"{text} [invalid-phone]" for text in texts
+    ]
