@@ -49,6 +49,8 @@ CALAMINE_NUMBER_EXACT = r"^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$"
 # Of those, the ones `_number_text` may write otherwise: an integer of up to 15 digits comes back
 # as it is (a float holds it exactly), so only fractions, longer integers and -0 are rewritten.
 NUMBER_TEXT_MAY_CHANGE = r"^-?(0|[1-9][0-9]*)\.[0-9]*[1-9]$|^-?[1-9][0-9]{15,}$|^-0$"
+# A cell `_rendered_as_text` may rewrite: a date, a boolean or a number `_number_text` may write otherwise.
+RENDERED_ANY = rf"{CALAMINE_DATETIME}|^(?:true|false)$|{NUMBER_TEXT_MAY_CHANGE}"
 INT64_SAFE = 2.0**63
 EPOCH_1900 = dt.datetime(1899, 12, 30)
 EPOCH_1900_EARLY = dt.datetime(1899, 12, 31)  # for serials before Excel's fictional 29 Feb 1900
@@ -263,22 +265,26 @@ def _rendered_as_text(text: pl.DataFrame, lookalikes: set[str]) -> pl.DataFrame 
 
     Every whole number's text is then exact, every date's text is its serial's moment (from
     1899-12-30, or 1899-12-31 before Excel's fictional 29 February 1900, as `_date_text`), and a
-    text cell never holds what calamine writes for a date or a boolean. One pass over every
-    column says which kinds it holds; only those columns are rewritten, and numbers only where
-    `_number_text` could write them otherwise.
+    text cell never holds what calamine writes for a date or a boolean. One cheap pass over every
+    column says which hold any such cell, one more over those which kinds they hold; only those
+    columns are rewritten, and numbers only where `_number_text` could write them otherwise.
     """
     if lookalikes:
         texts = pl.Series(sorted(lookalikes), dtype=pl.String)
         numbers = texts.filter(texts.str.contains(CALAMINE_NUMBER_EXACT))
         if not numbers.equals(pl.select(_number_text(pl.lit(numbers).cast(pl.Float64))).to_series()):
             return None
+    holding = text.select(pl.col(name).str.contains(RENDERED_ANY).any() for name in text.columns).row(0)
+    columns = [name for name, holds in zip(text.columns, holding, strict=True) if holds]
+    if not columns:
+        return text
     present = text.select(
         kind.any().alias(f"{label} {name}")
-        for name in text.columns
+        for name in columns
         for label, kind in _rendered_kinds(pl.col(name)).items()
     ).row(0, named=True)
     rewritten: list[pl.Expr] = []
-    for name in text.columns:
+    for name in columns:
         cell = pl.col(name)
         as_text = cell
         if present[f"inexact number {name}"]:
