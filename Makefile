@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python -m compileall -q pipeline bench
 	touch $(STAMP)
 
 test: setup
@@ -26,7 +27,10 @@ lint: setup
 demo: setup
 	$(BIN)/python -m pipeline.demo
 
+# Bytecode compiled first, as a regular install has it: an editable install compiles the
+# package at every start where PYTHONDONTWRITEBYTECODE is set (~0.06 s of each run measured).
 bench: setup
+	$(BIN)/python -m compileall -q pipeline bench
 	$(BIN)/python -m bench
 
 # Re-pin every dependency after editing pyproject.toml (needs network to PyPI).

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
@@ -143,7 +144,6 @@ def _checked(
     from pipeline.extract import read_sources, read_tables
     from pipeline.mapping import apply_mapping, load_mapping
     from pipeline.model import Extracted
-    from pipeline.validate import validate as validate_rows
 
     spec = load_mapping(mapping)
     sources, skipped = without_lock_files(sources)
@@ -154,10 +154,14 @@ def _checked(
         "header_row": header_row,
     }
     extracted: list[Extracted] | dict[str, Extracted]
-    if spec.linked:  # clients and cases in separate tables: a folder, or the table files
-        extracted = read_tables(sources, spec.tables, **options)
-    else:
-        extracted = read_sources(sources, **options)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(_import_later_stages)
+        if spec.linked:  # clients and cases in separate tables: a folder, or the table files
+            extracted = read_tables(sources, spec.tables, **options)
+        else:
+            extracted = read_sources(sources, **options)
+    from pipeline.validate import validate as validate_rows
+
     mapped = apply_mapping(extracted, spec)
     result = validate_rows(mapped, spec, today=today)
     if skipped and result.sources:  # said where the summary lists how each file was read
@@ -167,6 +171,14 @@ def _checked(
             result, sources=(dataclasses.replace(first, notes=notes), *result.sources[1:])
         )
     return result
+
+
+def _import_later_stages() -> None:
+    """Import validation and the report writers: run while the sources are parsed, it is off the
+    critical path (the readers release the GIL), and the later imports find them loaded."""
+    import pipeline.report.annotated
+    import pipeline.report.html
+    import pipeline.validate  # noqa: F401
 
 
 LOCK_FILE_PREFIX = "~$"

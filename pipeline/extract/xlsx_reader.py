@@ -9,7 +9,7 @@ nine decimals (1e-10 becomes "0"), so a typed cell cannot always be told from a 
 holding the same characters. A scan of the sheet's XML, run while calamine parses, says when
 they can (no text cell holds such characters, every number is whole): then that one parse is
 enough. Otherwise one more typed read of only the columns that may hold typed cells tells them
-apart, and a float read of the columns with number cells gives numbers their full value.
+apart, and a float read (only where text lost precision) gives numbers their full value.
 
 It must never guess types from values, restore leading zeros (validate knows which column is a
 ZIP), or renumber rows: SOURCE_ROW is Excel's own row number.
@@ -49,6 +49,8 @@ CALAMINE_NUMBER_EXACT = r"^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$"
 # Of those, the ones `_number_text` may write otherwise: an integer of up to 15 digits comes back
 # as it is (a float holds it exactly), so only fractions, longer integers and -0 are rewritten.
 NUMBER_TEXT_MAY_CHANGE = r"^-?(0|[1-9][0-9]*)\.[0-9]*[1-9]$|^-?[1-9][0-9]{15,}$|^-0$"
+# A cell `_rendered_as_text` may rewrite: a date, a boolean or a number `_number_text` may write otherwise.
+RENDERED_ANY = rf"{CALAMINE_DATETIME}|^(?:true|false)$|{NUMBER_TEXT_MAY_CHANGE}"
 INT64_SAFE = 2.0**63
 EPOCH_1900 = dt.datetime(1899, 12, 30)
 EPOCH_1900_EARLY = dt.datetime(1899, 12, 31)  # for serials before Excel's fictional 29 Feb 1900
@@ -171,8 +173,7 @@ def _typed_cells_as_text(
     and booleans as "true", so such cells look like text cells holding the same characters.
     Typed reads of only the columns that may hold them tell them apart: as durations only date
     cells have a value; as booleans only numbers and booleans do; as floats a number keeps the
-    precision its text lost (read for every column with number cells: a text such as "5" may be
-    5.0000000001 rounded, and a float read alone also turns number-like text into numbers). `elapsed` names, per
+    precision its text may have lost (read for every column holding a number cell). `elapsed` names, per
     column position, the frame rows whose cells are elapsed times (`[h]:mm:ss`).
     """
     names = text.columns
@@ -218,12 +219,13 @@ def _typed_cells_as_text(
             pl.when(is_boolean_cell).then(pl.col(name).str.to_uppercase()).otherwise(rewritten[name])
         )
 
+    # Every number cell is read again as a float: calamine's text rounds to nine decimals, so
+    # even an integer-looking "5" may be 5.0000000001, and no text tells which.
     with_helpers = text.with_columns(list(helpers.values()))
-    # Any number cell's text may have lost precision: rounded to nine decimals, 5.0000000001 reads "5".
-    holds_numbers = with_helpers.select(
+    has_numbers = with_helpers.select(
         [number_cells[index].any().alias(names[index]) for index in number_columns]
     )
-    precise_columns = [index for index in number_columns if holds_numbers.get_column(names[index])[0]]
+    precise_columns = [index for index in number_columns if has_numbers.get_column(names[index])[0]]
     if precise_columns:
         numbers = sheet.load("float", precise_columns)
         for index in precise_columns:
@@ -263,22 +265,26 @@ def _rendered_as_text(text: pl.DataFrame, lookalikes: set[str]) -> pl.DataFrame 
 
     Every whole number's text is then exact, every date's text is its serial's moment (from
     1899-12-30, or 1899-12-31 before Excel's fictional 29 February 1900, as `_date_text`), and a
-    text cell never holds what calamine writes for a date or a boolean. One pass over every
-    column says which kinds it holds; only those columns are rewritten, and numbers only where
-    `_number_text` could write them otherwise.
+    text cell never holds what calamine writes for a date or a boolean. One cheap pass over every
+    column says which hold any such cell, one more over those which kinds they hold; only those
+    columns are rewritten, and numbers only where `_number_text` could write them otherwise.
     """
     if lookalikes:
         texts = pl.Series(sorted(lookalikes), dtype=pl.String)
         numbers = texts.filter(texts.str.contains(CALAMINE_NUMBER_EXACT))
         if not numbers.equals(pl.select(_number_text(pl.lit(numbers).cast(pl.Float64))).to_series()):
             return None
+    holding = text.select(pl.col(name).str.contains(RENDERED_ANY).any() for name in text.columns).row(0)
+    columns = [name for name, holds in zip(text.columns, holding, strict=True) if holds]
+    if not columns:
+        return text
     present = text.select(
         kind.any().alias(f"{label} {name}")
-        for name in text.columns
+        for name in columns
         for label, kind in _rendered_kinds(pl.col(name)).items()
     ).row(0, named=True)
     rewritten: list[pl.Expr] = []
-    for name in text.columns:
+    for name in columns:
         cell = pl.col(name)
         as_text = cell
         if present[f"inexact number {name}"]:

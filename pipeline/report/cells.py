@@ -13,6 +13,7 @@ rule, so every report file agrees.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 import polars as pl
@@ -41,51 +42,37 @@ def neutralize_cell(text: str) -> str:
     return text
 
 
-def _formula_like(name: str) -> pl.Expr:
-    """Cells of text column `name` a spreadsheet would run as a formula (see neutralize_cell)."""
+def neutralize_formulas(frame: pl.DataFrame, tested: Collection[str] | None = None) -> pl.DataFrame:
+    """Every text column (only those in `tested`, if given) and every header made safe to open in
+    Excel (see neutralize_cell)."""
+    text_columns = [
+        name
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String and (tested is None or name in tested)
+    ]
+    # One scan of each column marks the cells that may need either treatment: most columns hold
+    # none, and for them that scan is all the work there is. Only the marked cells (a few in a
+    # million-row description column) are then made safe and scattered back.
+    marks = frame.select(pl.col(name).str.contains(_SUSPECT) for name in text_columns)
+    fixed = []
+    for name in text_columns:
+        at = marks.get_column(name).arg_true()
+        if at.len():
+            column = frame.get_column(name)
+            fixed.append(column.clone().scatter(at, _neutralized(column.gather(at))))
+    return _safe_headers(frame.with_columns(fixed) if fixed else frame)
+
+
+def _neutralized(cells: pl.Series) -> pl.Series:
+    """neutralize_cell for each (non-null) cell, in polars: control characters escaped, then an
+    apostrophe before a formula-looking value."""
+    escaped = pl.col(cells.name).str.replace_many(_CONTROLS, _CONTROL_ESCAPES)
+    formula = escaped.str.contains(_FORMULA_START) & ~escaped.str.contains(_PLAIN_SIGNED_NUMBER)
     return (
-        pl.col(name).str.contains(_FORMULA_START) & ~pl.col(name).str.contains(_PLAIN_SIGNED_NUMBER)
-    ).alias(name)
-
-
-def neutralize_formulas(frame: pl.DataFrame) -> pl.DataFrame:
-    """Every text column (and every header) made safe to open in Excel (see neutralize_cell)."""
-    text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
-    if text_columns:
-        # One scan of each column for either kind of cell: most columns hold neither, and for them
-        # that scan is all the work there is.
-        suspect = frame.select(pl.col(name).str.contains(_SUSPECT).any() for name in text_columns)
-        text_columns = [name for name in text_columns if suspect.get_column(name)[0]]
-    if not text_columns:
-        return _safe_headers(frame)
-    # Escaping a control character never makes or unmakes a formula (no control character starts
-    # one, and an escape starts with a backslash), so the formula cells are found beside it.
-    found = frame.select(
-        *(
-            pl.col(name).str.contains(_CONTROL_CLASS).any().alias(f"controls {i}")
-            for i, name in enumerate(text_columns)
-        ),
-        *(_formula_like(name).alias(f"formula {i}") for i, name in enumerate(text_columns)),
+        cells.to_frame()
+        .select(pl.when(formula).then(pl.lit("'") + escaped).otherwise(escaped).alias(cells.name))
+        .to_series()
     )
-    escaped = [name for i, name in enumerate(text_columns) if found.get_column(f"controls {i}")[0]]
-    if escaped:
-        frame = frame.with_columns(
-            pl.col(name).str.replace_many(_CONTROLS, _CONTROL_ESCAPES) for name in escaped
-        )
-    frame = frame.with_columns(
-        _with_apostrophes(frame.get_column(name), found.get_column(f"formula {i}"))
-        for i, name in enumerate(text_columns)
-    )
-    return _safe_headers(frame)
-
-
-def _with_apostrophes(column: pl.Series, formula: pl.Series) -> pl.Series:
-    """`column` with an apostrophe before each cell `formula` marks: only those cells are
-    rebuilt (a few in a million-row description column), not the whole column."""
-    at = formula.arg_true()
-    if at.len() == 0:
-        return column
-    return column.clone().scatter(at, "'" + column.gather(at))
 
 
 def _safe_headers(frame: pl.DataFrame) -> pl.DataFrame:

@@ -27,7 +27,7 @@ from pipeline.model import (
     ValidationResult,
     problem,
 )
-from pipeline.report.cells import neutralize_formulas, write_excel_safe_csv
+from pipeline.report.cells import neutralize_cell, neutralize_formulas
 from pipeline.report.files import prepare_dir, private_file, write_private_text
 
 EXAMPLES_PER_CODE = 3
@@ -312,21 +312,33 @@ def cases_table(result: ValidationResult) -> pl.DataFrame:
 _SHAPED_TYPES = frozenset({"phone", "date", "birth_date", "state", "zip", "bool"})
 
 
+_CHOICE_LISTS = {"case_type": "case_types", "case_status": "case_statuses"}
+
+
 def _shaped_columns(result: ValidationResult) -> set[str]:
-    entities = (result.mapping.client, result.mapping.case)
-    return {f.kayse_field for e in entities for f in e.fields if f.type in _SHAPED_TYPES} | {SOURCE_ROW}
+    """Columns written without a formula test: their values cannot start like a formula.
+
+    Besides the shaped types, a choice sent from the mapping's own list (case types, statuses)
+    is checked once per allowed value, not per cell, and so is the `external_source` literal.
+    `source_file` holds only the names of the sources read, so those few names are checked.
+    """
+    spec = result.mapping
+    shaped = {SOURCE_ROW}
+    if all(neutralize_cell(name) == name for name in (Path(info.path).name for info in result.sources)):
+        shaped.add(SOURCE_FILE)
+    if neutralize_cell(spec.external_source) == spec.external_source:
+        shaped.add("external_source")
+    for f in (*spec.client.fields, *spec.case.fields):
+        allowed: tuple[str, ...] = getattr(spec, _CHOICE_LISTS[f.type]) if f.type in _CHOICE_LISTS else ()
+        if f.type in _SHAPED_TYPES or (allowed and all(neutralize_cell(a) == a for a in allowed)):
+            shaped.add(f.kayse_field)
+    return shaped
 
 
 def _write_table(frame: pl.DataFrame, path: Path, shaped: set[str]) -> Path:
     """write_excel_safe_csv, testing only the columns whose values could look like a formula."""
-    kept = [name for name in frame.columns if name in shaped]
-    if not kept:
-        return write_excel_safe_csv(frame, path)
-    safe = neutralize_formulas(frame.drop(kept))
-    names = dict(zip([n for n in frame.columns if n not in shaped], safe.columns, strict=True))
-    safe.hstack(frame.select(kept)).select([names.get(n, n) for n in frame.columns]).write_csv(
-        path, include_bom=True
-    )
+    tested = [name for name in frame.columns if name not in shaped]
+    neutralize_formulas(frame, tested).write_csv(path, include_bom=True)
     return path
 
 
@@ -361,13 +373,12 @@ def write_validation_report(result: ValidationResult, report_dir: Path) -> list[
     elif warnings_path.exists():
         warnings_path.unlink()  # a stale file from an earlier run would contradict summary.json
     # The files are independent and polars releases the GIL: written side by side, the big
-    # clients and cases files take little more than the larger of the two, and the workbook
-    # (Python, holding the GIL) is written meanwhile.
-    with ThreadPoolExecutor(max_workers=len(tables) + 1) as pool:
+    # clients and cases files take little more than the larger of the two, and the workbook and
+    # the page (Python, holding the GIL) are written meanwhile.
+    with ThreadPoolExecutor(max_workers=len(tables) + 2) as pool:
         workbook = pool.submit(write_annotated_workbook, result, report_dir / "annotated.xlsx", report)
         jobs = [
             pool.submit(write_excel_safe_csv_privately, frame, path, shaped) for frame, path, shaped in tables
         ]
-        written = [summary_path, *(job.result() for job in jobs), workbook.result()]
-    written.append(write_html_report(report_dir / "report.html", result, report))
-    return written
+        page = pool.submit(write_html_report, report_dir / "report.html", result, report)
+        return [summary_path, *(job.result() for job in jobs), workbook.result(), page.result()]

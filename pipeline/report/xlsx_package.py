@@ -93,20 +93,22 @@ def column_letter(index: int) -> str:
 
 # ---- cells ----------------------------------------------------------------------------
 
-
-# Excel's escape of a character in a string (ECMA-376 Part 1, 22.9.2.19 ST_Xstring): readers turn
-# `_x0041_` into "A". A text holding one keeps it by escaping each "_x" as "_x005F_x" (`_x005F_` is
-# "_"); read left to right, no other escape can then start.
-XSTRING_ESCAPE = r"_x[0-9A-Fa-f]{4}_"
-_XSTRING_MATCH = re.compile(XSTRING_ESCAPE)
-_ESCAPED_UNDERSCORE = "_x005F_x"
+_ESCAPE_LOOKALIKE = r"_x[0-9A-Fa-f]{4}_"
+_ESCAPE_START = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
 
 
-def _xstring(text: str) -> str:
-    """`text` as XML character data that every reader turns back into `text` (see XSTRING_ESCAPE)."""
-    if _XSTRING_MATCH.search(text):
-        text = text.replace("_x", _ESCAPED_UNDERSCORE)
-    return escape(text)
+def xstring(text: str) -> str:
+    """`text` as a cell or comment text (ECMA-376 ST_Xstring), where `_x0041_` is read as "A":
+    every underscore that starts such a sequence, overlapping ones too, is written as `_x005F_`,
+    so that the text reads back as it was written."""
+    return _ESCAPE_START.sub("_x005F_", text)
+
+
+def _xstrings(column: pl.Series) -> pl.Series:
+    """`xstring` of the (few) cells of a text column that hold an escape lookalike."""
+    at = column.str.contains(_ESCAPE_LOOKALIKE).fill_null(False).arg_true()
+    escaped = pl.Series([xstring(text) for text in column.gather(at).to_list()], dtype=pl.String)
+    return column.clone().scatter(at, escaped)
 
 
 def row_xml(number: int, values: Sequence[object], style: int = DEFAULT) -> str:
@@ -122,9 +124,8 @@ def row_xml(number: int, values: Sequence[object], style: int = DEFAULT) -> str:
         else:
             text = str(value)
             space = ' xml:space="preserve"' if text.strip() and text != text.strip() else ""
-            cells.append(
-                f'<c r="{reference}"{look} t="inlineStr"><is><t{space}>{_xstring(text)}</t></is></c>'
-            )
+            shown = escape(xstring(text))
+            cells.append(f'<c r="{reference}"{look} t="inlineStr"><is><t{space}>{shown}</t></is></c>')
     return f'<row r="{number}">{"".join(cells)}</row>'
 
 
@@ -137,8 +138,11 @@ def data_rows(cells: pl.DataFrame, looks: Mapping[str, int | pl.Series], first_r
     if not cells.height:
         return []
     numbers = pl.int_range(first_row, first_row + cells.height, eager=True).cast(pl.String)
-    frame = cells.with_columns(numbers.alias(_ROW))
     needs = _text_needs(cells)
+    cells = cells.with_columns(
+        _xstrings(cells.get_column(name)) for name, need in needs.items() if "xstring" in need
+    )
+    frame = cells.with_columns(numbers.alias(_ROW))
     letters = {name: column_letter(index) for index, name in enumerate(cells.columns, start=1)}
 
     def xml(name: str, look: int, at: pl.Series | None = None) -> pl.Expr:
@@ -187,9 +191,9 @@ def _padded(value: pl.Expr) -> pl.Expr:
 
 _NEEDS = {
     "escape": lambda value: value.str.contains("[&<>]"),
-    "xstring": lambda value: value.str.contains(XSTRING_ESCAPE),
     "padded": _padded,
     "empty": lambda value: value == "",
+    "xstring": lambda value: value.str.contains(_ESCAPE_LOOKALIKE),
 }
 
 
@@ -217,12 +221,6 @@ def _cell_xml(value: pl.Expr, row: pl.Expr, letter: str, needs: set[str] | None,
     if "empty" in needs:
         value = pl.when(value != "").then(value)  # an empty text: no value, as null
     text = value
-    if "xstring" in needs:
-        text = (
-            pl.when(text.str.contains(XSTRING_ESCAPE))
-            .then(text.str.replace_all("_x", _ESCAPED_UNDERSCORE, literal=True))
-            .otherwise(text)
-        )
     if "escape" in needs:
         for special, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
             text = text.str.replace_all(special, entity, literal=True)
@@ -501,7 +499,7 @@ def _attribute(name: str) -> pl.Expr:
 def _comments(sheet: Sheet, author: str) -> str:
     notes = "".join(
         f'<comment ref="{column_letter(column)}{row}" authorId="0"><text>'
-        f'<t xml:space="preserve">{_xstring(text)}</t></text></comment>'
+        f'<t xml:space="preserve">{escape(xstring(text))}</t></text></comment>'
         for row, column, text in sheet.comments
     )
     return (

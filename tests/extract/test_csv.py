@@ -269,6 +269,21 @@ def test_the_frame_has_one_chunk_per_column(tmp_path: Path) -> None:
     assert set(frame.n_chunks("all")) == {1}
 
 
+@pytest.mark.parametrize("name", ["clients[1].csv", "clients*.csv", "clients?.csv", "~clients.csv"])
+def test_a_file_name_is_never_a_pattern(tmp_path: Path, name: str) -> None:
+    # polars reads the file from its path: a name that looks like a glob must still be that file.
+    write(tmp_path, "clients1.csv", b"a,b\nwrong,file\n")
+    path = write(tmp_path, name, b'a,b\n1,""\n,2\n')
+    assert rows(path) == [("1", None, 2), (None, "2", 3)]
+
+
+def test_quoted_and_unquoted_empty_values_are_both_null_in_a_large_file(tmp_path: Path) -> None:
+    body = b"a,b,c\n" + b'x,"",\n,y,""\n' * 50_000
+    frame = read_source(write(tmp_path, "empties.csv", body)).frame
+    assert frame.select(pl.col("a", "b", "c").null_count()).row(0) == (50_000, 50_000, 100_000)
+    assert set(frame.n_chunks("all")) == {1}
+
+
 def test_a_stray_nul_byte_is_read_and_its_cell_reported(tmp_path: Path) -> None:
     path = write(tmp_path, "nul.csv", b"name,notes,phone\nAnn,ok,1\nBob,bad\x00byte,2\nCy,,3\n")
     extracted = read_source(path)

@@ -1,26 +1,22 @@
-"""Numbers keep their stored value on the typed reads (calamine's text rounds to nine decimals),
-and the one-parse shortcuts (dates rearranged as text, numbers rewritten only where
-NUMBER_TEXT_MAY_CHANGE says) read exactly what the typed reads read."""
+"""Any finite number keeps its stored value, whichever path reads it (calamine's text rounds to
+nine decimals), and a number-like text beside it stays as typed (a float read would turn it into a
+number). The near-integers and the one-parse shortcuts have their own tests (test_xlsx_property,
+test_xlsx_shortcuts)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.extract import read_source, xlsx_reader
-from pipeline.extract._package import SheetScan
+from pipeline.extract import read_source
 
-from .test_xlsx_one_parse import read_both_ways
 from .test_xlsx_property import workbook_of
-
-FAR_DATES_FROM = dt.datetime(4637, 11, 26)  # serial 1,000,000 on: the scan sends these to the typed reads
 
 
 def stored_column(path: Path, index: int) -> list[Any]:
@@ -92,63 +88,3 @@ def test_any_finite_float_among_integers_and_text_reads_as_its_stored_value(
             assert text == stored
         else:
             check_number(stored, text)
-
-
-def read_in_one_parse(path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
-    """Column c0 read by the one-parse rewrite even where the scan would send it to the typed
-    reads (serials with a time of day are not whole): the shortcut alone, over any moment."""
-    original = xlsx_reader.scan_sheet
-
-    def sure(*args: Any) -> SheetScan:
-        scan = original(*args)
-        scan.unsure = None
-        return scan
-
-    with monkeypatch.context() as patch:
-        patch.setattr(xlsx_reader, "scan_sheet", sure)
-        patch.setattr(xlsx_reader, "_typed_cells_as_text", None)  # must not be called
-        return read_source(path).frame.get_column("c0").to_list()
-
-
-def expected_moment_text(moment: dt.datetime | dt.time) -> str:
-    if isinstance(moment, dt.time):
-        return moment.isoformat()
-    return moment.date().isoformat() if moment.time() == dt.time(0) else moment.isoformat()
-
-
-moments: st.SearchStrategy[dt.datetime | dt.time] = st.one_of(
-    st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(9999, 12, 31, 23, 59, 59)),
-    # around Excel's fictional 29 February 1900 (serial 60)
-    st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(1900, 3, 2, 23, 59, 59)),
-    st.one_of(
-        st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(1900, 3, 2)),
-        st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(9999, 12, 31)),
-    ).map(lambda day: dt.datetime(day.year, day.month, day.day)),
-    st.times(),
-).map(lambda moment: moment.replace(microsecond=0))
-whole_numbers = st.one_of(
-    st.integers(min_value=-(10**15 - 1), max_value=10**15 - 1),
-    st.sampled_from([0, -1, 1, 10**14, -(10**14), 999_999_999_999_999, -999_999_999_999_999]),
-)
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cells=st.lists(st.one_of(moments, whole_numbers), min_size=1, max_size=6))
-def test_one_parse_shortcuts_read_whole_second_dates_and_15_digit_integers_exactly(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, cells: list[Any]
-) -> None:
-    path = workbook_of(tmp_path_factory.mktemp("whole") / "whole.xlsx", [cells])
-    chosen, typed, one_parse = read_both_ways(path, monkeypatch)
-    # A time of day makes the serial a fraction, which the scan leaves to the typed reads.
-    whole = all(
-        isinstance(cell, int)
-        or (isinstance(cell, dt.time) and cell == dt.time(0))
-        or (isinstance(cell, dt.datetime) and cell.time() == dt.time(0) and cell < FAR_DATES_FROM)
-        for cell in cells
-    )
-    assert one_parse is whole
-    expected = [str(cell) if isinstance(cell, int) else expected_moment_text(cell) for cell in cells]
-    assert chosen.get_column("c0").to_list() == expected
-    assert typed.get_column("c0").to_list() == expected
-    if not any(isinstance(cell, dt.datetime) and cell >= FAR_DATES_FROM for cell in cells):
-        assert read_in_one_parse(path, monkeypatch) == expected

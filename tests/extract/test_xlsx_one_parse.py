@@ -250,3 +250,23 @@ def test_text_spelled_so_that_calamine_reads_true_stays_text(
     chosen, typed, one_parse = read_both_ways(path, monkeypatch)
     assert not one_parse and chosen.equals(typed)
     assert chosen.get_column("c0").to_list() == ["true", "TRUE"]
+
+
+@given(
+    cells=st.lists(
+        st.one_of(
+            st.none(),
+            st.text(alphabet=st.sampled_from("0123456789-.: truefalsTRUE\n"), max_size=24),
+            st.sampled_from(["true", "false", "-0", "0.5", "1234567890123456", "2024-03-05 10:11:12.5"]),
+        ),
+        max_size=8,
+    )
+)
+def test_the_first_pass_finds_every_column_the_rewrite_would_touch(cells: list[str | None]) -> None:
+    """A column `_rendered_as_text` skips after its one cheap pass holds no cell of any kind it rewrites."""
+    frame = pl.DataFrame({"c": cells}, schema={"c": pl.String})
+    kinds = frame.select(
+        kind.fill_null(False).alias(label) for label, kind in xlsx_reader._rendered_kinds(pl.col("c")).items()
+    )
+    holds = frame.select(pl.col("c").str.contains(xlsx_reader.RENDERED_ANY).fill_null(False)).to_series()
+    assert holds.to_list() == [any(row) for row in kinds.rows()]  # cell by cell, so column by column

@@ -76,3 +76,36 @@ def test_typed_cells_read_as_the_value_they_hold(tmp_path: Path, columns: list[l
         read = frame.get_column(f"c{index}").to_list()
         for row in range(height):
             check_cell(stored[row][index + 1], read[row])
+
+
+# Within 5e-10 of an integer, calamine's text (nine decimals) is the integer itself: "5".
+near_integers = st.builds(
+    lambda whole, nudge: whole + nudge * 1e-10,
+    st.integers(min_value=-(10**6), max_value=10**6),
+    st.integers(min_value=-4, max_value=4).filter(lambda nudge: nudge != 0),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    near=st.lists(near_integers, min_size=1, max_size=4),
+    others=st.lists(st.one_of(st.integers(min_value=-(10**9), max_value=10**9), texts), max_size=4),
+)
+def test_numbers_next_to_an_integer_keep_their_fraction(
+    tmp_path: Path, near: list[float], others: list[Any]
+) -> None:
+    """A column of near-integers among integers or text: no cell's text says its value was rounded."""
+    path = workbook_of(tmp_path / "near.xlsx", [[*near, *others]])
+
+    read = read_source(path).frame.get_column("c0").to_list()
+    stored = [
+        row[1] for row in openpyxl.load_workbook(path).worksheets[0].iter_rows(min_row=2, values_only=True)
+    ]
+
+    for written, value in zip(stored, read, strict=True):
+        check_cell(written, value)
+    expected = [
+        str(int(number)) if number.is_integer() else repr(number)
+        for number in (float(written) for written in stored[: len(near)])
+    ]
+    assert read[: len(near)] == expected  # the stored number's shortest text, not a rounded one

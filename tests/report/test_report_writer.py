@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,6 +18,7 @@ from pipeline.model import (
     SOURCE_ROW,
     EntitySpec,
     FailedRecord,
+    FieldSpec,
     MappingSpec,
     Plan,
     RunResult,
@@ -91,6 +94,28 @@ def test_the_frame_version_agrees_across_chunks_and_leaves_its_input_alone(
     safe = neutralize_formulas(frame)
     assert safe["text"].to_list() == [None if v is None else neutralize_cell(v) for v in values]
     assert frame["text"].to_list() == values
+
+
+@given(
+    st.lists(
+        st.tuples(st.one_of(st.none(), formula_ish, st.text()), st.one_of(st.none(), formula_ish, st.text())),
+        max_size=30,
+    )
+)
+def test_only_the_tested_columns_are_neutralized_and_every_header_is(
+    pairs: list[tuple[str | None, str | None]],
+) -> None:
+    # The report writers test only the columns whose values could look like a formula: those
+    # follow the cell rule exactly, the others are written as given; headers are always safe.
+    tested = [v for v, _ in pairs]
+    untested = [v for _, v in pairs]
+    frame = pl.DataFrame(
+        {"=note": tested, "mobile": untested}, schema={"=note": pl.String, "mobile": pl.String}
+    )
+    safe = neutralize_formulas(frame, tested=["=note"])
+    assert safe.columns == ["'=note", "mobile"]
+    assert safe["'=note"].to_list() == [None if v is None else neutralize_cell(v) for v in tested]
+    assert safe["mobile"].to_list() == untested
 
 
 def test_e164_phones_stay_exact_but_formulas_do_not() -> None:
@@ -295,3 +320,56 @@ def test_only_the_cells_that_need_it_change_in_a_wide_frame() -> None:
         ("+13125550188", "'=SUM(A1)", "text", 2),
         (None, "'-x", "here", 3),
     ]
+
+
+@pytest.mark.parametrize(
+    ("external_source", "case_types", "shown_source", "shown_type"),
+    [
+        ("import", ("PI", "MT"), "import", "PI"),
+        ("=evil", ("-PI", "MT"), "'=evil", "'-PI"),  # a mapping's own words are checked too
+    ],
+)
+def test_mapping_words_in_clients_and_cases_follow_the_formula_rule(
+    tmp_path: Path, external_source: str, case_types: tuple[str, ...], shown_source: str, shown_type: str
+) -> None:
+    """external_source and the case types come from the mapping, not from cells: checked once
+    each rather than per cell, they still follow the rule every other value does."""
+    case_type = FieldSpec(kayse_field="type", column="Type", type="case_type")
+    mapping = dataclasses.replace(
+        _mapping(),
+        external_source=external_source,
+        case_types=case_types,
+        case=EntitySpec(key_column="case", fields=(case_type,)),
+    )
+    result = dataclasses.replace(
+        _result(with_warnings=False),
+        mapping=mapping,
+        cases=_result(with_warnings=False).cases.with_columns(type=pl.lit(case_types[0])),
+    )
+    write_validation_report(result, tmp_path)
+
+    header, row = _read(tmp_path / "cases.csv")
+    assert row[header.index("external_source")] == shown_source
+    assert row[header.index("type")] == shown_type
+    assert _read(tmp_path / "clients.csv")[1][0] == shown_source
+
+
+@pytest.mark.parametrize(("source_name", "shown"), [("b.csv", "b.csv"), ("=b.csv", "'=b.csv")])
+def test_source_file_in_clients_and_cases_follows_the_formula_rule(
+    tmp_path: Path, source_name: str, shown: str
+) -> None:
+    """source_file holds the names of the sources read: checked once per name rather than per
+    cell, a name that looks like a formula is still neutralized in every row."""
+    base = _result(with_warnings=False)
+    sources = (dataclasses.replace(base.sources[0], path=f"/x/{source_name}"), base.sources[1])
+    result = dataclasses.replace(
+        base,
+        sources=sources,
+        clients=base.clients.with_columns(pl.lit(source_name).alias(SOURCE_FILE)),
+        cases=base.cases.with_columns(pl.lit(source_name).alias(SOURCE_FILE)),
+    )
+    write_validation_report(result, tmp_path)
+
+    for name in ("clients.csv", "cases.csv"):
+        header, row = _read(tmp_path / name)
+        assert row[header.index(SOURCE_FILE)] == shown
