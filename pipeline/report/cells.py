@@ -81,7 +81,8 @@ def _safe_headers(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def write_excel_safe_csv(frame: pl.DataFrame, path: Path) -> Path:
-    """UTF-8 with a BOM (so Excel shows accents), formula cells neutralized."""
-    neutralize_formulas(frame).write_csv(path, include_bom=True)
+def write_excel_safe_csv(frame: pl.DataFrame, path: Path, tested: Collection[str] | None = None) -> Path:
+    """UTF-8 with a BOM (so Excel shows accents), formula cells neutralized (in the `tested`
+    columns only, if given: see neutralize_formulas)."""
+    neutralize_formulas(frame, tested).write_csv(path, include_bom=True)
     return path

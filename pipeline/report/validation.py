@@ -27,7 +27,7 @@ from pipeline.model import (
     ValidationResult,
     problem,
 )
-from pipeline.report.cells import neutralize_cell, neutralize_formulas
+from pipeline.report.cells import neutralize_cell, write_excel_safe_csv
 from pipeline.report.files import prepare_dir, private_file, write_private_text
 
 EXAMPLES_PER_CODE = 3
@@ -335,17 +335,11 @@ def _shaped_columns(result: ValidationResult) -> set[str]:
     return shaped
 
 
-def _write_table(frame: pl.DataFrame, path: Path, shaped: set[str]) -> Path:
-    """write_excel_safe_csv, testing only the columns whose values could look like a formula."""
-    tested = [name for name in frame.columns if name not in shaped]
-    neutralize_formulas(frame, tested).write_csv(path, include_bom=True)
-    return path
-
-
 def write_excel_safe_csv_privately(frame: pl.DataFrame, path: Path, shaped: set[str] | None = None) -> Path:
     """Write the table whole or not at all (0600), testing for formulas all but `shaped` columns."""
+    tested = [name for name in frame.columns if name not in (shaped or set())]
     with private_file(path) as temp:
-        _write_table(frame, temp, shaped or set())
+        write_excel_safe_csv(frame, temp, tested)
     return path
 
 
