@@ -121,6 +121,7 @@ def validate(
         delimiter=delimiter,
         header_row=header_row,
         today=today,
+        reports=report_dir is not None,
     )
     written: list[Path] = []
     if report_dir is not None:
@@ -140,6 +141,7 @@ def _checked(
     delimiter: str | None,
     header_row: int | None,
     today: date | None,
+    reports: bool = False,
 ) -> ValidationResult:
     from pipeline.extract import read_sources, read_tables
     from pipeline.mapping import apply_mapping, load_mapping
@@ -155,7 +157,7 @@ def _checked(
     }
     extracted: list[Extracted] | dict[str, Extracted]
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(_import_later_stages)
+        pool.submit(_import_later_stages, reports)
         if spec.linked:  # clients and cases in separate tables: a folder, or the table files
             extracted = read_tables(sources, spec.tables, **options)
         else:
@@ -173,12 +175,15 @@ def _checked(
     return result
 
 
-def _import_later_stages() -> None:
-    """Import validation and the report writers: run while the sources are parsed, it is off the
-    critical path (the readers release the GIL), and the later imports find them loaded."""
-    import pipeline.report.annotated
-    import pipeline.report.html
-    import pipeline.validate  # noqa: F401
+def _import_later_stages(reports: bool) -> None:
+    """Import validation (and the report writers, if `reports`): run while the sources are
+    parsed, it is off the critical path (the readers release the GIL), and the later imports
+    find them loaded."""
+    import pipeline.validate
+
+    if reports:
+        import pipeline.report.annotated
+        import pipeline.report.html  # noqa: F401
 
 
 LOCK_FILE_PREFIX = "~$"

@@ -390,21 +390,41 @@ def _separated_lines(data: bytes, delimiter: str) -> tuple[str, pl.DataFrame]:
     return line_separator, _measure_lines(data, line_separator, QUOTE.encode() in data)
 
 
+def _every_record_full(values: pl.DataFrame, delimiters_in_file: int, delimiter: str) -> bool:
+    """True when every record has as many values as the header, told without the line pass.
+
+    Every delimiter byte of the file either separates two values or sits inside a (quoted)
+    value, where polars keeps it. A full record has width-1 separators, a short one (polars pads
+    it) fewer, and a longer one was refused by the strict read. So the separators add up to
+    records x (width-1) exactly when no record is short; any other count sends the file to the
+    line pass, which finds the short records one by one.
+    """
+    inside_values = values.select(
+        pl.sum_horizontal(
+            pl.col(name).str.count_matches(delimiter, literal=True).sum() for name in values.columns
+        )
+    ).item()
+    return delimiters_in_file - int(inside_values or 0) == values.height * (values.width - 1)
+
+
 def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
     width = len(header)
     try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with ThreadPoolExecutor(max_workers=1) as pool:
             values_job = pool.submit(_read_values_strictly_first, data, delimiter, width)
-            lines_job = pool.submit(_separated_lines, data, delimiter)
             # Byte searches over the file, here while polars parses (it does not need the GIL).
             has_quotes = QUOTE.encode() in data
             has_carriage_return = b"\r" in data
             has_nul = NUL.encode() in data
-            (values, may_be_cut), (line_separator, measured) = values_job.result(), lines_job.result()
+            delimiters_in_file = data.count(delimiter.encode())
+            values, may_be_cut = values_job.result()
     except pl.exceptions.PolarsError as error:
         if "utf-8" in str(error).lower() or "utf8" in str(error).lower():
             raise _NotUtf8 from None
         raise _NeedsSlowPath(str(error)) from None
+    if not may_be_cut and _every_record_full(values, delimiters_in_file, delimiter):
+        return _parsed_whole(values, header, has_nul)
+    line_separator, measured = _separated_lines(data, delimiter)
     records = _records_of_lines(measured, has_quotes)
     if records.height != values.height:
         raise _NeedsSlowPath("record counts disagree")
@@ -431,11 +451,7 @@ def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
             ragged.append((record + 1, len(fields), texts[record]))
         else:
             blank_records += 1
-    rows = (
-        values.with_row_index(SOURCE_ROW, offset=1)
-        .with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
-        .slice(header_index + 1)
-    )
+    rows = _data_rows(values, header_index)
     if excluded:
         rows = rows.filter(~(pl.col(SOURCE_ROW) - 1).is_in(pl.Series(excluded, dtype=pl.Int64).implode()))
     return _Parsed(
@@ -444,6 +460,29 @@ def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
         header_row=header_index + 1,
         ragged=ragged,
         blank_elsewhere=blank_records,
+        has_nul=has_nul,
+    )
+
+
+def _data_rows(values: pl.DataFrame, header_index: int) -> pl.DataFrame:
+    """The records after the header, each with its record number (the spreadsheet row) as SOURCE_ROW."""
+    return (
+        values.with_row_index(SOURCE_ROW, offset=1)
+        .with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
+        .slice(header_index + 1)
+    )
+
+
+def _parsed_whole(values: pl.DataFrame, header: list[str], has_nul: bool) -> _Parsed:
+    """The parse of a file whose records all have the header's width (one line each or not)."""
+    header_index = _header_index(values)
+    if header_index < 0:
+        raise UserError("the file has no header row", "the first row must name the columns")
+    return _Parsed(
+        rows=_data_rows(values, header_index),
+        header=header,
+        header_row=header_index + 1,
+        ragged=[],
         has_nul=has_nul,
     )
 

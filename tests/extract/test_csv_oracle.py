@@ -2,9 +2,11 @@
 multi-line records: every record of the header's width is a row at its record number, every
 other non-blank record is a ragged-row problem with the csv module's count of values.
 
-A shortcut that guessed field counts from totals (delimiters or bytes over the whole file) instead
-of checking each record would let a short row and a long one, or a short row and a quirk
-elsewhere, cancel out; these tests mix them in one file.
+The reader's shortcut counts delimiters over the whole file: the separators add up to records x
+(width-1) only when no record is short, because the strict read has already refused any longer
+one. A total that could also be reached by a short row and a long one, or a short row and a quirk
+elsewhere, cancelling out would be wrong; these tests mix them in one file, and check that the
+shortcut is taken exactly when every record has the header's width.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import io
 from pathlib import Path
 from typing import Literal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.extract import read_source
+from pipeline.extract import csv_reader, read_source
 from pipeline.model import SOURCE_ROW
 
 cells = st.lists(st.sampled_from([*"ab Z09,;\t|\"\n'é-", "\r\n", "  "]), max_size=6).map("".join)
@@ -27,11 +30,12 @@ Expected = tuple[list[tuple[tuple[str | None, ...], int]], list[tuple[int, int]]
 
 
 @st.composite
-def records(draw: st.DrawFn) -> tuple[list[str], list[list[str]]]:
-    """A header and records of mostly its width, some shorter or longer (at least one value)."""
+def records(draw: st.DrawFn, longest: int = 2) -> tuple[list[str], list[list[str]]]:
+    """A header and records of mostly its width, some shorter or longer by up to `longest`
+    values (at least one value)."""
     header = draw(st.lists(header_names, min_size=1, max_size=5, unique=True))
     width = len(header)
-    widths = st.one_of(st.just(width), st.just(width), st.integers(min_value=1, max_value=width + 2))
+    widths = st.one_of(st.just(width), st.just(width), st.integers(min_value=1, max_value=width + longest))
     rows = draw(st.lists(widths.flatmap(lambda n: st.lists(cells, min_size=n, max_size=n)), max_size=14))
     return header, rows
 
@@ -51,7 +55,7 @@ def oracle(text: str, delimiter: str) -> Expected:
     return rows, ragged
 
 
-def read_back(path: Path, delimiter: str, header: list[str]) -> Expected:
+def read_back(path: Path, delimiter: str, *, header: list[str]) -> Expected:
     extracted = read_source(path, delimiter=delimiter)
     assert extracted.info.columns == tuple(header)
     rows = [
@@ -77,19 +81,53 @@ def test_the_reader_agrees_with_the_csv_module(
     quoting: Literal[0, 1, 2, 3],
     line_end: str,
 ) -> None:
+    text = written(table, delimiter, quoting, line_end)
+    path = tmp_path / "oracle.csv"
+    path.write_bytes(text.encode("utf-8"))
+
+    assert read_back(path, delimiter, header=table[0]) == oracle(text, delimiter)
+
+
+def written(table: tuple[list[str], list[list[str]]], delimiter: str, quoting: int, line_end: str) -> str:
     header, rows = table
     if line_end == "\n" and quoting == csv.QUOTE_MINIMAL:
         # The writer leaves a lone \r unquoted then, which no reader can tell from a line end.
         rows = [[cell.replace("\r", "") for cell in row] for row in rows]
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, delimiter=delimiter, quoting=quoting, lineterminator=line_end)
+    writer = csv.writer(buffer, delimiter=delimiter, quoting=quoting, lineterminator=line_end)  # type: ignore[arg-type]
     writer.writerow(header)
     writer.writerows(rows)
-    text = buffer.getvalue()
-    path = tmp_path / "oracle.csv"
-    path.write_bytes(text.encode("utf-8"))
+    return buffer.getvalue()
 
-    assert read_back(path, delimiter, header) == oracle(text, delimiter)
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    table=records(longest=0),
+    delimiter=st.sampled_from([",", ";", "\t", "|"]),
+    quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
+    line_end=st.sampled_from(["\r\n", "\n"]),
+)
+def test_the_delimiter_count_shortcut_is_taken_only_when_no_record_is_short(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    table: tuple[list[str], list[list[str]]],
+    delimiter: str,
+    quoting: Literal[0, 1, 2, 3],
+    line_end: str,
+) -> None:
+    # No record longer than the header, so the strict read never refuses one: the count alone
+    # decides, and delimiters, quotes and line ends inside values must not sway it.
+    text = written(table, delimiter, quoting, line_end)
+    path = tmp_path / "short.csv"
+    path.write_bytes(text.encode("utf-8"))
+    line_passes: list[int] = []
+    measure = csv_reader._separated_lines
+    monkeypatch.setattr(csv_reader, "_separated_lines", lambda *args: line_passes.append(1) or measure(*args))
+
+    assert read_back(path, delimiter, header=table[0]) == oracle(text, delimiter)
+    parsed = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    every_record_full = all(len(record) == len(parsed[0]) for record in parsed)
+    assert (not line_passes) == every_record_full
 
 
 def test_a_short_row_is_reported_beside_a_long_one_and_quotes_inside_values(tmp_path: Path) -> None:
@@ -99,7 +137,7 @@ def test_a_short_row_is_reported_beside_a_long_one_and_quotes_inside_values(tmp_
     text = 'x,y,z\n1,2\na"b,"c,d,e,f",g"h\n1,2,3,4\n5,6,7\n' + "8,9,10\n" * 3000
     path = tmp_path / "balanced.csv"
     path.write_bytes(text.encode())
-    assert read_back(path, ",", ["x", "y", "z"]) == oracle(text, ",")
+    assert read_back(path, ",", header=["x", "y", "z"]) == oracle(text, ",")
     rows, ragged = oracle(text, ",")
     assert ragged == [(2, 2), (4, 4)]
     assert rows[0] == (('a"b', "c,d,e,f", 'g"h'), 3)
@@ -112,4 +150,4 @@ def test_short_and_long_rows_far_apart_in_a_large_file(tmp_path: Path) -> None:
     text = "\n".join(lines) + "\n"
     path = tmp_path / "far.csv"
     path.write_bytes(text.encode())
-    assert read_back(path, ",", ["id", "name", "zip"]) == oracle(text, ",")
+    assert read_back(path, ",", header=["id", "name", "zip"]) == oracle(text, ",")
