@@ -9,6 +9,10 @@ job on a shared machine hits both sides alike. Peak memory is each child's own r
 wait4), so the baseline's peak is polars' own read; this process never imports polars nor
 builds the files itself (a child's ru_maxrss starts from its parent's size at the fork).
 
+Each round also times `kayse-etl validate` without --report-dir (the checks and the summary,
+no report file): the issue's goal is stated for `validate`, its measurement for `validate
+--report-dir`, and the two figures together show what the report files cost.
+
 Two inputs: a CSV (default 1,000,000 rows, against `polars.read_csv(infer_schema=False)`) and
 a workbook (default 100,000 rows, against `polars.read_excel`). Never commit the generated
 files: they go to a temporary directory that is removed afterwards.
@@ -87,6 +91,10 @@ class ValidateBenchResult:
     validate_all: tuple[float, ...]
     floor_seconds: float  # median: read + write once as CSV, no checks (see FLOOR)
     floor_ratio: float  # floor_seconds / baseline_seconds
+    check_seconds: float  # median: `kayse-etl validate` without --report-dir (the summary only)
+    check_ratio: float  # check_seconds / baseline_seconds
+    check_cpu_seconds: float
+    check_peak_memory_mb: float  # the largest of the rounds
 
     def describe(self) -> str:
         what = "polars.read_csv(infer_schema=False)" if self.fmt == "csv" else "polars.read_excel"
@@ -102,6 +110,12 @@ class ValidateBenchResult:
                 f"  ratio validate / baseline:  time {self.ratio:5.2f} x ({verdict} the goal of "
                 f"{self.goal:g} x), memory {self.memory_ratio:4.2f} x, CPU time {self.cpu_ratio:5.2f} x "
                 f"({self.validate_cpu_seconds:.2f} s / {self.baseline_cpu_seconds:.2f} s)",
+                f"  kayse-etl validate, no report files (whole process): {self.check_seconds:6.2f} s  "
+                f"peak {self.check_peak_memory_mb:6.0f} MB",
+                f"  ratio validate (no report files) / baseline: time {self.check_ratio:5.2f} x "
+                f"({'within' if self.check_ratio <= self.goal else 'OVER'} {self.goal:g} x), memory "
+                f"{self.check_peak_memory_mb / self.baseline_peak_memory_mb:4.2f} x, CPU time "
+                f"{self.check_cpu_seconds / self.baseline_cpu_seconds:5.2f} x",
                 f"  floor: the same read + one CSV write of it, no checks: {self.floor_seconds:.2f} s = "
                 f"{self.floor_ratio:.2f} x the read",
             ]
@@ -144,9 +158,11 @@ def _floor(source: Path, folder: Path, rows: int) -> Child:
     return child
 
 
-def _validate(source: Path, folder: Path, rows: int) -> tuple[Child, int]:
+def _validate(source: Path, folder: Path, rows: int, *, report_files: bool = True) -> tuple[Child, int]:
+    """One `kayse-etl validate` process: with --report-dir (every report file written), or
+    without (the checks and the summary only)."""
     command = [sys.executable, "-m", "pipeline", "validate", str(source), "--mapping", str(MAPPING)]
-    command += ["--report-dir", str(folder / "report"), "--format", "json"]
+    command += [*(["--report-dir", str(folder / "report")] if report_files else []), "--format", "json"]
     child, exit_code = _run_child(command, folder, "validate")
     if exit_code not in (0, 1):
         detail = (folder / "validate.err").read_text(encoding="utf-8", errors="replace")[-2000:]
@@ -178,6 +194,7 @@ def run_validate_bench(
         baselines: list[Child] = []
         validates: list[Child] = []
         floors: list[Child] = []
+        checks: list[Child] = []
         exit_code = 0
         for round_number in range(rounds):
             # Alternate which side goes first, so neither always runs on a warmer cache.
@@ -189,6 +206,7 @@ def run_validate_bench(
                 else:
                     child, exit_code = _validate(source, folder, rows)
                     validates.append(child)
+                    checks.append(_validate(source, folder, rows, report_files=False)[0])
         baseline_seconds = statistics.median(c.seconds for c in baselines)
         validate_seconds = statistics.median(c.seconds for c in validates)
         baseline_cpu = statistics.median(c.cpu_seconds for c in baselines)
@@ -216,6 +234,10 @@ def run_validate_bench(
             validate_all=tuple(round(c.seconds, 3) for c in validates),
             floor_seconds=statistics.median(c.seconds for c in floors),
             floor_ratio=statistics.median(c.seconds for c in floors) / baseline_seconds,
+            check_seconds=statistics.median(c.seconds for c in checks),
+            check_ratio=statistics.median(c.seconds for c in checks) / baseline_seconds,
+            check_cpu_seconds=statistics.median(c.cpu_seconds for c in checks),
+            check_peak_memory_mb=max(c.peak_memory_mb for c in checks),
         )
 
 

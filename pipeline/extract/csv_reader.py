@@ -390,7 +390,9 @@ def _separated_lines(data: bytes, delimiter: str) -> tuple[str, pl.DataFrame]:
     return line_separator, _measure_lines(data, line_separator, QUOTE.encode() in data)
 
 
-def _every_record_full(values: pl.DataFrame, delimiters_in_file: int, delimiter: str) -> bool:
+def _every_record_full(
+    values: pl.DataFrame, delimiters_in_file: int, delimiter: str, *, has_quotes: bool
+) -> bool:
     """True when every record has as many values as the header, told without the line pass.
 
     Every delimiter byte of the file either separates two values or sits inside a (quoted)
@@ -399,11 +401,15 @@ def _every_record_full(values: pl.DataFrame, delimiters_in_file: int, delimiter:
     records x (width-1) exactly when no record is short; any other count sends the file to the
     line pass, which finds the short records one by one.
     """
-    inside_values = values.select(
-        pl.sum_horizontal(
-            pl.col(name).str.count_matches(delimiter, literal=True).sum() for name in values.columns
-        )
-    ).item()
+    inside_values = (
+        values.select(
+            pl.sum_horizontal(
+                pl.col(name).str.count_matches(delimiter, literal=True).sum() for name in values.columns
+            )
+        ).item()
+        if has_quotes  # only a quoted value can hold the delimiter
+        else 0
+    )
     return delimiters_in_file - int(inside_values or 0) == values.height * (values.width - 1)
 
 
@@ -422,7 +428,7 @@ def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
         if "utf-8" in str(error).lower() or "utf8" in str(error).lower():
             raise _NotUtf8 from None
         raise _NeedsSlowPath(str(error)) from None
-    if not may_be_cut and _every_record_full(values, delimiters_in_file, delimiter):
+    if not may_be_cut and _every_record_full(values, delimiters_in_file, delimiter, has_quotes=has_quotes):
         return _parsed_whole(values, header, has_nul)
     line_separator, measured = _separated_lines(data, delimiter)
     records = _records_of_lines(measured, has_quotes)

@@ -18,7 +18,9 @@ def test_benchmark_runs_both_sides_alternately_and_measures_them(fmt: str, rows:
     assert result.peak_memory_mb > 10 and result.baseline_peak_memory_mb > 10  # each child's own peak
     assert result.memory_ratio == result.peak_memory_mb / result.baseline_peak_memory_mb
     assert result.floor_seconds > 0 and result.floor_ratio == result.floor_seconds / result.baseline_seconds
-    assert "floor" in result.describe()
+    assert result.check_seconds > 0 and result.check_ratio == result.check_seconds / result.baseline_seconds
+    assert result.check_peak_memory_mb > 10
+    assert "floor" in result.describe() and "no report files" in result.describe()
     assert f"{rows:,} rows" in result.describe() and "medians" in result.describe()
 
 
