@@ -26,6 +26,12 @@ from pipeline.model import SOURCE_ROW
 cells = st.lists(st.sampled_from([*"ab Z09,;\t|\"\n'é-", "\r\n", "  "]), max_size=6).map("".join)
 header_names = st.text(alphabet=st.sampled_from(list("abcXYZé_1")), min_size=1, max_size=5)
 
+DIALECTS = {
+    "delimiter": st.sampled_from([",", ";", "\t", "|"]),
+    "quoting": st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
+    "line_end": st.sampled_from(["\r\n", "\n"]),
+}
+
 Expected = tuple[list[tuple[tuple[str | None, ...], int]], list[tuple[int, int]]]
 
 
@@ -68,12 +74,7 @@ def read_back(path: Path, delimiter: str, *, header: list[str]) -> Expected:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    table=records(),
-    delimiter=st.sampled_from([",", ";", "\t", "|"]),
-    quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
-    line_end=st.sampled_from(["\r\n", "\n"]),
-)
+@given(table=records(), **DIALECTS)
 def test_the_reader_agrees_with_the_csv_module(
     tmp_path: Path,
     table: tuple[list[str], list[list[str]]],
@@ -101,12 +102,7 @@ def written(table: tuple[list[str], list[list[str]]], delimiter: str, quoting: i
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    table=records(longest=0),
-    delimiter=st.sampled_from([",", ";", "\t", "|"]),
-    quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
-    line_end=st.sampled_from(["\r\n", "\n"]),
-)
+@given(table=records(longest=0), **DIALECTS)
 def test_the_delimiter_count_shortcut_is_taken_only_when_no_record_is_short(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
