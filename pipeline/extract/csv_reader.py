@@ -428,15 +428,21 @@ def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
         if "utf-8" in str(error).lower() or "utf8" in str(error).lower():
             raise _NotUtf8 from None
         raise _NeedsSlowPath(str(error)) from None
+    header_index = _header_index(values)
+    if header_index < 0:
+        raise UserError("the file has no header row", "the first row must name the columns")
     if not may_be_cut and _every_record_full(values, delimiters_in_file, delimiter, has_quotes=has_quotes):
-        return _parsed_whole(values, header, has_nul)
+        return _Parsed(
+            rows=_data_rows(values, header_index),
+            header=header,
+            header_row=header_index + 1,
+            ragged=[],
+            has_nul=has_nul,
+        )
     line_separator, measured = _separated_lines(data, delimiter)
     records = _records_of_lines(measured, has_quotes)
     if records.height != values.height:
         raise _NeedsSlowPath("record counts disagree")
-    header_index = _header_index(values)
-    if header_index < 0:
-        raise UserError("the file has no header row", "the first row must name the columns")
 
     found = _suspect_records(values, records, may_be_cut=may_be_cut, has_carriage_return=has_carriage_return)
     suspects = [record for record in found.to_list() if record >= header_index]
@@ -476,20 +482,6 @@ def _data_rows(values: pl.DataFrame, header_index: int) -> pl.DataFrame:
         values.with_row_index(SOURCE_ROW, offset=1)
         .with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
         .slice(header_index + 1)
-    )
-
-
-def _parsed_whole(values: pl.DataFrame, header: list[str], has_nul: bool) -> _Parsed:
-    """The parse of a file whose records all have the header's width (one line each or not)."""
-    header_index = _header_index(values)
-    if header_index < 0:
-        raise UserError("the file has no header row", "the first row must name the columns")
-    return _Parsed(
-        rows=_data_rows(values, header_index),
-        header=header,
-        header_row=header_index + 1,
-        ragged=[],
-        has_nul=has_nul,
     )
 
 
