@@ -5,8 +5,10 @@ about polars' own speed. polars parses the values; a second, line-level polars p
 it counts the values of every record, because polars itself cannot tell a short row from trailing
 empty cells. That pass is streamed and keeps two numbers per line, not the lines: only the
 offending records' lines are read again and parsed in Python (to report them), and only a file
-polars cannot parse falls back to Python's csv module entirely. The file's bytes are dropped
-before the frame is finished, so the peak holds the file once, not twice.
+polars cannot parse falls back to Python's csv module entirely. A UTF-8 file (most exports) is
+parsed by polars from disk while its bytes are searched a piece at a time, so it is never held
+whole in memory unless a record needs the line pass; a file decoded from another encoding drops
+its bytes before the frame is finished, so the peak holds the file once, not twice.
 
 It must never infer types (a ZIP like 02134 keeps its zero), never pad or silently drop a ragged
 row (it is reported as a problem), and never interpret a value.
@@ -19,6 +21,7 @@ import csv
 import dataclasses
 import io
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,13 +188,17 @@ def parse_delimiter(delimiter: str) -> str:
 # ---- the fast path: polars for values, a polars line pass for counts ------------------------------
 
 
-def _read_values(data: bytes, delimiter: str, width: int, *, truncate_long_rows: bool) -> pl.DataFrame:
+def _read_values(
+    source: str | bytes, delimiter: str, width: int, *, truncate_long_rows: bool
+) -> pl.DataFrame:
     """The file's values in `width` text columns; a short record is padded with empty strings.
 
+    `source` is the file's bytes, or the absolute path of a UTF-8 file polars reads itself.
     With truncate_long_rows False, a record with more values than `width` is an error.
     """
     return pl.read_csv(
-        data,
+        source,
+        glob=False,  # a path is the file's own name, even with * or ? in it
         has_header=False,
         separator=delimiter,
         quote_char=QUOTE,
@@ -203,16 +210,16 @@ def _read_values(data: bytes, delimiter: str, width: int, *, truncate_long_rows:
     )
 
 
-def _read_values_strictly_first(data: bytes, delimiter: str, width: int) -> tuple[pl.DataFrame, bool]:
+def _read_values_strictly_first(source: str | bytes, delimiter: str, width: int) -> tuple[pl.DataFrame, bool]:
     """The values, and whether some record may have had values cut off (read again leniently).
 
     Most files have no record longer than the header, and knowing that lets `_suspect_records`
     skip its exact count for most records: only a long record can look right by length alone.
     """
     try:
-        return _read_values(data, delimiter, width, truncate_long_rows=False), False
+        return _read_values(source, delimiter, width, truncate_long_rows=False), False
     except pl.exceptions.PolarsError:
-        return _read_values(data, delimiter, width, truncate_long_rows=True), True
+        return _read_values(source, delimiter, width, truncate_long_rows=True), True
 
 
 def _scan_lines(data: bytes, line_separator: str) -> pl.LazyFrame:
@@ -413,25 +420,71 @@ def _every_record_full(
     return delimiters_in_file - int(inside_values or 0) == values.height * (values.width - 1)
 
 
-def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
+@dataclass(frozen=True)
+class _ByteFacts:
+    """What the parse needs to know of the file's bytes besides polars' values."""
+
+    delimiters: int  # delimiter bytes in the file, separators and those inside values
+    has_quotes: bool
+    has_carriage_return: bool
+    has_nul: bool
+
+    @classmethod
+    def of(cls, data: bytes | bytearray, delimiter: str) -> _ByteFacts:
+        return cls(
+            data.count(delimiter.encode()), QUOTE.encode() in data, b"\r" in data, NUL.encode() in data
+        )
+
+    def __add__(self, other: _ByteFacts) -> _ByteFacts:
+        return _ByteFacts(
+            self.delimiters + other.delimiters,
+            self.has_quotes or other.has_quotes,
+            self.has_carriage_return or other.has_carriage_return,
+            self.has_nul or other.has_nul,
+        )
+
+
+PIECE_BYTES = 1 << 23
+"""A file polars reads from disk is searched in pieces of this size, through one buffer."""
+
+
+def _facts_of_file(path: Path, delimiter: str) -> _ByteFacts:
+    """The byte facts of a file, read a piece at a time: the file is never held whole. Each fact
+    is of single bytes (the delimiter is one byte here), so none is split between two pieces."""
+    facts = _ByteFacts(0, False, False, False)
+    buffer = bytearray(PIECE_BYTES)
+    with path.open("rb", buffering=0) as handle:
+        while size := handle.readinto(buffer):
+            facts += _ByteFacts.of(buffer if size == len(buffer) else buffer[:size], delimiter)
+    return facts
+
+
+def _fast_parse(
+    source: str | bytes,
+    delimiter: str,
+    header: list[str],
+    facts: Callable[[], _ByteFacts],
+    file_bytes: Callable[[], bytes],
+) -> _Parsed:
+    """polars' parse of `source` (bytes, or a path), checked against `facts()` of the file's bytes;
+    `file_bytes()` is only called for the line pass, when a record may not be full."""
     width = len(header)
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            values_job = pool.submit(_read_values_strictly_first, data, delimiter, width)
-            # Byte searches over the file, here while polars parses (it does not need the GIL).
-            has_quotes = QUOTE.encode() in data
-            has_carriage_return = b"\r" in data
-            has_nul = NUL.encode() in data
-            delimiters_in_file = data.count(delimiter.encode())
+            values_job = pool.submit(_read_values_strictly_first, source, delimiter, width)
+            found_in_bytes = facts()  # here while polars parses: it does not need the GIL
             values, may_be_cut = values_job.result()
     except pl.exceptions.PolarsError as error:
         if "utf-8" in str(error).lower() or "utf8" in str(error).lower():
             raise _NotUtf8 from None
         raise _NeedsSlowPath(str(error)) from None
+    has_quotes, has_nul = found_in_bytes.has_quotes, found_in_bytes.has_nul
     header_index = _header_index(values)
     if header_index < 0:
         raise UserError("the file has no header row", "the first row must name the columns")
-    if not may_be_cut and _every_record_full(values, delimiters_in_file, delimiter, has_quotes=has_quotes):
+    if not may_be_cut and _every_record_full(
+        values, found_in_bytes.delimiters, delimiter, has_quotes=has_quotes
+    ):
         return _Parsed(
             rows=_data_rows(values, header_index),
             header=header,
@@ -439,12 +492,15 @@ def _fast_parse(data: bytes, delimiter: str, header: list[str]) -> _Parsed:
             ragged=[],
             has_nul=has_nul,
         )
+    data = file_bytes()
     line_separator, measured = _separated_lines(data, delimiter)
     records = _records_of_lines(measured, has_quotes)
     if records.height != values.height:
         raise _NeedsSlowPath("record counts disagree")
 
-    found = _suspect_records(values, records, may_be_cut=may_be_cut, has_carriage_return=has_carriage_return)
+    found = _suspect_records(
+        values, records, may_be_cut=may_be_cut, has_carriage_return=found_in_bytes.has_carriage_return
+    )
     suspects = [record for record in found.to_list() if record >= header_index]
     texts = _record_texts(data, line_separator, records, suspects)
     ragged: list[tuple[int, int, str]] = []
@@ -561,12 +617,70 @@ def read_csv(path: str, *, encoding: str | None = None, delimiter: str | None = 
 
     encoding: a Python codec name (utf-8, cp1252, iso-8859-7, utf-16…) that replaces detection;
     an unknown name is a UserError. delimiter: one character or a name (comma, semicolon, tab,
-    pipe) that replaces sniffing. The file's bytes are dropped before the frame is finished, so
-    a large file is not held twice (as bytes and as a frame) at the peak.
+    pipe) that replaces sniffing. A UTF-8 file is parsed from disk (`_parsed_on_disk`); any other
+    file's bytes are dropped before the frame is finished, so a large file is not held twice (as
+    bytes and as a frame) at the peak.
     """
     source_file = Path(path).name
+    on_disk = _parsed_on_disk(Path(path), encoding, delimiter)
+    if on_disk is not None:
+        return _finish_parsed(path, source_file, *on_disk)
     parsed, used_encoding, chosen = _parse_file(source_file, read_file_bytes(Path(path)), encoding, delimiter)
     return _finish_parsed(path, source_file, parsed, used_encoding, chosen)
+
+
+def _utf8_on_disk(head: bytes, encoding: str | None) -> str | None:
+    """The encoding to report when the file is UTF-8 as it lies on disk (`decode` would hand on
+    its bytes unchanged), judged from its first bytes; None when it must be decoded first."""
+    if encoding is not None:
+        canonical = _canonical_encoding(encoding)
+        return canonical if canonical in ("utf-8", "utf-8-sig") else None
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head[:SAMPLE_BYTES], final=False)
+    except UnicodeDecodeError:
+        return None
+    return "utf-8"
+
+
+def _parsed_on_disk(
+    path: Path, encoding: str | None, delimiter: str | None
+) -> tuple[_Parsed, str, str] | None:
+    """The common case without holding the file in memory: a UTF-8 file with \n line ends,
+    parsed by polars from disk while its bytes are searched a piece at a time beside it.
+
+    Gives (parsed, encoding, delimiter) as `_parse_file` would, or None when the file needs its
+    bytes in memory first: another encoding, no \n in its start (classic Mac line ends), a blank
+    start, a delimiter of several bytes, or not a regular file (a pipe cannot be read twice); and
+    when polars cannot parse the file from disk. A file whose rest turns out not to be UTF-8 is
+    read as cp1252, as `_parse_file` does.
+    """
+    head = read_file_bytes(path, SAMPLE_BYTES + len(codecs.BOM_UTF8) + 1)
+    used_encoding = _utf8_on_disk(head, encoding)
+    start = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
+    if used_encoding is None or b"\n" not in head[start:] or _is_blank(head, start) or not path.is_file():
+        return None
+    sample = _sample_text(head, start)  # as of the whole file: the head runs past the sample
+    chosen = parse_delimiter(delimiter) if delimiter is not None else detect_delimiter(sample)
+    sample_records = _non_blank(_records(sample, chosen))
+    if len(chosen.encode()) != 1 or not sample_records:
+        return None
+    try:
+        parsed = _fast_parse(
+            str(path.absolute()),
+            chosen,
+            sample_records[0],
+            lambda: _facts_of_file(path, chosen),
+            lambda: read_file_bytes(path),
+        )
+    except (_NeedsSlowPath, OSError):  # rare: the bytes in memory decide, as for any file
+        return None
+    except _NotUtf8:
+        return _not_utf8_after_all(path.name, read_file_bytes(path), encoding, delimiter)
+    return parsed, used_encoding, chosen
 
 
 def _parse_file(
@@ -584,15 +698,22 @@ def _parse_file(
     try:
         return _parse_decoded(source_file, decoded, delimiter)
     except _NotUtf8:
-        if encoding is not None:
-            raise UserError(
-                f"{source_file} is not valid UTF-8",
-                "pass the file's real encoding, e.g. --encoding cp1252",
-            ) from None
         del decoded
-        return _parse_decoded(
-            source_file, Decoded(_decode_with(data, "cp1252", source_file), "cp1252"), delimiter
+        return _not_utf8_after_all(source_file, data, encoding, delimiter)
+
+
+def _not_utf8_after_all(
+    source_file: str, data: bytes, encoding: str | None, delimiter: str | None
+) -> tuple[_Parsed, str, str]:
+    """A file whose start read as UTF-8 and whose rest does not: cp1252, unless UTF-8 was asked for."""
+    if encoding is not None:
+        raise UserError(
+            f"{source_file} is not valid UTF-8",
+            "pass the file's real encoding, e.g. --encoding cp1252",
         )
+    return _parse_decoded(
+        source_file, Decoded(_decode_with(data, "cp1252", source_file), "cp1252"), delimiter
+    )
 
 
 def _parse_decoded(source_file: str, decoded: Decoded, delimiter: str | None) -> tuple[_Parsed, str, str]:
@@ -607,7 +728,9 @@ def _parse_decoded(source_file: str, decoded: Decoded, delimiter: str | None) ->
     if not sample_records:
         raise UserError(f"{source_file} has no header row", "the first non-blank row must name the columns")
     try:
-        parsed = _fast_parse(data, chosen, sample_records[0])
+        parsed = _fast_parse(
+            data, chosen, sample_records[0], lambda: _ByteFacts.of(data, chosen), lambda: data
+        )
     except _NeedsSlowPath:
         parsed = _slow_parse(data, start, chosen)
     return parsed, decoded.encoding, chosen

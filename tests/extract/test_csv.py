@@ -307,3 +307,39 @@ def test_real_binaries_are_still_refused(tmp_path: Path) -> None:
     ]:
         with pytest.raises(UserError, match="not a text or spreadsheet file"):
             read_source(write(tmp_path, name, data))
+
+
+def test_a_utf8_file_is_parsed_from_disk_and_read_whole_only_for_the_line_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # polars reads a UTF-8 file from disk while the reader searches its bytes a piece at a time:
+    # a large export is never held whole in memory beside its frame. Only a record that may be
+    # short sends the reader to the file's bytes, for the line pass that names it.
+    from pipeline.extract import csv_reader
+
+    whole_reads: list[Path] = []
+    read = csv_reader.read_file_bytes
+
+    def recorded(path: Path, size: int = -1) -> bytes:
+        if size < 0:
+            whole_reads.append(path)
+        return read(path, size)
+
+    monkeypatch.setattr(csv_reader, "read_file_bytes", recorded)
+    monkeypatch.setattr(csv_reader, "PIECE_BYTES", 4096)  # several pieces, each counted
+    body = "id,name,notes\n" + "".join(
+        f'{i},"Doe, J{i}","say ""hi"", then\nleave"\n' for i in range(2, 3_002)
+    )
+    clean = write(tmp_path, "clean.csv", "\ufeff".encode() + body.encode())
+    extracted = read_source(clean)
+    assert whole_reads == []
+    assert extracted.info.encoding == "utf-8-sig"
+    assert extracted.problems.height == 0
+    assert extracted.frame.row(0) == ("2", "Doe, J2", 'say "hi", then\nleave', "clean.csv", 2)
+    assert extracted.frame.get_column(SOURCE_ROW)[-1] == 3_001  # a record's number, not its lines'
+
+    short = write(tmp_path, "short.csv", (body + "9999,only two\n").encode())
+    extracted = read_source(short)
+    assert whole_reads == [short]
+    assert extracted.problems.select(SOURCE_ROW, "code").rows() == [(3_002, "ragged-row")]
+    assert extracted.frame.height == 3_000

@@ -88,21 +88,26 @@ def written(
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(table=st.one_of(records(), records(longest=0)), **DIALECTS)
+@given(
+    table=st.one_of(records(), records(longest=0)), encoding=st.sampled_from(["utf-8", "utf-16"]), **DIALECTS
+)
 def test_the_reader_agrees_with_the_csv_module(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     table: tuple[list[str], list[list[str]]],
+    encoding: str,
     delimiter: str,
     quoting: Literal[0, 1, 2, 3],
     line_end: str,
 ) -> None:
     # Half the tables have no record longer than the header, so the strict read refuses none:
     # the delimiter count alone decides whether the line pass runs, and delimiters, quotes and
-    # line ends inside values must not sway it.
+    # line ends inside values must not sway it. A UTF-8 file is parsed from disk, its bytes
+    # searched in pieces; a UTF-16 one is decoded first and parsed from memory.
     text = written(table, delimiter, quoting, line_end)
     path = tmp_path / "oracle.csv"
-    path.write_bytes(text.encode("utf-8"))
+    path.write_bytes(text.encode(encoding))
+    monkeypatch.setattr(csv_reader, "PIECE_BYTES", 7)  # pieces smaller than most files
     line_passes: list[int] = []
     measure = csv_reader._separated_lines
     monkeypatch.setattr(csv_reader, "_separated_lines", lambda *args: line_passes.append(1) or measure(*args))
