@@ -108,27 +108,38 @@ def _decode_with(data: bytes, encoding: str, source_file: str) -> bytes:
 def decode(data: bytes, encoding: str | None, source_file: str) -> Decoded:
     """Turn the file's bytes into UTF-8 bytes for polars, detecting the encoding unless given.
 
-    Detection: a BOM (UTF-8, UTF-16, UTF-32) wins; else pure ASCII or valid UTF-8 is UTF-8
+    Detection: a BOM (UTF-8, UTF-16, UTF-32) wins; else a start that is valid UTF-8 is UTF-8
     (the caller confirms the full file through polars); else cp1252.
     """
+    utf8 = _utf8_as_it_is(data, encoding)
+    if utf8 is not None:
+        return Decoded.utf8(data, utf8)
     if encoding is not None:
         canonical = _canonical_encoding(encoding)
-        if canonical in ("utf-8", "utf-8-sig"):
-            return Decoded.utf8(data, canonical)
         return Decoded(_decode_with(data, canonical, source_file), canonical)
-    if data.startswith(codecs.BOM_UTF8):
-        return Decoded.utf8(data, "utf-8-sig")
     if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return Decoded(_decode_with(data, "utf-32", source_file), "utf-32")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return Decoded(_decode_with(data, "utf-16", source_file), "utf-16")
-    if data.isascii():
-        return Decoded(data, "utf-8")
+    return Decoded(_decode_with(data, "cp1252", source_file), "cp1252")
+
+
+def _utf8_as_it_is(head: bytes, encoding: str | None) -> str | None:
+    """The encoding to report ("utf-8" or "utf-8-sig") when the file, judged from its first bytes
+    `head`, is UTF-8 as it lies (polars can parse its bytes unchanged); None when it must be
+    decoded first."""
+    if encoding is not None:
+        canonical = _canonical_encoding(encoding)
+        return canonical if canonical in ("utf-8", "utf-8-sig") else None
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(data[:SAMPLE_BYTES], final=False)
+        codecs.getincrementaldecoder("utf-8")().decode(head[:SAMPLE_BYTES], final=False)
     except UnicodeDecodeError:
-        return Decoded(_decode_with(data, "cp1252", source_file), "cp1252")
-    return Decoded(data, "utf-8")
+        return None
+    return "utf-8"
 
 
 # ---- dialect -------------------------------------------------------------------------------------
@@ -629,23 +640,6 @@ def read_csv(path: str, *, encoding: str | None = None, delimiter: str | None = 
     return _finish_parsed(path, source_file, parsed, used_encoding, chosen)
 
 
-def _utf8_on_disk(head: bytes, encoding: str | None) -> str | None:
-    """The encoding to report when the file is UTF-8 as it lies on disk (`decode` would hand on
-    its bytes unchanged), judged from its first bytes; None when it must be decoded first."""
-    if encoding is not None:
-        canonical = _canonical_encoding(encoding)
-        return canonical if canonical in ("utf-8", "utf-8-sig") else None
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return None
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head[:SAMPLE_BYTES], final=False)
-    except UnicodeDecodeError:
-        return None
-    return "utf-8"
-
-
 def _parsed_on_disk(
     path: Path, encoding: str | None, delimiter: str | None
 ) -> tuple[_Parsed, str, str] | None:
@@ -659,7 +653,7 @@ def _parsed_on_disk(
     read as cp1252, as `_parse_file` does.
     """
     head = read_file_bytes(path, SAMPLE_BYTES + len(codecs.BOM_UTF8) + 1)
-    used_encoding = _utf8_on_disk(head, encoding)
+    used_encoding = _utf8_as_it_is(head, encoding)
     start = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
     if used_encoding is None or b"\n" not in head[start:] or _is_blank(head, start) or not path.is_file():
         return None
