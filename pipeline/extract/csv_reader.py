@@ -643,11 +643,11 @@ def read_csv(path: str, *, encoding: str | None = None, delimiter: str | None = 
 def _parsed_on_disk(
     path: Path, encoding: str | None, delimiter: str | None
 ) -> tuple[_Parsed, str, str] | None:
-    """The common case without holding the file in memory: a UTF-8 file with \n line ends,
+    """The common case without holding the file in memory: a UTF-8 file with \\n line ends,
     parsed by polars from disk while its bytes are searched a piece at a time beside it.
 
     Gives (parsed, encoding, delimiter) as `_parse_file` would, or None when the file needs its
-    bytes in memory first: another encoding, no \n in its start (classic Mac line ends), a blank
+    bytes in memory first: another encoding, no \\n in its start (classic Mac line ends), a blank
     start, a delimiter of several bytes, or not a regular file (a pipe cannot be read twice); and
     when polars cannot parse the file from disk. A file whose rest turns out not to be UTF-8 is
     read as cp1252, as `_parse_file` does.
@@ -657,16 +657,15 @@ def _parsed_on_disk(
     start = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
     if used_encoding is None or b"\n" not in head[start:] or _is_blank(head, start) or not path.is_file():
         return None
-    sample = _sample_text(head, start)  # as of the whole file: the head runs past the sample
-    chosen = parse_delimiter(delimiter) if delimiter is not None else detect_delimiter(sample)
-    sample_records = _non_blank(_records(sample, chosen))
-    if len(chosen.encode()) != 1 or not sample_records:
+    dialect = _dialect(head, start, delimiter)  # as of the whole file: the head runs past the sample
+    if dialect is None or len(dialect[0].encode()) != 1:
         return None
+    chosen, header = dialect
     try:
         parsed = _fast_parse(
             str(path.absolute()),
             chosen,
-            sample_records[0],
+            header,
             lambda: _facts_of_file(path, chosen),
             lambda: read_file_bytes(path),
         )
@@ -716,18 +715,25 @@ def _parse_decoded(source_file: str, decoded: Decoded, delimiter: str | None) ->
         data = data.replace(b"\r", b"\n")  # classic Mac line ends
     if _is_blank(data, start):
         raise UserError(f"{source_file} is empty", "export the data again; the file has no rows")
-    sample = _sample_text(data, start)
-    chosen = parse_delimiter(delimiter) if delimiter is not None else detect_delimiter(sample)
-    sample_records = _non_blank(_records(sample, chosen)) if sample.strip() else []
-    if not sample_records:
+    dialect = _dialect(data, start, delimiter)
+    if dialect is None:
         raise UserError(f"{source_file} has no header row", "the first non-blank row must name the columns")
+    chosen, header = dialect
     try:
-        parsed = _fast_parse(
-            data, chosen, sample_records[0], lambda: _ByteFacts.of(data, chosen), lambda: data
-        )
+        parsed = _fast_parse(data, chosen, header, lambda: _ByteFacts.of(data, chosen), lambda: data)
     except _NeedsSlowPath:
         parsed = _slow_parse(data, start, chosen)
     return parsed, decoded.encoding, chosen
+
+
+def _dialect(data: bytes, start: int, delimiter: str | None) -> tuple[str, list[str]] | None:
+    """The delimiter (given, or sniffed from the sample) and the header as the sample's first
+    non-blank record; None when the sample holds no such record. `data` may be only the file's
+    start, if it runs past the sample."""
+    sample = _sample_text(data, start)
+    chosen = parse_delimiter(delimiter) if delimiter is not None else detect_delimiter(sample)
+    sample_records = _non_blank(_records(sample, chosen)) if sample.strip() else []
+    return (chosen, sample_records[0]) if sample_records else None
 
 
 def _is_blank(data: bytes, start: int) -> bool:
