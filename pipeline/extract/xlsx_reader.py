@@ -427,19 +427,35 @@ def _with_sheet_context(error: UserError, chosen: str, sheet_names: list[str], s
     return UserError(where, "; ".join(hints), exit_code=error.exit_code)
 
 
+def _named_error_cells(errors: list[tuple[int, int, str]]) -> str:
+    """The first few error cells in reading order, as Excel names them: 'A1 (#DIV/0!), … and 3 more'."""
+    errors = sorted(errors, key=lambda error: (error[1], error[0]))
+    named = ", ".join(
+        f"{column_letters(column)}{row} ({text})" for column, row, text in errors[:MAX_NAMED_CELLS]
+    )
+    return named + (f" and {len(errors) - MAX_NAMED_CELLS:,} more" if len(errors) > MAX_NAMED_CELLS else "")
+
+
 def _error_notes(scan: SheetScan, header_index: int) -> list[str]:
     """Excel error cells below the header (read as empty): one note naming the first few."""
     errors = [(column, row, text) for column, row, text in scan.errors if row > header_index + 1]
     if not errors:
         return []
-    errors.sort(key=lambda error: (error[1], error[0]))
-    named = ", ".join(
-        f"{column_letters(column)}{row} ({text})" for column, row, text in errors[:MAX_NAMED_CELLS]
-    )
-    more = f" and {len(errors) - MAX_NAMED_CELLS:,} more" if len(errors) > MAX_NAMED_CELLS else ""
     count = len(errors)
     cells = f"{count:,} cell{'s' if count != 1 else ''}"
-    return [problem(EXCEL_ERROR).message(count=cells, cells=named + more)]
+    return [problem(EXCEL_ERROR).message(count=cells, cells=_named_error_cells(errors))]
+
+
+def _empty_sheet(chosen: str, source_file: str, scan: SheetScan) -> UserError:
+    """The sheet has no value to read. If its only cells are Excel errors (calamine reads them as
+    empty), say so: a person looking at it in Excel sees cells, not an empty sheet."""
+    if scan.errors:
+        return UserError(
+            f"sheet {chosen!r} of {source_file} has no values: its only cells hold Excel errors, "
+            f"{_named_error_cells(scan.errors)}",
+            "fix the formulas in Excel (or paste their values), or pick the sheet with the data (--sheet)",
+        )
+    return UserError(f"sheet {chosen!r} of {source_file} is empty", "pick the sheet with the data (--sheet)")
 
 
 def read_xlsx(path: str, *, sheet: str | None, header_row: int | None = None) -> Extracted:
@@ -459,9 +475,7 @@ def read_xlsx(path: str, *, sheet: str | None, header_row: int | None = None) ->
             text = calamine_sheet.load("string")
             scan = scanning.result()
         if text.width == 0 or text.height == 0:
-            raise UserError(
-                f"sheet {chosen!r} of {source_file} is empty", "pick the sheet with the data (--sheet)"
-            )
+            raise _empty_sheet(chosen, source_file, scan)
         first_column = calamine_sheet.absolute[0]
         one_parse = scan.unsure is None and not (package.date1904 or package.mentions_1904)
         rendered = _rendered_as_text(text, scan.lookalikes) if one_parse else None
@@ -478,6 +492,10 @@ def read_xlsx(path: str, *, sheet: str | None, header_row: int | None = None) ->
             f"sheet {chosen!r} of {source_file} could not be read ({type(error).__name__})",
             "open the workbook in Excel or LibreOffice and save it again as .xlsx, or export it as .csv",
         ) from None
+    if header_row is None and scan.errors:
+        # calamine may give the rows of a sheet of error cells, every cell empty
+        if not any(_filled(cell) for row in text.iter_rows() for cell in row):
+            raise _empty_sheet(chosen, source_file, scan)
     header_index, header_note = _header_index(text, header_row, chosen, source_file)
     header = list(text.row(header_index))
     rows = (

@@ -218,6 +218,26 @@ def test_empty_sheet_is_a_user_error(tmp_path: Path) -> None:
         read_source(path)
 
 
+def test_a_sheet_of_only_excel_errors_is_said_to_hold_them_not_to_be_empty(tmp_path: Path) -> None:
+    # calamine reads an error cell as empty: a sheet of #DIV/0! cells would be "empty", while the
+    # person who opens it in Excel sees cells.
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    for formula in ("=1/0", "=A9", "=SQRT(-4)"):
+        sheet.append([formula])
+    path = tmp_path / "errors.xlsx"
+    workbook.save(path)
+    set_cached_values(path, {"A1": ("e", "#DIV/0!"), "A2": ("e", "#REF!"), "A3": ("e", "#NUM!")})
+    with pytest.raises(UserError) as raised:
+        read_source(path)
+    assert raised.value.message == (
+        "sheet 'Sheet' of errors.xlsx has no values: its only cells hold Excel errors, "
+        "A1 (#DIV/0!), A2 (#REF!), A3 (#NUM!)"
+    )
+    assert "fix the formulas" in (raised.value.hint or "")
+
+
 def test_header_only_sheet_gives_no_rows(tmp_path: Path) -> None:
     workbook = openpyxl.Workbook()
     sheet = workbook.active
