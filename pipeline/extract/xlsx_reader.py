@@ -446,6 +446,11 @@ def _error_notes(scan: SheetScan, header_index: int) -> list[str]:
     return [problem(EXCEL_ERROR).message(count=cells, cells=_named_error_cells(errors))]
 
 
+def _no_value(text: pl.DataFrame) -> bool:
+    """True when no cell of the sheet holds a value (it stops at the first that does)."""
+    return not any(_filled(cell) for row in text.iter_rows() for cell in row)
+
+
 def _empty_sheet(chosen: str, source_file: str, scan: SheetScan) -> UserError:
     """The sheet has no value to read. If its only cells are Excel errors (calamine reads them as
     empty), say so: a person looking at it in Excel sees cells, not an empty sheet."""
@@ -492,10 +497,8 @@ def read_xlsx(path: str, *, sheet: str | None, header_row: int | None = None) ->
             f"sheet {chosen!r} of {source_file} could not be read ({type(error).__name__})",
             "open the workbook in Excel or LibreOffice and save it again as .xlsx, or export it as .csv",
         ) from None
-    if header_row is None and scan.errors:
-        # calamine may give the rows of a sheet of error cells, every cell empty
-        if not any(_filled(cell) for row in text.iter_rows() for cell in row):
-            raise _empty_sheet(chosen, source_file, scan)
+    if header_row is None and scan.errors and _no_value(text):
+        raise _empty_sheet(chosen, source_file, scan)  # calamine gave the error cells' rows, empty
     header_index, header_note = _header_index(text, header_row, chosen, source_file)
     header = list(text.row(header_index))
     rows = (
