@@ -399,13 +399,13 @@ def _header_index(
             index,
             f"header at row {header_row} as asked; the rows above it were skipped" if skipped else None,
         )
-    head = text.head(HEADER_SEARCH_ROWS * 4 + HEADER_CHECK_ROWS).rows()
-    index = find_header(head)
-    if index < 0:
+    first = _first_filled_row(text)
+    if first < 0:
         raise UserError(
             f"sheet {chosen!r} of {source_file} is empty", "pick the sheet with the data (--sheet)"
         )
-    first = next(position for position, row in enumerate(head) if any(_filled(cell) for cell in row))
+    # The search starts at the first value, however many blank (formatted, say) rows are above it.
+    index = first + find_header(text.slice(first, HEADER_SEARCH_ROWS * 4 + HEADER_CHECK_ROWS).rows())
     if index == first:
         return index, None
     above = f"row {first + 1}" if index == first + 1 else f"rows {first + 1}–{index}"
@@ -446,9 +446,14 @@ def _error_notes(scan: SheetScan, header_index: int) -> list[str]:
     return [problem(EXCEL_ERROR).message(count=cells, cells=_named_error_cells(errors))]
 
 
+def _first_filled_row(text: pl.DataFrame) -> int:
+    """Index of the sheet's first row that holds a value, or -1 (it stops at that row)."""
+    return next((index for index, row in enumerate(text.iter_rows()) if any(map(_filled, row))), -1)
+
+
 def _no_value(text: pl.DataFrame) -> bool:
-    """True when no cell of the sheet holds a value (it stops at the first that does)."""
-    return not any(_filled(cell) for row in text.iter_rows() for cell in row)
+    """True when no cell of the sheet holds a value."""
+    return _first_filled_row(text) < 0
 
 
 def _empty_sheet(chosen: str, source_file: str, scan: SheetScan) -> UserError:

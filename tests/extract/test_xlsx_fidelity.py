@@ -210,6 +210,15 @@ def test_header_row_given_wins_and_keeps_excel_row_numbers(tmp_path: Path) -> No
         read_source(path, sheet="Leads", header_row=99)
 
 
+def test_a_table_below_many_blank_rows_is_found_not_called_empty(tmp_path: Path) -> None:
+    # More blank rows above the table than the header search looks at: it starts at the first value.
+    path = table_at(tmp_path / "low.xlsx", 300, 2, ["Name", "Phone"], [["Ann", "2125550123"], ["Bob", None]])
+    extracted = read_source(path)
+    assert extracted.info.columns == ("Name", "Phone")
+    assert extracted.frame.get_column(SOURCE_ROW).to_list() == [301, 302]
+    assert not any("header" in note for note in extracted.info.notes)
+
+
 def test_detection_keeps_row_one_when_it_is_the_header(tmp_path: Path) -> None:
     # A header wider than nothing above it, then rows naming only its columns: row 1, no note.
     path = table_at(tmp_path / "plain.xlsx", 1, 1, ["Name", "2024"], [["Ann", 1], ["Bob", None]])
