@@ -22,12 +22,15 @@ import posixpath
 import re
 import xml.etree.ElementTree as ElementTree
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+DAMAGED_PART_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ElementTree.ParseError)
+"""What reading a damaged package's part raises: a bad CRC or deflate stream, a member cut short, broken XML."""
 OFFICE_DOCUMENT = "/officedocument"  # relationship types end with .../relationships/officeDocument
 WORKSHEET = "/worksheet"
 STYLES = "/styles"

@@ -29,6 +29,7 @@ import polars as pl
 
 from pipeline.extract._frame import finish
 from pipeline.extract._package import (
+    DAMAGED_PART_ERRORS,
     Package,
     SheetScan,
     column_letters,
@@ -497,7 +498,7 @@ def read_xlsx(path: str, *, sheet: str | None, header_row: int | None = None) ->
                 if 0 <= column - first_column < text.width and row <= text.height:
                     elapsed.setdefault(column - first_column, []).append(row - 1)
             text = _typed_cells_as_text(calamine_sheet, text, package.date1904, elapsed)
-    except fastexcel.FastExcelError as error:
+    except (fastexcel.FastExcelError, *DAMAGED_PART_ERRORS) as error:  # calamine's, or the scan's
         raise UserError(
             f"sheet {chosen!r} of {source_file} could not be read ({type(error).__name__})",
             "open the workbook in Excel or LibreOffice and save it again as .xlsx, or export it as .csv",

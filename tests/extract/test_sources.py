@@ -79,6 +79,57 @@ def test_damaged_workbook_is_a_user_error(tmp_path: Path) -> None:
     assert "could not be read as an Excel workbook" in refusal(path).message
 
 
+def _damaged_member(source: Path, target: Path, member: str, how: str) -> Path:
+    """`source` with the stored bytes of one member spoiled, as a bad disk or a cut download
+    leaves them: "deflate" (a stream zlib refuses) or "crc" (bytes that no longer match their CRC)."""
+    data = bytearray(source.read_bytes())
+    with zipfile.ZipFile(source) as bundle:
+        info = bundle.getinfo(member)
+    name_length = int.from_bytes(data[info.header_offset + 26 : info.header_offset + 28], "little")
+    extra_length = int.from_bytes(data[info.header_offset + 28 : info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_length + extra_length
+    if how == "deflate":
+        assert info.compress_type == zipfile.ZIP_DEFLATED
+        data[start] = 0xFF  # a block of the reserved type 3: "invalid block type"
+    else:
+        assert info.compress_type == zipfile.ZIP_STORED
+        cell = data.index(b"Ann", start, start + info.compress_size)
+        data[cell : cell + 3] = b"Bob"  # same length, other bytes: only the CRC tells
+    target.write_bytes(bytes(data))
+    return target
+
+
+@pytest.mark.parametrize(
+    ("member", "how", "said"),
+    [
+        ("_rels/.rels", "deflate", "is a damaged zip file, not a spreadsheet"),
+        ("xl/worksheets/sheet1.xml", "deflate", "could not be read"),
+        ("xl/worksheets/sheet1.xml", "crc", "sheet 'Sheet' of damaged.xlsx could not be read (BadZipFile)"),
+    ],
+)
+def test_a_workbook_with_a_damaged_member_is_refused_in_one_line(
+    tmp_path: Path, member: str, how: str, said: str
+) -> None:
+    # Found by mutating sample workbooks: zlib.error and a bad CRC escaped as tracebacks (calamine
+    # itself reads past a bad CRC; the reader's own scan of the sheet does not).
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["Name"])
+    sheet.append(["Ann"])
+    saved = tmp_path / "saved.xlsx"
+    workbook.save(saved)
+    compression = zipfile.ZIP_STORED if how == "crc" else zipfile.ZIP_DEFLATED
+    rezipped = tmp_path / "rezipped.xlsx"
+    with zipfile.ZipFile(saved) as original, zipfile.ZipFile(rezipped, "w", compression) as copy:
+        for name in original.namelist():
+            copy.writestr(name, original.read(name))
+    assert read_source(rezipped).frame.get_column("Name").to_list() == ["Ann"]
+    error = refusal(_damaged_member(rezipped, tmp_path / "damaged.xlsx", member, how))
+    assert said in error.message
+    assert "save it" in (error.hint or "")
+
+
 def test_read_sources_keeps_order_and_traces_rows_to_files(tmp_path: Path) -> None:
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
     first.write_text("email\nx@a.org\n")
