@@ -29,8 +29,9 @@ from pathlib import Path
 
 import polars as pl
 
-DAMAGED_PART_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ElementTree.ParseError)
-"""What reading a damaged package's part raises: a bad CRC or deflate stream, a member cut short, broken XML."""
+DAMAGED_PART_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ElementTree.ParseError)
+"""What reading a damaged package's part raises: a bad CRC or deflate stream, a member cut short,
+a version or compression method zipfile does not know (a spoiled header, mostly), broken XML."""
 OFFICE_DOCUMENT = "/officedocument"  # relationship types end with .../relationships/officeDocument
 WORKSHEET = "/worksheet"
 STYLES = "/styles"

@@ -81,7 +81,8 @@ def test_damaged_workbook_is_a_user_error(tmp_path: Path) -> None:
 
 def _damaged_member(source: Path, target: Path, member: str, how: str) -> Path:
     """`source` with the stored bytes of one member spoiled, as a bad disk or a cut download
-    leaves them: "deflate" (a stream zlib refuses) or "crc" (bytes that no longer match their CRC)."""
+    leaves them: "deflate" (a stream zlib refuses), "crc" (bytes that no longer match their CRC) or
+    "method" (a compression method zipfile does not know)."""
     data = bytearray(source.read_bytes())
     with zipfile.ZipFile(source) as bundle:
         info = bundle.getinfo(member)
@@ -91,6 +92,12 @@ def _damaged_member(source: Path, target: Path, member: str, how: str) -> Path:
     if how == "deflate":
         assert info.compress_type == zipfile.ZIP_DEFLATED
         data[start] = 0xFF  # a block of the reserved type 3: "invalid block type"
+    elif how == "method":  # the central directory names a compression method zipfile lacks
+        entry = data.index(b"PK\x01\x02")  # the central directory's entries follow each other
+        while data[entry + 46 : entry + 46 + len(member)] != member.encode():
+            lengths = [int.from_bytes(data[entry + at : entry + at + 2], "little") for at in (28, 30, 32)]
+            entry += 46 + sum(lengths)
+        data[entry + 10 : entry + 12] = (99).to_bytes(2, "little")
     else:
         assert info.compress_type == zipfile.ZIP_STORED
         cell = data.index(b"Ann", start, start + info.compress_size)
@@ -105,6 +112,7 @@ def _damaged_member(source: Path, target: Path, member: str, how: str) -> Path:
         ("_rels/.rels", "deflate", "is a damaged zip file, not a spreadsheet"),
         ("xl/worksheets/sheet1.xml", "deflate", "could not be read"),
         ("xl/worksheets/sheet1.xml", "crc", "sheet 'Sheet' of damaged.xlsx could not be read (BadZipFile)"),
+        ("_rels/.rels", "method", "is a damaged zip file, not a spreadsheet"),
     ],
 )
 def test_a_workbook_with_a_damaged_member_is_refused_in_one_line(
