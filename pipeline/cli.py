@@ -89,7 +89,8 @@ MappingOpt = Annotated[
     Path, typer.Option("--mapping", "-m", help="Mapping file (YAML), see mappings/.", metavar="PATH")
 ]
 SheetOpt = Annotated[
-    str | None, typer.Option("--sheet", help="XLSX sheet name (default: the first).", metavar="NAME")
+    str | None,
+    typer.Option("--sheet", help="XLSX sheet name (default: the first visible worksheet).", metavar="NAME"),
 ]
 EncodingOpt = Annotated[
     str | None,

@@ -100,7 +100,7 @@ def read_source(
 ) -> Extracted:
     """Read one CSV/TSV or XLSX file into text columns plus source_file and source_row.
 
-    sheet: XLSX sheet name (default: the first sheet); ignored for delimited text.
+    sheet: XLSX sheet name (default: the first visible worksheet); ignored for delimited text.
     header_row: XLSX row number (as Excel shows it) of the header (default: found); ignored for
     delimited text, whose header is its first non-blank line.
     encoding, delimiter: override detection for delimited text; ignored for XLSX.

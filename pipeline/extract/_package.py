@@ -38,6 +38,9 @@ STYLES = "/styles"
 CALAMINE_SHARED_STRINGS_NAME = "sharedStrings.xml"  # calamine reads the one beside the workbook part
 DEFAULT_WORKBOOK = "xl/workbook.xml"
 CALAMINE_WORKBOOK_NAME = "workbook.xml"  # calamine looks for this file name in the folder found
+CALAMINE_SHEET_KINDS = ("worksheet", "chartsheet", "dialogsheet")  # any other sheet fails its whole workbook
+SHEET_ELEMENT = re.compile(rb"<(?:[\w.-]+:)?sheet\s[^>]*?(?:/>|>\s*</(?:[\w.-]+:)?sheet>)")
+SHEET_RELATIONSHIP = re.compile(rb"""[\s:]id\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 RELATIONSHIPS_NS = (
     "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
     "http://purl.oclc.org/ooxml/officeDocument/relationships",
@@ -205,6 +208,10 @@ class Package:
     date_styles: frozenset[int] = frozenset()  # style indices whose format may be a date or time
     shared_strings: str | None = None  # the shared strings part calamine reads, when there is one
     mentions_1904: bool = False  # any element of the workbook part sets date1904, as calamine may read it
+    hidden_sheets: frozenset[str] = frozenset()  # sheets Excel does not show (state hidden, veryHidden)
+    not_worksheets: dict[str, str] = field(default_factory=dict)  # name → kind: "chartsheet", …
+    left_out: tuple[tuple[str, str], ...] = ()  # (name, kind) of sheets calamine cannot open: not read
+    left_out_ids: frozenset[str] = frozenset()  # their relationship ids in the workbook part
 
 
 def _is_elapsed_format(code: str) -> bool:
@@ -257,16 +264,33 @@ def read_package(path: str) -> Package:
         # extension elements of the same local name (x14:workbookPr) say nothing about it.
         properties = root.find(f"{{{main}}}workbookPr" if main else "workbookPr")
         date1904 = properties is not None and properties.get("date1904", "").lower() in ("1", "true")
-        targets = {r.id: r.target for r in parts.relationships(workbook) if r.type.endswith(WORKSHEET)}
+        relationships = parts.relationships(workbook)
+        targets = {r.id: r.target for r in relationships if r.type.endswith(WORKSHEET)}
+        kinds = {r.id: r.type.rsplit("/", 1)[-1] for r in relationships}
         sheets: dict[str, str] = {}
+        hidden: set[str] = set()
+        not_worksheets: dict[str, str] = {}
+        left_out: list[tuple[str, str]] = []
+        left_out_ids: set[str] = set()
         for element in root.iter():
             if _local(element.tag) != "sheet":
                 continue
             relationship_id = next(
-                (element.get(f"{{{ns}}}id") for ns in RELATIONSHIPS_NS if element.get(f"{{{ns}}}id")), None
+                (found for ns in RELATIONSHIPS_NS if (found := element.get(f"{{{ns}}}id"))), ""
             )
-            if relationship_id in targets and element.get("name") is not None:
-                sheets[element.get("name", "")] = targets[relationship_id]
+            name = element.get("name")
+            if name is None:
+                continue
+            if relationship_id in targets:
+                sheets[name] = targets[relationship_id]
+            if element.get("state") in ("hidden", "veryHidden"):
+                hidden.add(name)
+            kind = kinds.get(relationship_id, "")
+            if relationship_id not in targets:
+                not_worksheets[name] = kind
+            if kind not in CALAMINE_SHEET_KINDS:  # an Excel 4 macro sheet, or a sheet with no part
+                left_out.append((name, kind))
+                left_out_ids.add(relationship_id)
         elapsed_styles, date_styles = _style_facts(parts, workbook)
         shared_strings = posixpath.join(posixpath.dirname(workbook), CALAMINE_SHARED_STRINGS_NAME)
         return Package(
@@ -274,29 +298,48 @@ def read_package(path: str) -> Package:
             date1904=date1904,
             sheets=sheets,
             elapsed_styles=elapsed_styles,
-            calamine_can_open=posixpath.basename(workbook) == CALAMINE_WORKBOOK_NAME,
+            calamine_can_open=posixpath.basename(workbook) == CALAMINE_WORKBOOK_NAME and not left_out,
             date_styles=date_styles,
             shared_strings=shared_strings if parts.has(shared_strings) else None,
             mentions_1904=any(
                 element.get("date1904", "").lower() in ("1", "true") for element in root.iter()
             ),
+            hidden_sheets=frozenset(hidden),
+            not_worksheets=not_worksheets,
+            left_out=tuple(left_out),
+            left_out_ids=frozenset(left_out_ids),
         )
 
 
 def copy_for_calamine(path: str, package: Package, destination: Path) -> None:
-    """Write the package again with its workbook part also at `<folder>/workbook.xml` (and its
-    relationships beside it), the one name calamine opens. Same folder, so every relative target
-    still resolves; only for packages calamine cannot open as they are."""
+    """Write the package again in the shape calamine opens: its workbook part (and relationships)
+    at `<folder>/workbook.xml`, the one name calamine reads, and without the sheets calamine
+    cannot open (`left_out`), which would fail the whole workbook. Same folder, so every relative
+    target still resolves; only for packages calamine cannot open as they are."""
     folder = posixpath.dirname(package.workbook)
     alias = posixpath.join(folder, CALAMINE_WORKBOOK_NAME)
     with zipfile.ZipFile(path) as source, zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as copy:
         parts = _Parts(source)
         for info in source.infolist():
-            copy.writestr(info.filename.replace("\\", "/"), source.read(info), zipfile.ZIP_DEFLATED)
-        copy.writestr(alias, parts.read(package.workbook))
+            name = info.filename.replace("\\", "/")
+            if name.lower() != alias.lower():  # written below, once
+                copy.writestr(name, source.read(info), zipfile.ZIP_DEFLATED)
+        copy.writestr(alias, _without_sheets(parts.read(package.workbook), package.left_out_ids))
         relationships = _relationships_part(package.workbook)
-        if parts.has(relationships):
+        if alias.lower() != package.workbook.lower() and parts.has(relationships):
             copy.writestr(_relationships_part(alias), parts.read(relationships))
+
+
+def _without_sheets(workbook: bytes, relationship_ids: frozenset[str]) -> bytes:
+    """The workbook part's XML without the `<sheet>` elements that name these relationships: a
+    byte edit, so that everything else (namespaces, prefixes) stays as the writer wrote it."""
+
+    def kept(element: re.Match[bytes]) -> bytes:
+        found = SHEET_RELATIONSHIP.search(element.group(0))
+        relationship_id = (found.group(1) or found.group(2) or b"").decode() if found else ""
+        return b"" if relationship_id in relationship_ids else element.group(0)
+
+    return SHEET_ELEMENT.sub(kept, workbook) if relationship_ids else workbook
 
 
 @dataclass

@@ -21,6 +21,7 @@ import datetime as dt
 import re
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -334,15 +335,90 @@ def _open(path: str, source_file: str) -> tuple[Package, Any]:
         ) from None
 
 
-def _choose_sheet(sheet_names: list[str], sheet: str | None, source_file: str) -> str:
-    if not sheet_names:
-        raise UserError(f"{source_file} has no sheets", "save a workbook with the data on its first sheet")
-    if sheet is None:
-        return sheet_names[0]
-    if sheet in sheet_names:
-        return sheet
-    listed = ", ".join(repr(name) for name in sheet_names)
-    raise UserError(f"{source_file} has no sheet named {sheet!r}", f"its sheets are: {listed}")
+SHEET_KINDS = {
+    "chartsheet": "a chart sheet",
+    "dialogsheet": "a dialog sheet",
+    "xlmacrosheet": "an Excel 4 macro sheet",
+    "xlintlmacrosheet": "an Excel 4 macro sheet",
+    "": "a sheet with no part in the package",
+}
+
+
+@dataclass(frozen=True)
+class _SheetChoice:
+    """The sheet to read, and what a person should be told about the others."""
+
+    chosen: str
+    passed_over: list[str]  # sheets before it, not read by default: "'Chart' (a chart sheet)"
+    others: list[str]  # worksheets after it, which --sheet reads
+    elsewhere: list[str]  # every other worksheet, hidden ones too (marked): where the data may be
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(repr(name) for name in names)
+
+
+def _choose_sheet(
+    sheet_names: list[str], sheet: str | None, source_file: str, package: Package
+) -> _SheetChoice:
+    """`sheet`, else the first worksheet Excel shows: not a chart (nor a dialog) sheet, which holds
+    no table, nor a hidden sheet, which the person who sends the workbook does not see."""
+    known = package.sheets or package.not_worksheets  # else (never seen) trust calamine's list
+    worksheets = [name for name in sheet_names if name in package.sheets] if known else sheet_names
+    kinds = package.not_worksheets
+
+    def described(name: str) -> str:
+        if name in worksheets:
+            return f"{name!r} (hidden, read with --sheet)"
+        return f"{name!r} ({SHEET_KINDS.get(kinds.get(name, '?'), 'not a worksheet')})"
+
+    def elsewhere(chosen: str) -> list[str]:
+        marked = {name: f"{name!r} (hidden)" for name in package.hidden_sheets}
+        return [marked.get(name, repr(name)) for name in worksheets if name != chosen]
+
+    if sheet is not None:
+        if sheet in worksheets:
+            return _SheetChoice(sheet, [], [], elsewhere(sheet))
+        if sheet in sheet_names or sheet in kinds:
+            raise UserError(
+                f"sheet {described(sheet)} of {source_file} holds no table to read",
+                f"its worksheets are: {_listed(worksheets)}" if worksheets else SAVE_ON_A_WORKSHEET,
+            )
+        raise UserError(
+            f"{source_file} has no sheet named {sheet!r}", f"its sheets are: {_listed(sheet_names)}"
+        )
+    if not worksheets:
+        if not sheet_names and not kinds:
+            raise UserError(f"{source_file} has no sheets", SAVE_ON_A_WORKSHEET)
+        every = [described(name) for name in kinds]
+        raise UserError(f"{source_file} has no worksheet, only {', '.join(every)}", SAVE_ON_A_WORKSHEET)
+    visible = [name for name in worksheets if name not in package.hidden_sheets]
+    chosen = (visible or worksheets)[0]
+    before = sheet_names[: sheet_names.index(chosen)]
+    after = [name for name in worksheets if sheet_names.index(name) > sheet_names.index(chosen)]
+    return _SheetChoice(chosen, [described(name) for name in before], after, elsewhere(chosen))
+
+
+SAVE_ON_A_WORKSHEET = "save a workbook with the data on a worksheet, as a table with a header row"
+
+
+def _sheet_notes(choice: _SheetChoice, package: Package) -> list[str]:
+    """Which sheet was read when none was asked for, and why the ones before it were not."""
+    notes = []
+    if choice.passed_over:
+        note = f"read {choice.chosen!r}, the first visible worksheet; passed over {', '.join(choice.passed_over)}"
+        if choice.others:
+            note += f"; the others ({_listed(choice.others)}) can be read with --sheet"
+        notes.append(note)
+    elif choice.others:
+        notes.append(
+            f"read the first sheet {choice.chosen!r}; the others ({_listed(choice.others)}) can be read with --sheet"
+        )
+    notes += [
+        f"sheet {name!r} ({SHEET_KINDS.get(kind, 'not a worksheet')}) was not read: it holds no table"
+        for name, kind in package.left_out
+    ]
+    return notes
 
 
 def _filled(cell: str | None) -> bool:
@@ -457,27 +533,36 @@ def _no_value(text: pl.DataFrame) -> bool:
     return _first_filled_row(text) < 0
 
 
-def _empty_sheet(chosen: str, source_file: str, scan: SheetScan) -> UserError:
+def _empty_sheet(choice: _SheetChoice, source_file: str, scan: SheetScan) -> UserError:
     """The sheet has no value to read. If its only cells are Excel errors (calamine reads them as
-    empty), say so: a person looking at it in Excel sees cells, not an empty sheet."""
+    empty), say so: a person looking at it in Excel sees cells, not an empty sheet. The hint names
+    the workbook's other worksheets, hidden ones too: the data may well be on one of them."""
+    elsewhere = ", ".join(choice.elsewhere)
+    pick = (
+        f"pick the sheet with the data (--sheet): its other worksheets are {elsewhere}" if elsewhere else ""
+    )
     if scan.errors:
         return UserError(
-            f"sheet {chosen!r} of {source_file} has no values: its only cells hold Excel errors, "
+            f"sheet {choice.chosen!r} of {source_file} has no values: its only cells hold Excel errors, "
             f"{_named_error_cells(scan.errors)}",
-            "fix the formulas in Excel (or paste their values), or pick the sheet with the data (--sheet)",
+            f"fix the formulas in Excel (or paste their values){', or ' + pick if pick else ''}",
         )
-    return UserError(f"sheet {chosen!r} of {source_file} is empty", "pick the sheet with the data (--sheet)")
+    return UserError(
+        f"sheet {choice.chosen!r} of {source_file} is empty",
+        pick or "it is the workbook's only worksheet: check that this is the file you meant",
+    )
 
 
 def read_xlsx(path: str, *, sheet: str | None, header_row: int | None = None) -> Extracted:
-    """Read the first sheet (or `sheet` by name) of the workbook at `path`.
+    """Read the first visible worksheet (or `sheet` by name) of the workbook at `path`.
 
     header_row: the Excel row number of the header; found when None (see `find_header`).
     """
     source_file = Path(path).name
     package, reader = _open(path, source_file)
     sheet_names = list(reader.sheet_names)
-    chosen = _choose_sheet(sheet_names, sheet, source_file)
+    choice = _choose_sheet(sheet_names, sheet, source_file, package)
+    chosen = choice.chosen
     calamine_sheet = _Sheet(reader, chosen)
     try:
         # calamine parses without the GIL: the XML scan runs meanwhile.
@@ -486,7 +571,7 @@ def read_xlsx(path: str, *, sheet: str | None, header_row: int | None = None) ->
             text = calamine_sheet.load("string")
             scan = scanning.result()
         if text.width == 0 or text.height == 0:
-            raise _empty_sheet(chosen, source_file, scan)
+            raise _empty_sheet(choice, source_file, scan)
         first_column = calamine_sheet.absolute[0]
         one_parse = scan.unsure is None and not (package.date1904 or package.mentions_1904)
         rendered = _rendered_as_text(text, scan.lookalikes) if one_parse else None
@@ -503,8 +588,8 @@ def read_xlsx(path: str, *, sheet: str | None, header_row: int | None = None) ->
             f"sheet {chosen!r} of {source_file} could not be read ({type(error).__name__})",
             "open the workbook in Excel or LibreOffice and save it again as .xlsx, or export it as .csv",
         ) from None
-    if header_row is None and scan.errors and _no_value(text):
-        raise _empty_sheet(chosen, source_file, scan)  # calamine gave the error cells' rows, empty
+    if header_row is None and _no_value(text):  # rows of blank cells (or of error cells, read empty)
+        raise _empty_sheet(choice, source_file, scan)
     header_index, header_note = _header_index(text, header_row, chosen, source_file)
     header = list(text.row(header_index))
     rows = (
@@ -523,10 +608,7 @@ def read_xlsx(path: str, *, sheet: str | None, header_row: int | None = None) ->
     except UserError as error:
         raise _with_sheet_context(error, chosen, sheet_names, source_file) from None
     notes = [note for note in (header_note,) if note]
-    if sheet is None and len(sheet_names) > 1:
-        others = ", ".join(repr(name) for name in sheet_names[1:])
-        notes.append(f"read the first sheet {chosen!r}; the others ({others}) can be read with --sheet")
-    notes += [*finished.notes, *_error_notes(scan, header_index)]
+    notes += [*_sheet_notes(choice, package), *finished.notes, *_error_notes(scan, header_index)]
     info = SourceInfo(
         path=path,
         format="xlsx",

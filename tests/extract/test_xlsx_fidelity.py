@@ -242,3 +242,123 @@ def test_the_first_of_several_sheets_is_said(tmp_path: Path) -> None:
     notes = read_source(path).info.notes
     assert "read the first sheet 'Sheet'; the others ('Other') can be read with --sheet" in notes
     assert not any("first sheet" in note for note in read_source(path, sheet="Sheet").info.notes)
+
+
+def _leads_after(workbook: openpyxl.Workbook, path: Path) -> Path:
+    """`workbook` (its first sheet already set up) with a 'Leads' table after it."""
+    leads = workbook.create_sheet("Leads")
+    leads.append(["Name", "Amount"])
+    leads.append(["Ann", 3])
+    workbook.active = len(workbook.sheetnames) - 1
+    workbook.save(path)
+    return path
+
+
+def test_a_chart_sheet_first_is_passed_over_and_said(tmp_path: Path) -> None:
+    # Excel users put a chart on its own tab before the data; it has no cells to read.
+    workbook = openpyxl.Workbook()
+    assert workbook.active is not None
+    workbook.remove(workbook.active)
+    workbook.create_chartsheet("Chart")
+    path = _leads_after(workbook, tmp_path / "chart_first.xlsx")
+    extracted = read_source(path)
+    assert extracted.frame.drop(SOURCE_FILE).rows() == [("Ann", "3", 2)]
+    assert (
+        "read 'Leads', the first visible worksheet; passed over 'Chart' (a chart sheet)"
+        in extracted.info.notes
+    )
+    with pytest.raises(
+        UserError, match=r"sheet 'Chart' \(a chart sheet\) of chart_first.xlsx holds no table"
+    ) as caught:
+        read_source(path, sheet="Chart")
+    assert caught.value.hint == "its worksheets are: 'Leads'"
+    workbook.remove(workbook["Leads"])
+    workbook.save(tmp_path / "only_chart.xlsx")
+    with pytest.raises(UserError, match=r"only_chart\.xlsx has no worksheet, only 'Chart' \(a chart sheet\)"):
+        read_source(tmp_path / "only_chart.xlsx")
+
+
+def test_a_hidden_sheet_first_is_not_read_unless_asked(tmp_path: Path) -> None:
+    # A hidden lookup sheet is not what the person sending the workbook sees first.
+    workbook = openpyxl.Workbook()
+    lookups = workbook.active
+    assert lookups is not None
+    lookups.title = "Lookups"
+    lookups.append(["Code", "Label"])
+    lookups.append(["PI", "Personal injury"])
+    lookups.sheet_state = "hidden"
+    path = _leads_after(workbook, tmp_path / "hidden_first.xlsx")
+    extracted = read_source(path)
+    assert extracted.info.sheet == "Leads" and extracted.info.columns == ("Name", "Amount")
+    assert any("passed over 'Lookups' (hidden, read with --sheet)" in note for note in extracted.info.notes)
+    asked = read_source(path, sheet="Lookups")
+    assert asked.frame.drop(SOURCE_FILE).rows() == [("PI", "Personal injury", 2)]
+    assert asked.info.notes == ()
+
+
+def test_an_empty_sheet_names_the_other_worksheets_where_the_data_may_be(tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    data = workbook.create_sheet("Data")
+    data.append(["Name"])
+    data.sheet_state = "hidden"
+    workbook.save(tmp_path / "two.xlsx")
+    with pytest.raises(UserError, match=r"sheet 'Sheet' of two\.xlsx is empty") as caught:
+        read_source(tmp_path / "two.xlsx")
+    assert (
+        caught.value.hint
+        == "pick the sheet with the data (--sheet): its other worksheets are 'Data' (hidden)"
+    )
+    workbook.remove(data)
+    workbook.save(tmp_path / "one.xlsx")
+    with pytest.raises(UserError, match="is empty") as caught:
+        read_source(tmp_path / "one.xlsx")
+    assert "only worksheet" in (caught.value.hint or "") and "--sheet" not in (caught.value.hint or "")
+
+
+def _with_odd_second_sheet(tmp_path: Path, how: str) -> Path:
+    """A two-sheet workbook whose second sheet calamine refuses, and the whole workbook with it:
+    "macro" makes it an Excel 4 macro sheet, "no part" names a relationship that is not there."""
+    workbook = openpyxl.Workbook()
+    first = workbook.active
+    assert first is not None
+    first.title = "Leads"
+    first.append(["Name"])
+    first.append(["Ann"])
+    workbook.create_sheet("Macro1").append(["=HALT()"])
+    saved = tmp_path / "saved.xlsm"
+    workbook.save(saved)
+    path = tmp_path / f"{how.replace(' ', '_')}.xlsm"
+    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as copy:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "xl/_rels/workbook.xml.rels" and how == "macro":
+                data = data.replace(
+                    b'relationships/worksheet" Target="/xl/worksheets/sheet2.xml"',
+                    b'relationships/xlMacrosheet" Target="/xl/macrosheets/sheet1.xml"',
+                )
+                assert b"xlMacrosheet" in data
+            if name == "xl/worksheets/sheet2.xml" and how == "macro":
+                name = "xl/macrosheets/sheet1.xml"
+            if name == "xl/workbook.xml" and how == "no part":
+                data = data.replace(
+                    b'name="Macro1" sheetId="2" state="visible" r:id="rId2"',
+                    b'name="Macro1" sheetId="2" r:id=""',
+                )
+                assert b'r:id=""' in data
+            copy.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("how", "kind"), [("macro", "an Excel 4 macro sheet"), ("no part", "a sheet with no part in the package")]
+)
+def test_a_sheet_calamine_cannot_open_is_left_out_not_the_whole_workbook(
+    tmp_path: Path, how: str, kind: str
+) -> None:
+    # calamine fails a whole workbook for one such sheet (found on Apache POI's test workbooks).
+    path = _with_odd_second_sheet(tmp_path, how)
+    extracted = read_source(path)
+    assert extracted.frame.drop(SOURCE_FILE).rows() == [("Ann", 2)]
+    assert f"sheet 'Macro1' ({kind}) was not read: it holds no table" in extracted.info.notes
+    with pytest.raises(UserError, match=rf"sheet 'Macro1' \({kind}\) of {path.name} holds no table"):
+        read_source(path, sheet="Macro1")
