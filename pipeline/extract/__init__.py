@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
-from pipeline.extract._package import DAMAGED_PART_ERRORS, find_workbook_part
+from pipeline.extract._package import DAMAGED_PART_ERRORS, AmbiguousPackage, find_workbook_part
 from pipeline.extract.csv_reader import read_csv, read_file_bytes
 from pipeline.extract.xlsx_reader import read_xlsx
 from pipeline.model import Extracted, UserError, printable
@@ -56,6 +56,8 @@ def sniff_format(path: Path, head: bytes) -> Literal["csv", "xlsx"]:
             with zipfile.ZipFile(path) as archive:
                 members = set(archive.namelist())
                 workbook = find_workbook_part(archive)
+        except AmbiguousPackage as error:
+            raise UserError(f"{name} is a damaged workbook: {error}", SAVE_AS_HINT) from None
         except (*DAMAGED_PART_ERRORS, OSError):
             raise UserError(f"{name} is a damaged zip file, not a spreadsheet", SAVE_AS_HINT) from None
         if workbook is not None:

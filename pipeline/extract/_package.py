@@ -86,6 +86,12 @@ class NotAWorkbook(Exception):
     """The zip holds no workbook part (neither through `_rels/.rels` nor at xl/workbook.xml)."""
 
 
+class AmbiguousPackage(zipfile.BadZipFile):
+    """Two zip members are one part (names differing only in case or slashes, or equal): readers
+    pick different ones (calamine the last, Python's zipfile the last, a search the first), so
+    the workbook could read otherwise here than in Excel. Such a package is invalid (OPC)."""
+
+
 def column_letters(index: int) -> str:
     """Excel's letters for a 0-based column index: 0 → A, 25 → Z, 26 → AA."""
     letters = ""
@@ -109,7 +115,10 @@ def _member_names(archive: zipfile.ZipFile) -> dict[str, str]:
     the zip member's own name."""
     names: dict[str, str] = {}
     for name in archive.namelist():
-        names.setdefault(name.replace("\\", "/").lstrip("/").lower(), name)
+        part = name.replace("\\", "/").lstrip("/").lower()
+        if part in names and not part.endswith("/"):  # a folder entry may repeat harmlessly
+            raise AmbiguousPackage(f"it holds two parts named {part!r}")
+        names[part] = name
     return names
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import zipfile
+from contextlib import nullcontext
 from pathlib import Path
 
 import openpyxl
@@ -136,6 +137,36 @@ def test_a_workbook_with_a_damaged_member_is_refused_in_one_line(
     error = refusal(_damaged_member(rezipped, tmp_path / "damaged.xlsx", member, how))
     assert said in error.message
     assert "save it" in (error.hint or "")
+
+
+@pytest.mark.parametrize("second_name", ["xl/worksheets/sheet1.xml", "xl/worksheets/Sheet1.xml"])
+def test_a_package_with_one_part_twice_is_refused_not_read_either_way(
+    tmp_path: Path, second_name: str
+) -> None:
+    # Readers disagree on which of the two they read (calamine took the later, empty one here and
+    # called the sheet empty); Excel's package rules make part names unique, case aside.
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["Name"])
+    sheet.append(["Ann"])
+    saved = tmp_path / "saved.xlsx"
+    workbook.save(saved)
+    path = tmp_path / "twice.xlsx"
+    with zipfile.ZipFile(saved) as original, zipfile.ZipFile(path, "w") as copy:
+        for name in original.namelist():
+            copy.writestr(name, original.read(name))
+        with (
+            pytest.warns(UserWarning, match="Duplicate name")
+            if second_name == "xl/worksheets/sheet1.xml"
+            else nullcontext()
+        ):
+            copy.writestr(second_name, original.read("xl/worksheets/sheet1.xml").replace(b"<v>0</v>", b""))
+    error = refusal(path)
+    assert (
+        error.message
+        == "twice.xlsx is a damaged workbook: it holds two parts named 'xl/worksheets/sheet1.xml'"
+    )
 
 
 def test_read_sources_keeps_order_and_traces_rows_to_files(tmp_path: Path) -> None:
