@@ -29,6 +29,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.extract._frame import RAGGED_ROW, finish, positional_names, ragged_problems, truncate_value
+from pipeline.extract._legacy_text import refuse_if_not_western
 from pipeline.model import REJECT_SCHEMA, SOURCE_FILE, SOURCE_ROW, Extracted, SourceInfo, UserError, problem
 
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
@@ -121,6 +122,13 @@ def decode(data: bytes, encoding: str | None, source_file: str) -> Decoded:
         return Decoded(_decode_with(data, "utf-32", source_file), "utf-32")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return Decoded(_decode_with(data, "utf-16", source_file), "utf-16")
+    return _as_cp1252(data, source_file)
+
+
+def _as_cp1252(data: bytes, source_file: str) -> Decoded:
+    """The fallback for a file that is not UTF-8 (nor asked to be read otherwise): cp1252, unless
+    its text would come out garbled that way (Greek, Cyrillic, East Asian): then it is refused."""
+    refuse_if_not_western(data, source_file)
     return Decoded(_decode_with(data, "cp1252", source_file), "cp1252")
 
 
@@ -704,9 +712,7 @@ def _not_utf8_after_all(
             f"{source_file} is not valid UTF-8",
             "pass the file's real encoding, e.g. --encoding cp1252",
         )
-    return _parse_decoded(
-        source_file, Decoded(_decode_with(data, "cp1252", source_file), "cp1252"), delimiter
-    )
+    return _parse_decoded(source_file, _as_cp1252(data, source_file), delimiter)
 
 
 def _parse_decoded(source_file: str, decoded: Decoded, delimiter: str | None) -> tuple[_Parsed, str, str]:

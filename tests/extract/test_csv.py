@@ -30,8 +30,14 @@ def test_cp1252_export_is_detected_and_decoded(tmp_path: Path) -> None:
 
 
 def test_bytes_cp1252_leaves_undefined_are_read_as_latin1(tmp_path: Path) -> None:
+    # One is a stray byte; two or more are the mark of another encoding (Shift JIS, say), and the
+    # file is refused until one is named: --encoding cp1252 reads them as Latin-1 all the same.
+    assert rows(write(tmp_path, "stray.csv", b"name\nA\x81BC\xe9\n")) == [("A\x81BCé", 2)]
     path = write(tmp_path, "odd.csv", b"name\nA\x81B\x9dC\xe9\n")
-    assert rows(path) == [("A\x81B\x9dCé", 2)]
+    with pytest.raises(UserError, match="is not UTF-8, and read as Windows-1252") as caught:
+        read_source(path)
+    assert "--encoding cp1252 reads it as Windows-1252 all the same" in (caught.value.hint or "")
+    assert read_source(path, encoding="cp1252").frame.rows() == [("A\x81B\x9dCé", "odd.csv", 2)]
 
 
 def test_utf8_with_bom_keeps_first_header_clean(tmp_path: Path) -> None:

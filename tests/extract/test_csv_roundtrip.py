@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -67,8 +68,10 @@ def test_any_written_table_reads_back_exactly(
     except UnicodeEncodeError:
         assume(False)
         return
-    # cp1252 bytes that happen to be valid UTF-8 cannot be told apart: say the encoding then.
-    ambiguous = encoding == "cp1252" and not text.isascii() and _is_utf8(data)
+    # cp1252 bytes that happen to be valid UTF-8 cannot be told apart: say the encoding then. So
+    # too for random runs of accented letters ("éüß"), which no Western text has: the reader
+    # refuses those as another script garbled (tests/extract/test_legacy_text.py).
+    ambiguous = encoding == "cp1252" and not text.isascii() and (_is_utf8(data) or _accented_run(text))
     path = tmp_path / "table.csv"
     path.write_bytes(data)
 
@@ -87,6 +90,10 @@ def test_any_written_table_reads_back_exactly(
             extracted.info.encoding
             == {"utf-8": "utf-8", "utf-8-sig": "utf-8-sig", "cp1252": "cp1252"}[encoding]
         )
+
+
+def _accented_run(text: str) -> bool:
+    return re.search(r"(?<![a-zA-Zéüß])[éüß]{3,}", text) is not None
 
 
 def _is_utf8(data: bytes) -> bool:
