@@ -20,9 +20,12 @@ import re
 from pipeline.model import UserError
 
 CP1252_LETTERS = rb"\x83\x8a\x8c\x8e\x9a\x9c\x9e\x9f\xaa\xb5\xba\xc0-\xd6\xd8-\xf6\xf8-\xff"
-ALL_LETTERS = rb"A-Za-z" + CP1252_LETTERS
+# × and ÷ are letters in the other scripts' code pages (Greek Χ χ, Cyrillic Ч ч), and in Western
+# text stand between numbers: inside a word they do not break it.
+WORD_BYTES = CP1252_LETTERS + rb"\xd7\xf7"
+ALL_LETTERS = rb"A-Za-z" + WORD_BYTES
 NO_ASCII_WORD = re.compile(
-    rb"(?<![" + ALL_LETTERS + rb"])[" + CP1252_LETTERS + rb"]{3,}(?![" + ALL_LETTERS + rb"])"
+    rb"(?<![" + ALL_LETTERS + rb"])[" + WORD_BYTES + rb"]{3,}(?![" + ALL_LETTERS + rb"])"
 )
 MIXED_WORD = re.compile(rb"[A-Za-z][" + CP1252_LETTERS + rb"]|[" + CP1252_LETTERS + rb"][A-Za-z]")
 UNDEFINED_IN_CP1252 = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
