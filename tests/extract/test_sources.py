@@ -58,14 +58,19 @@ def test_old_xls_pdf_zip_ods_and_binary_are_refused(tmp_path: Path) -> None:
     assert "empty" in refusal(empty).message
 
 
-def test_format_follows_content_not_suffix(tmp_path: Path) -> None:
+def _one_name_workbook(path: Path) -> Path:
+    """A workbook as openpyxl saves it: a header "Name" and one row, "Ann"."""
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     assert sheet is not None
     sheet.append(["Name"])
     sheet.append(["Ann"])
-    disguised = tmp_path / "export.csv"
-    workbook.save(disguised)
+    workbook.save(path)
+    return path
+
+
+def test_format_follows_content_not_suffix(tmp_path: Path) -> None:
+    disguised = _one_name_workbook(tmp_path / "export.csv")
     assert read_source(disguised).info.format == "xlsx"
 
     text = tmp_path / "export.xlsx"
@@ -121,13 +126,7 @@ def test_a_workbook_with_a_damaged_member_is_refused_in_one_line(
 ) -> None:
     # Found by mutating sample workbooks: zlib.error and a bad CRC escaped as tracebacks (calamine
     # itself reads past a bad CRC; the reader's own scan of the sheet does not).
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.append(["Name"])
-    sheet.append(["Ann"])
-    saved = tmp_path / "saved.xlsx"
-    workbook.save(saved)
+    saved = _one_name_workbook(tmp_path / "saved.xlsx")
     compression = zipfile.ZIP_STORED if how == "crc" else zipfile.ZIP_DEFLATED
     rezipped = tmp_path / "rezipped.xlsx"
     with zipfile.ZipFile(saved) as original, zipfile.ZipFile(rezipped, "w", compression) as copy:
@@ -145,13 +144,7 @@ def test_a_package_with_one_part_twice_is_refused_not_read_either_way(
 ) -> None:
     # Readers disagree on which of the two they read (calamine took the later, empty one here and
     # called the sheet empty); Excel's package rules make part names unique, case aside.
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.append(["Name"])
-    sheet.append(["Ann"])
-    saved = tmp_path / "saved.xlsx"
-    workbook.save(saved)
+    saved = _one_name_workbook(tmp_path / "saved.xlsx")
     path = tmp_path / "twice.xlsx"
     with zipfile.ZipFile(saved) as original, zipfile.ZipFile(path, "w") as copy:
         for name in original.namelist():
