@@ -219,8 +219,14 @@ class Package:
     mentions_1904: bool = False  # any element of the workbook part sets date1904, as calamine may read it
     hidden_sheets: frozenset[str] = frozenset()  # sheets Excel does not show (state hidden, veryHidden)
     not_worksheets: dict[str, str] = field(default_factory=dict)  # name → kind: "chartsheet", …
-    left_out: tuple[tuple[str, str], ...] = ()  # (name, kind) of sheets calamine cannot open: not read
-    left_out_ids: frozenset[str] = frozenset()  # their relationship ids in the workbook part
+    left_out_ids: frozenset[str] = frozenset()  # relationship ids of the `left_out` sheets
+
+    @property
+    def left_out(self) -> list[tuple[str, str]]:
+        """(name, kind) of the sheets calamine cannot open, which fail its whole workbook: not read."""
+        return [
+            (name, kind) for name, kind in self.not_worksheets.items() if kind not in CALAMINE_SHEET_KINDS
+        ]
 
 
 def _is_elapsed_format(code: str) -> bool:
@@ -279,7 +285,6 @@ def read_package(path: str) -> Package:
         sheets: dict[str, str] = {}
         hidden: set[str] = set()
         not_worksheets: dict[str, str] = {}
-        left_out: list[tuple[str, str]] = []
         left_out_ids: set[str] = set()
         for element in root.iter():
             if _local(element.tag) != "sheet":
@@ -298,7 +303,6 @@ def read_package(path: str) -> Package:
             if relationship_id not in targets:
                 not_worksheets[name] = kind
             if kind not in CALAMINE_SHEET_KINDS:  # an Excel 4 macro sheet, or a sheet with no part
-                left_out.append((name, kind))
                 left_out_ids.add(relationship_id)
         elapsed_styles, date_styles = _style_facts(parts, workbook)
         shared_strings = posixpath.join(posixpath.dirname(workbook), CALAMINE_SHARED_STRINGS_NAME)
@@ -307,7 +311,7 @@ def read_package(path: str) -> Package:
             date1904=date1904,
             sheets=sheets,
             elapsed_styles=elapsed_styles,
-            calamine_can_open=posixpath.basename(workbook) == CALAMINE_WORKBOOK_NAME and not left_out,
+            calamine_can_open=posixpath.basename(workbook) == CALAMINE_WORKBOOK_NAME and not left_out_ids,
             date_styles=date_styles,
             shared_strings=shared_strings if parts.has(shared_strings) else None,
             mentions_1904=any(
@@ -315,7 +319,6 @@ def read_package(path: str) -> Package:
             ),
             hidden_sheets=frozenset(hidden),
             not_worksheets=not_worksheets,
-            left_out=tuple(left_out),
             left_out_ids=frozenset(left_out_ids),
         )
 

@@ -456,32 +456,25 @@ def find_header(rows: list[tuple[str | None, ...]]) -> int:
     return non_blank[0]
 
 
-def _header_index(
-    text: pl.DataFrame, header_row: int | None, chosen: str, source_file: str
+def _asked_header(
+    text: pl.DataFrame, header_row: int, chosen: str, source_file: str
 ) -> tuple[int, str | None]:
-    """The header's index in `text` (Excel row - 1) and a note saying how it was found."""
-    if header_row is not None:
-        if header_row < 1:
-            raise UserError(
-                f"header row {header_row} does not exist", "rows are numbered from 1, as in Excel"
-            )
-        index = header_row - 1
-        if index >= text.height or not any(_filled(cell) for cell in text.row(index)):
-            raise UserError(
-                f"row {header_row} of sheet {chosen!r} of {source_file} is blank, so it cannot be the header",
-                "give the row that names the columns, as Excel numbers it (--header-row)",
-            )
-        skipped = any(_filled(cell) for row in text.head(index).iter_rows() for cell in row)
-        return (
-            index,
-            f"header at row {header_row} as asked; the rows above it were skipped" if skipped else None,
-        )
-    first = _first_filled_row(text)
-    if first < 0:
+    """The index in `text` of the header row given (Excel's number), and a note if rows were skipped."""
+    if header_row < 1:
+        raise UserError(f"header row {header_row} does not exist", "rows are numbered from 1, as in Excel")
+    index = header_row - 1
+    if index >= text.height or not any(_filled(cell) for cell in text.row(index)):
         raise UserError(
-            f"sheet {chosen!r} of {source_file} is empty", "pick the sheet with the data (--sheet)"
+            f"row {header_row} of sheet {chosen!r} of {source_file} is blank, so it cannot be the header",
+            "give the row that names the columns, as Excel numbers it (--header-row)",
         )
-    # The search starts at the first value, however many blank (formatted, say) rows are above it.
+    skipped = any(_filled(cell) for row in text.head(index).iter_rows() for cell in row)
+    return index, f"header at row {header_row} as asked; the rows above it were skipped" if skipped else None
+
+
+def _found_header(text: pl.DataFrame, first: int) -> tuple[int, str | None]:
+    """The index in `text` of the header found from `first`, the sheet's first row with a value
+    (however many blank, formatted say, rows are above it), and a note if rows were skipped."""
     index = first + find_header(text.slice(first, HEADER_SEARCH_ROWS * 4 + HEADER_CHECK_ROWS).rows())
     if index == first:
         return index, None
@@ -496,7 +489,7 @@ def _with_sheet_context(error: UserError, chosen: str, sheet_names: list[str], s
     """A header problem, said with the sheet that was read and the others a person may have meant."""
     others = [name for name in sheet_names if name != chosen]
     where = f"{error.message} (sheet {chosen!r} of {source_file}"
-    where += f"; its other sheets: {', '.join(repr(name) for name in others)})" if others else ")"
+    where += f"; its other sheets: {_listed(others)})" if others else ")"
     hints = [error.hint] if error.hint else []
     hints.append("if the header is not the first row of the table, give its row with --header-row")
     if others:
@@ -526,11 +519,6 @@ def _error_notes(scan: SheetScan, header_index: int) -> list[str]:
 def _first_filled_row(text: pl.DataFrame) -> int:
     """Index of the sheet's first row that holds a value, or -1 (it stops at that row)."""
     return next((index for index, row in enumerate(text.iter_rows()) if any(map(_filled, row))), -1)
-
-
-def _no_value(text: pl.DataFrame) -> bool:
-    """True when no cell of the sheet holds a value."""
-    return _first_filled_row(text) < 0
 
 
 def _empty_sheet(choice: _SheetChoice, source_file: str, scan: SheetScan) -> UserError:
@@ -588,9 +576,12 @@ def read_xlsx(path: str, *, sheet: str | None, header_row: int | None = None) ->
             f"sheet {chosen!r} of {source_file} could not be read ({type(error).__name__})",
             "open the workbook in Excel or LibreOffice and save it again as .xlsx, or export it as .csv",
         ) from None
-    if header_row is None and _no_value(text):  # rows of blank cells (or of error cells, read empty)
+    if header_row is not None:
+        header_index, header_note = _asked_header(text, header_row, chosen, source_file)
+    elif (first := _first_filled_row(text)) < 0:  # rows of blank cells (or of error cells, read empty)
         raise _empty_sheet(choice, source_file, scan)
-    header_index, header_note = _header_index(text, header_row, chosen, source_file)
+    else:
+        header_index, header_note = _found_header(text, first)
     header = list(text.row(header_index))
     rows = (
         text.with_row_index(SOURCE_ROW, offset=1)
